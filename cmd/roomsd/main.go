@@ -1,0 +1,117 @@
+// Command roomsd is a self-hosted video rooms server whose REST API is
+// compatible with the Telnyx Video Rooms API. This file only wires: it reads
+// the command line, builds the logger and hands over to package app.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+const usage = `roomsd: self-hosted video rooms with a Telnyx-compatible REST API.
+
+Usage:
+  roomsd [serve] [flags]   run the server (the default command)
+  roomsd version           print the version
+  roomsd help              print this help
+
+Run "roomsd serve --help" for the server's flags and ROOMSD_* variables.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version":
+		if len(args) > 0 {
+			fmt.Fprint(stdout, "Usage: roomsd version\n\nPrints the roomsd version and the Go version it was built with.\n")
+			if args[0] == "--help" || args[0] == "-h" || args[0] == "-help" {
+				return 0
+			}
+			return 2
+		}
+		fmt.Fprintf(stdout, "roomsd %s (%s)\n", buildVersion(), runtime.Version())
+		return 0
+	}
+
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "roomsd: %v\n", err)
+		return 2
+	}
+	logger := newLogger(cfg, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, cfg, app.Options{Stdout: stdout, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "roomsd: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		a.Close()
+		fmt.Fprintf(stderr, "roomsd: listen on %s: %v (is another server using it? set ROOMSD_ADDR)\n", cfg.Addr, err)
+		return 1
+	}
+	if err := a.Serve(ctx, ln); err != nil {
+		fmt.Fprintf(stderr, "roomsd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "devel-" + s.Value[:12]
+		}
+	}
+	return "devel"
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/roomsd/roomsd/internal/domain"
+)
+
+// Telnyx error codes used by roomsd. They are strings on the wire.
+const (
+	codeInvalidURL       = "10003"
+	codeMissingParameter = "10004"
+	codeNotFound         = "10005"
+	codeInvalidID        = "10006"
+	codeUnexpected       = "10007"
+	codeAuthFailed       = "10009"
+	codeDuplicate        = "10012"
+	codeMediaType        = "10014"
+	codeBadRequest       = "10015"
+	codeInvalidJSON      = "10023"
+)
+
+type errorSource struct {
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+type apiError struct {
+	status int
+	Code   string       `json:"code"`
+	Title  string       `json:"title"`
+	Detail string       `json:"detail,omitempty"`
+	Source *errorSource `json:"source,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Title + ": " + e.Detail }
+
+type errorsBody struct {
+	Errors []*apiError `json:"errors"`
+}
+
+func newError(status int, code, title, detail string) *apiError {
+	return &apiError{status: status, Code: code, Title: title, Detail: detail}
+}
+
+// paramError is a 422 naming a query parameter.
+func paramError(param, detail string) *apiError {
+	e := newError(http.StatusUnprocessableEntity, codeBadRequest, "Invalid parameter", detail)
+	e.Source = &errorSource{Parameter: param}
+	return e
+}
+
+// fieldError is a 422 naming a body field by JSON pointer.
+func fieldError(code, title, field, detail string) *apiError {
+	e := newError(http.StatusUnprocessableEntity, code, title, detail)
+	e.Source = &errorSource{Pointer: "/" + field}
+	return e
+}
+
+func notFound(detail string) *apiError {
+	return newError(http.StatusNotFound, codeNotFound, "Resource not found", detail)
+}
+
+// toAPIError maps any error from the layers below onto the envelope. An
+// error it does not know is a 500 whose detail carries only the request id.
+func toAPIError(err error, notFoundDetail string) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		switch ve.Kind {
+		case domain.KindInvalidURL:
+			return fieldError(codeInvalidURL, "Invalid URL", ve.Field, ve.Detail)
+		case domain.KindDuplicate:
+			return fieldError(codeDuplicate, "Duplicate resource", ve.Field, ve.Detail)
+		case domain.KindRequired:
+			return fieldError(codeMissingParameter, "Missing required parameter", ve.Field, ve.Detail)
+		default:
+			return fieldError(codeBadRequest, "Invalid value", ve.Field, ve.Detail)
+		}
+	}
+	if errors.Is(err, domain.ErrNotFound) {
+		return notFound(notFoundDetail)
+	}
+	return nil
+}
+
+// fail writes err as a Telnyx error envelope.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, notFoundDetail string) {
+	ae := toAPIError(err, notFoundDetail)
+	if ae == nil {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away; there is nobody to answer.
+			a.log.DebugContext(r.Context(), "request canceled", "request_id", requestID(r.Context()))
+			return
+		}
+		a.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, slog.Any("err", err))
+		ae = newError(http.StatusInternalServerError, codeUnexpected, "Unexpected error",
+			"The server could not complete the request; quote request id "+requestID(r.Context())+" when reporting it.")
+	}
+	writeJSON(w, ae.status, errorsBody{Errors: []*apiError{ae}})
+}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// withRequestID gives every request an id, taken from a well-formed
+// incoming X-Request-Id or made fresh, and echoes it on the response.
+func (a *API) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// withRecover turns a panic into a logged 500, never a stack trace on the wire.
+func (a *API) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.ErrorContext(r.Context(), "panic serving request", "request_id", requestID(r.Context()),
+					"panic", v, "stack", string(debug.Stack()))
+				a.fail(w, r, panicError{}, "")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type panicError struct{}
+
+func (panicError) Error() string { return "panic" }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// withAccessLog logs each request at debug level.
+func (a *API) withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		a.log.DebugContext(r.Context(), "request", "request_id", requestID(r.Context()), "method", r.Method,
+			"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	})
+}
+
+// withAuth requires "Authorization: Bearer <api key>" on every path that
+// is not public.
+func (a *API) withAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPublic(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || !a.keys.Valid(strings.TrimSpace(key)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="roomsd"`)
+			writeJSON(w, http.StatusUnauthorized, errorsBody{Errors: []*apiError{newError(http.StatusUnauthorized,
+				codeAuthFailed, "Authentication failed",
+				"Send a roomsd API key as 'Authorization: Bearer <key>'. The key is printed once when roomsd first starts, or set with ROOMSD_API_KEYS.")}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+)
+
+// roomJSON is a room on the wire. Every field is always present; a value
+// the room does not have is null. sessions appears only when asked for.
+type roomJSON struct {
+	ID                      string         `json:"id"`
+	MaxParticipants         int            `json:"max_participants"`
+	UniqueName              *string        `json:"unique_name"`
+	CreatedAt               timestamp      `json:"created_at"`
+	UpdatedAt               timestamp      `json:"updated_at"`
+	ActiveSessionID         *string        `json:"active_session_id"`
+	EnableRecording         bool           `json:"enable_recording"`
+	WebhookEventFailoverURL *string        `json:"webhook_event_failover_url"`
+	WebhookTimeoutSecs      *int           `json:"webhook_timeout_secs"`
+	WebhookEventURL         *string        `json:"webhook_event_url"`
+	Sessions                *[]sessionJSON `json:"sessions,omitempty"`
+	RecordType              string         `json:"record_type"`
+}
+
+type sessionJSON struct {
+	ID           string             `json:"id"`
+	RoomID       string             `json:"room_id"`
+	Active       bool               `json:"active"`
+	CreatedAt    timestamp          `json:"created_at"`
+	UpdatedAt    timestamp          `json:"updated_at"`
+	EndedAt      *timestamp         `json:"ended_at"`
+	Participants *[]participantJSON `json:"participants,omitempty"`
+	RecordType   string             `json:"record_type"`
+}
+
+type participantJSON struct {
+	ID         string     `json:"id"`
+	SessionID  string     `json:"session_id"`
+	Context    string     `json:"context"`
+	JoinedAt   timestamp  `json:"joined_at"`
+	UpdatedAt  timestamp  `json:"updated_at"`
+	LeftAt     *timestamp `json:"left_at"`
+	RecordType string     `json:"record_type"`
+}
+
+func toRoomJSON(v rooms.RoomView) roomJSON {
+	out := roomJSON{
+		ID:                      v.ID,
+		MaxParticipants:         v.MaxParticipants,
+		UniqueName:              v.UniqueName,
+		CreatedAt:               timestamp(v.CreatedAt),
+		UpdatedAt:               timestamp(v.UpdatedAt),
+		ActiveSessionID:         v.ActiveSessionID,
+		EnableRecording:         v.EnableRecording,
+		WebhookEventFailoverURL: v.WebhookEventFailoverURL,
+		WebhookTimeoutSecs:      v.WebhookTimeoutSecs,
+		WebhookEventURL:         v.WebhookEventURL,
+		RecordType:              "room",
+	}
+	if v.Sessions != nil {
+		ss := make([]sessionJSON, len(v.Sessions))
+		for i, s := range v.Sessions {
+			ss[i] = toSessionJSON(s)
+		}
+		out.Sessions = &ss
+	}
+	return out
+}
+
+func toSessionJSON(v rooms.SessionView) sessionJSON {
+	out := sessionJSON{
+		ID:         v.ID,
+		RoomID:     v.RoomID,
+		Active:     v.Active,
+		CreatedAt:  timestamp(v.CreatedAt),
+		UpdatedAt:  timestamp(v.UpdatedAt),
+		EndedAt:    tsPtr(v.EndedAt),
+		RecordType: "room_session",
+	}
+	if v.Participants != nil {
+		ps := make([]participantJSON, len(v.Participants))
+		for i, p := range v.Participants {
+			ps[i] = toParticipantJSON(p)
+		}
+		out.Participants = &ps
+	}
+	return out
+}
+
+func toParticipantJSON(p domain.Participant) participantJSON {
+	return participantJSON{
+		ID:         p.ID,
+		SessionID:  p.SessionID,
+		Context:    p.Context,
+		JoinedAt:   timestamp(p.JoinedAt),
+		UpdatedAt:  timestamp(p.UpdatedAt),
+		LeftAt:     tsPtr(p.LeftAt),
+		RecordType: "room_participant",
+	}
+}
+
+type dataBody struct {
+	Data any `json:"data"`
+}
+
+type listBody struct {
+	Data any      `json:"data"`
+	Meta pageMeta `json:"meta"`
+}
+
+// roomChanges decodes the writable room fields of a create or update body.
+func roomChanges(obj map[string]json.RawMessage) (rooms.RoomChanges, error) {
+	var c rooms.RoomChanges
+	for _, err := range []error{
+		optNullString(obj, "unique_name", &c.UniqueName),
+		optInt(obj, "max_participants", &c.MaxParticipants),
+		optBool(obj, "enable_recording", &c.EnableRecording),
+		optNullString(obj, "webhook_event_url", &c.WebhookEventURL),
+		optNullString(obj, "webhook_event_failover_url", &c.WebhookEventFailoverURL),
+		optNullInt(obj, "webhook_timeout_secs", &c.WebhookTimeoutSecs),
+	} {
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func roomNotFound(id string) string { return "No room with id " + id + "." }
+
+func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var p rooms.ListRoomsParams
+	var err error
+	if p.Filter.CreatedAt, err = queryDateRange(q, "date_created_at"); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if p.Filter.UpdatedAt, err = queryDateRange(q, "date_updated_at"); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if q.Has("filter[unique_name]") {
+		name := q.Get("filter[unique_name]")
+		p.Filter.UniqueName = &name
+	}
+	if p.IncludeSessions, err = queryBool(q, "include_sessions"); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if p.Page, err = queryPage(q); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	views, total, err := a.rooms.ListRooms(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	data := make([]roomJSON, len(views))
+	for i, v := range views {
+		data[i] = toRoomJSON(v)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p.Page, total)})
+}
+
+func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	c, err := roomChanges(obj)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	room, err := a.rooms.CreateRoom(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusCreated, dataBody{Data: toRoomJSON(rooms.RoomView{Room: room})})
+}
+
+func (a *API) viewRoom(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_id"), "room_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	include, err := queryBool(r.URL.Query(), "include_sessions")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	v, err := a.rooms.ViewRoom(r.Context(), id, include)
+	if err != nil {
+		a.fail(w, r, err, roomNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toRoomJSON(v)})
+}
+
+func (a *API) updateRoom(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_id"), "room_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	c, err := roomChanges(obj)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	room, err := a.rooms.UpdateRoom(r.Context(), id, c)
+	if err != nil {
+		a.fail(w, r, err, roomNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toRoomJSON(rooms.RoomView{Room: room})})
+}
+
+func (a *API) deleteRoom(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_id"), "room_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if err := a.rooms.DeleteRoom(r.Context(), id); err != nil {
+		a.fail(w, r, err, roomNotFound(id))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

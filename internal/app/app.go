@@ -1,0 +1,139 @@
+// Package app is the composition root: it opens the store, settles the API
+// keys, builds the services and the HTTP server, and owns start and stop.
+// Only cmd/roomsd imports it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/api"
+	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
+)
+
+// App is a configured, not yet serving, roomsd.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	handler http.Handler
+}
+
+// Options carries what the process provides besides configuration.
+type Options struct {
+	// Stdout receives the one-time message with a newly created API key.
+	Stdout io.Writer
+	Logger *slog.Logger
+	// RoomOptions tune the rooms service (tests pass a clock).
+	RoomOptions []rooms.Option
+}
+
+// New opens the database, migrates it and prepares the API. Close the App
+// (or let Serve return) to release the database.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	if cfg.IsPostgres() {
+		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
+	}
+	st, err := sqlite.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	keys, err := keyring(ctx, cfg, st, opts.Stdout)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc := rooms.New(st, opts.RoomOptions...)
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: api.New(svc, keys, opts.Logger)}, nil
+}
+
+// keyring settles which API keys are accepted. Configured keys win; with
+// none configured, the keys stored in the database are used, and on the
+// very first start one is created and shown once.
+func keyring(ctx context.Context, cfg config.Config, st store.Store, stdout io.Writer) (*auth.Keyring, error) {
+	if len(cfg.APIKeys) > 0 {
+		return auth.NewKeyring(cfg.APIKeys, nil), nil
+	}
+	hashes, err := st.APIKeyHashes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read API keys: %w", err)
+	}
+	if len(hashes) > 0 {
+		return auth.NewKeyring(nil, hashes), nil
+	}
+	key, err := auth.NewKey()
+	if err != nil {
+		return nil, fmt.Errorf("create API key: %w", err)
+	}
+	if err := st.InsertAPIKeyHash(ctx, auth.Hash(key), time.Now()); err != nil {
+		return nil, fmt.Errorf("store API key: %w", err)
+	}
+	fmt.Fprintf(stdout, `
+roomsd created an API key for this database. It is shown only this once; keep it:
+
+    %s
+
+Use it as a bearer token, e.g.
+    curl -H "Authorization: Bearer %s" http://%s/v2/rooms
+or with the Telnyx SDKs:
+    export TELNYX_BASE_URL=http://%s/v2 TELNYX_API_KEY=%s
+
+`, key, key, cfg.Addr, cfg.Addr, key)
+	return auth.NewKeyring(nil, [][]byte{auth.Hash(key)}), nil
+}
+
+// Handler is the full HTTP handler, for tests that serve it themselves.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close releases the database.
+func (a *App) Close() error { return a.store.Close() }
+
+// Serve answers HTTP on ln until ctx is cancelled, then lets in-flight
+// requests finish (up to the shutdown timeout) and closes the database.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		a.log.Info("shutting down", "grace", a.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		serveErr = srv.Shutdown(sctx)
+		cancel()
+		if serveErr != nil {
+			srv.Close()
+		}
+		<-errc
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	if err := a.store.Close(); err != nil {
+		serveErr = errors.Join(serveErr, fmt.Errorf("close database: %w", err))
+	}
+	a.log.Info("stopped")
+	return serveErr
+}

@@ -1,0 +1,108 @@
+// Package config turns flags and ROOMSD_* environment variables into a
+// validated Config. A flag wins over its environment variable, which wins
+// over the default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is everything roomsd serve needs to start.
+type Config struct {
+	Addr            string
+	DB              string
+	APIKeys         []string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+// ErrHelp is returned when --help was asked for; usage has been printed.
+var ErrHelp = flag.ErrHelp
+
+type setting struct {
+	flag, env, def, usage string
+}
+
+// settings is the table of every option, its variable and its default.
+func settings() []setting {
+	return []setting{
+		{"addr", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
+		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file, created and migrated on start (postgres:// URLs are not supported yet)"},
+		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
+		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
+		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
+		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
+	}
+}
+
+// Load parses args (without the program and command names) over the
+// environment read through getenv. Usage and errors go to out.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("roomsd serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	vals := map[string]*string{}
+	for _, s := range settings() {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.flag] = fs.String(s.flag, def, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: roomsd serve [flags]\n\nRuns the roomsd HTTP API until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c := Config{
+		Addr:      *vals["addr"],
+		DB:        *vals["db"],
+		LogFormat: *vals["log-format"],
+	}
+	for _, k := range strings.Split(*vals["api-keys"], ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.APIKeys = append(c.APIKeys, k)
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*vals["log-level"])); err != nil {
+		return c, fmt.Errorf("ROOMSD_LOG_LEVEL/--log-level: %q is not one of debug, info, warn, error", *vals["log-level"])
+	}
+	d, err := time.ParseDuration(*vals["shutdown-timeout"])
+	if err != nil || d < 0 {
+		return c, fmt.Errorf("ROOMSD_SHUTDOWN_TIMEOUT/--shutdown-timeout: %q is not a duration such as 15s", *vals["shutdown-timeout"])
+	}
+	c.ShutdownTimeout = d
+	return c, c.Validate()
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("ROOMSD_ADDR/--addr: %q is not host:port, e.g. 127.0.0.1:8080", c.Addr)
+	}
+	if c.DB == "" {
+		return errors.New("ROOMSD_DB/--db: empty; give a SQLite file path such as ./roomsd.db")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("ROOMSD_LOG_FORMAT/--log-format: %q is not text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// IsPostgres reports whether DB names a PostgreSQL database.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+}

@@ -1,0 +1,292 @@
+// Package rooms holds the use cases of roomsd: creating, changing and
+// listing rooms, and the session lifecycle (join, leave, end). It is the one
+// place where domain rules are applied; the REST API and, later, the SFU
+// both call it. It knows nothing of HTTP or JSON.
+package rooms
+
+import (
+	"context"
+	"net/url"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// Service runs the room use cases against a store.
+type Service struct {
+	store store.Store
+	now   func() time.Time
+	newID func() string
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now, for tests that need chosen timestamps.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// New returns a Service over st.
+func New(st store.Store, opts ...Option) *Service {
+	s := &Service{store: st, now: time.Now, newID: newID}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// newID returns a time-ordered UUID (version 7), which keeps inserts at the
+// right-hand edge of every id index.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func (s *Service) clock() time.Time { return domain.Timestamp(s.now()) }
+
+// Opt is a field that may be absent from a request. Set distinguishes
+// "not sent" from "sent as the zero value" (or as null, for pointer types).
+type Opt[T any] struct {
+	Set   bool
+	Value T
+}
+
+// Some returns a set Opt.
+func Some[T any](v T) Opt[T] { return Opt[T]{Set: true, Value: v} }
+
+// RoomChanges are the writable fields of a room. On create, unset fields
+// take their defaults; on update, unset fields keep their values.
+type RoomChanges struct {
+	UniqueName              Opt[*string]
+	MaxParticipants         Opt[int]
+	EnableRecording         Opt[bool]
+	WebhookEventURL         Opt[*string]
+	WebhookEventFailoverURL Opt[*string]
+	WebhookTimeoutSecs      Opt[*int]
+}
+
+func (c RoomChanges) empty() bool {
+	return !c.UniqueName.Set && !c.MaxParticipants.Set && !c.EnableRecording.Set &&
+		!c.WebhookEventURL.Set && !c.WebhookEventFailoverURL.Set && !c.WebhookTimeoutSecs.Set
+}
+
+func (c RoomChanges) apply(r *domain.Room) {
+	if c.UniqueName.Set {
+		r.UniqueName = c.UniqueName.Value
+	}
+	if c.MaxParticipants.Set {
+		r.MaxParticipants = c.MaxParticipants.Value
+	}
+	if c.EnableRecording.Set {
+		r.EnableRecording = c.EnableRecording.Value
+	}
+	if c.WebhookEventURL.Set {
+		r.WebhookEventURL = c.WebhookEventURL.Value
+	}
+	if c.WebhookEventFailoverURL.Set {
+		r.WebhookEventFailoverURL = c.WebhookEventFailoverURL.Value
+	}
+	if c.WebhookTimeoutSecs.Set {
+		r.WebhookTimeoutSecs = c.WebhookTimeoutSecs.Value
+	}
+}
+
+// validate checks the fields a request sent, in a fixed order so the first
+// error reported is deterministic.
+func (c RoomChanges) validate() error {
+	if c.UniqueName.Set && c.UniqueName.Value != nil {
+		n := utf8.RuneCountInString(*c.UniqueName.Value)
+		if n == 0 {
+			return domain.Invalid("unique_name", "must not be empty; send null to remove the name")
+		}
+		if n > domain.MaxUniqueNameLen {
+			return domain.Invalid("unique_name", "must be at most %d characters", domain.MaxUniqueNameLen)
+		}
+	}
+	if c.MaxParticipants.Set {
+		if v := c.MaxParticipants.Value; v < domain.MinParticipants || v > domain.MaxParticipants {
+			return domain.Invalid("max_participants", "must be between %d and %d, got %d", domain.MinParticipants, domain.MaxParticipants, v)
+		}
+	}
+	if c.WebhookEventURL.Set {
+		if err := checkURL("webhook_event_url", c.WebhookEventURL.Value); err != nil {
+			return err
+		}
+	}
+	if c.WebhookEventFailoverURL.Set {
+		if err := checkURL("webhook_event_failover_url", c.WebhookEventFailoverURL.Value); err != nil {
+			return err
+		}
+	}
+	if c.WebhookTimeoutSecs.Set && c.WebhookTimeoutSecs.Value != nil {
+		if v := *c.WebhookTimeoutSecs.Value; v < 0 || v > domain.MaxWebhookTimeoutSecs {
+			return domain.Invalid("webhook_timeout_secs", "must be between 0 and %d seconds, got %d", domain.MaxWebhookTimeoutSecs, v)
+		}
+	}
+	return nil
+}
+
+// checkURL accepts null, "" (no URL) or an absolute http(s) URL with a host.
+func checkURL(field string, v *string) error {
+	if v == nil || *v == "" {
+		return nil
+	}
+	bad := &domain.ValidationError{Field: field, Kind: domain.KindInvalidURL}
+	if len(*v) > domain.MaxURLLen {
+		bad.Detail = "must be at most 2000 characters"
+		return bad
+	}
+	u, err := url.Parse(*v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		bad.Detail = "must be an absolute http:// or https:// URL with a host, such as https://example.com/webhooks"
+		return bad
+	}
+	return nil
+}
+
+// CreateRoom validates c, fills defaults and stores a new room.
+func (s *Service) CreateRoom(ctx context.Context, c RoomChanges) (domain.Room, error) {
+	if err := c.validate(); err != nil {
+		return domain.Room{}, err
+	}
+	now := s.clock()
+	empty := ""
+	r := domain.Room{
+		ID:                      s.newID(),
+		MaxParticipants:         domain.DefaultMaxParticipant,
+		WebhookEventFailoverURL: &empty,
+		CreatedAt:               now,
+		UpdatedAt:               now,
+	}
+	c.apply(&r)
+	if err := s.store.InsertRoom(ctx, r); err != nil {
+		return domain.Room{}, err
+	}
+	return r, nil
+}
+
+// GetRoom returns one room.
+func (s *Service) GetRoom(ctx context.Context, id string) (domain.Room, error) {
+	return s.store.GetRoom(ctx, id)
+}
+
+// UpdateRoom applies c to the room atomically. A request that sends no
+// field changes nothing, not even updated_at.
+func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (domain.Room, error) {
+	if err := c.validate(); err != nil {
+		return domain.Room{}, err
+	}
+	var out domain.Room
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		r, err := q.LockRoom(ctx, id)
+		if err != nil {
+			return err
+		}
+		if c.empty() {
+			out = r
+			return nil
+		}
+		c.apply(&r)
+		r.UpdatedAt = domain.Advance(r.UpdatedAt, s.now())
+		if err := q.UpdateRoom(ctx, r); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
+
+// DeleteRoom removes the room with its sessions and participants.
+func (s *Service) DeleteRoom(ctx context.Context, id string) error {
+	return s.store.DeleteRoom(ctx, id)
+}
+
+// SessionView is a session with its participants in join order.
+type SessionView struct {
+	domain.Session
+	Participants []domain.Participant
+}
+
+// RoomView is a room, with its sessions (newest first) when asked for.
+type RoomView struct {
+	domain.Room
+	Sessions []SessionView
+}
+
+// ListRoomsParams selects a page of rooms.
+type ListRoomsParams struct {
+	Filter          store.RoomFilter
+	Page            store.Page
+	IncludeSessions bool
+}
+
+// ListRooms returns a page of rooms (newest first) and the total count.
+func (s *Service) ListRooms(ctx context.Context, p ListRoomsParams) ([]RoomView, int, error) {
+	rooms, total, err := s.store.ListRooms(ctx, p.Filter, p.Page)
+	if err != nil {
+		return nil, 0, err
+	}
+	views := make([]RoomView, len(rooms))
+	for i, r := range rooms {
+		views[i].Room = r
+	}
+	if p.IncludeSessions {
+		if err := s.attachSessions(ctx, views); err != nil {
+			return nil, 0, err
+		}
+	}
+	return views, total, nil
+}
+
+// ViewRoom returns one room, with its sessions when asked for.
+func (s *Service) ViewRoom(ctx context.Context, id string, includeSessions bool) (RoomView, error) {
+	r, err := s.store.GetRoom(ctx, id)
+	if err != nil {
+		return RoomView{}, err
+	}
+	views := []RoomView{{Room: r}}
+	if includeSessions {
+		if err := s.attachSessions(ctx, views); err != nil {
+			return RoomView{}, err
+		}
+	}
+	return views[0], nil
+}
+
+// attachSessions loads the sessions and participants of all rooms in two
+// queries, whatever the number of rooms.
+func (s *Service) attachSessions(ctx context.Context, views []RoomView) error {
+	ids := make([]string, len(views))
+	byRoom := make(map[string]*RoomView, len(views))
+	for i := range views {
+		ids[i] = views[i].ID
+		views[i].Sessions = []SessionView{}
+		byRoom[views[i].ID] = &views[i]
+	}
+	sessions, err := s.store.SessionsByRooms(ctx, ids)
+	if err != nil {
+		return err
+	}
+	sids := make([]string, len(sessions))
+	for i, ss := range sessions {
+		sids[i] = ss.ID
+	}
+	parts, err := s.store.ParticipantsBySessions(ctx, sids)
+	if err != nil {
+		return err
+	}
+	bySession := make(map[string][]domain.Participant, len(sessions))
+	for _, p := range parts {
+		bySession[p.SessionID] = append(bySession[p.SessionID], p)
+	}
+	for _, ss := range sessions {
+		ps := bySession[ss.ID]
+		if ps == nil {
+			ps = []domain.Participant{}
+		}
+		v := byRoom[ss.RoomID]
+		v.Sessions = append(v.Sessions, SessionView{Session: ss, Participants: ps})
+	}
+	return nil
+}

@@ -1,0 +1,369 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// dbtx is what *sql.DB and *sql.Tx have in common.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements store.Queries. Outside a transaction r is the read
+// pool and w the writer; inside one both are the transaction.
+type queries struct {
+	r, w dbtx
+	// readTx, when set, gives multi-statement reads one snapshot.
+	readTx func(ctx context.Context, fn func(dbtx) error) error
+}
+
+const roomColumns = `r.id, r.unique_name, r.max_participants, r.enable_recording, r.webhook_event_url,
+	r.webhook_event_failover_url, r.webhook_timeout_secs, r.created_at, r.updated_at,
+	(SELECT s.id FROM room_sessions s WHERE s.room_id = r.id AND s.active = 1)`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRoom(sc scanner) (domain.Room, error) {
+	var (
+		r                        domain.Room
+		name, url, failover, act sql.NullString
+		timeout                  sql.NullInt64
+		created, updated         int64
+	)
+	if err := sc.Scan(&r.ID, &name, &r.MaxParticipants, &r.EnableRecording, &url, &failover, &timeout, &created, &updated, &act); err != nil {
+		return r, err
+	}
+	r.UniqueName = strPtr(name)
+	r.WebhookEventURL = strPtr(url)
+	r.WebhookEventFailoverURL = strPtr(failover)
+	if timeout.Valid {
+		v := int(timeout.Int64)
+		r.WebhookTimeoutSecs = &v
+	}
+	r.ActiveSessionID = strPtr(act)
+	r.CreatedAt = fromMicros(created)
+	r.UpdatedAt = fromMicros(updated)
+	return r, nil
+}
+
+func strPtr(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	s := v.String
+	return &s
+}
+
+// wrap maps a driver error to a store error; nil stays nil.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.ErrNotFound
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func (q queries) GetRoom(ctx context.Context, id string) (domain.Room, error) {
+	r, err := scanRoom(q.r.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = ?`, id))
+	if err != nil {
+		return r, wrap("get room", err)
+	}
+	return r, nil
+}
+
+// LockRoom needs no row lock on SQLite: InTx holds the database's single
+// write lock from BEGIN IMMEDIATE to COMMIT.
+func (q queries) LockRoom(ctx context.Context, id string) (domain.Room, error) {
+	r, err := scanRoom(q.w.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = ?`, id))
+	if err != nil {
+		return r, wrap("lock room", err)
+	}
+	return r, nil
+}
+
+func duplicateName() error {
+	return &domain.ValidationError{Field: "unique_name", Kind: domain.KindDuplicate, Detail: "a room with this unique_name already exists"}
+}
+
+func (q queries) InsertRoom(ctx context.Context, r domain.Room) error {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO rooms (id, unique_name, max_participants, enable_recording,
+		webhook_event_url, webhook_event_failover_url, webhook_timeout_secs, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.UniqueName, r.MaxParticipants, r.EnableRecording, r.WebhookEventURL, r.WebhookEventFailoverURL,
+		r.WebhookTimeoutSecs, micros(r.CreatedAt), micros(r.UpdatedAt))
+	if isUnique(err) {
+		return duplicateName()
+	}
+	if err != nil {
+		return wrap("insert room", err)
+	}
+	return nil
+}
+
+func (q queries) UpdateRoom(ctx context.Context, r domain.Room) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE rooms SET unique_name = ?, max_participants = ?, enable_recording = ?,
+		webhook_event_url = ?, webhook_event_failover_url = ?, webhook_timeout_secs = ?, updated_at = ?
+		WHERE id = ?`,
+		r.UniqueName, r.MaxParticipants, r.EnableRecording, r.WebhookEventURL, r.WebhookEventFailoverURL,
+		r.WebhookTimeoutSecs, micros(r.UpdatedAt), r.ID)
+	if isUnique(err) {
+		return duplicateName()
+	}
+	return affected("update room", res, err)
+}
+
+func (q queries) DeleteRoom(ctx context.Context, id string) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM rooms WHERE id = ?`, id)
+	return affected("delete room", res, err)
+}
+
+func affected(op string, res sql.Result, err error) error {
+	if err != nil {
+		return wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
+// where collects SQL conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) timeRange(col string, r store.TimeRange) {
+	if !r.From.IsZero() {
+		w.add(col+" >= ?", micros(r.From))
+	}
+	if !r.Until.IsZero() {
+		w.add(col+" < ?", micros(r.Until))
+	}
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
+	var w where
+	w.timeRange("created_at", f.CreatedAt)
+	w.timeRange("updated_at", f.UpdatedAt)
+	if f.UniqueName != nil {
+		w.add("unique_name = ?", *f.UniqueName)
+	}
+	var (
+		rooms []domain.Room
+		total int
+	)
+	run := func(db dbtx) error {
+		countSQL := `SELECT n FROM room_count WHERE one = 1`
+		if len(w.conds) > 0 {
+			countSQL = `SELECT count(*) FROM rooms` + w.sql()
+		}
+		if err := db.QueryRowContext(ctx, countSQL, w.args...).Scan(&total); err != nil {
+			return wrap("count rooms", err)
+		}
+		if p.Offset() >= total {
+			return nil
+		}
+		// The inner select walks only the (created_at, id) index to find the
+		// page's rowids, so a deep offset never reads skipped rows.
+		args := append(append([]any{}, w.args...), p.Size, p.Offset())
+		rows, err := db.QueryContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.rowid IN (
+			SELECT rowid FROM rooms`+w.sql()+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
+			ORDER BY r.created_at DESC, r.id DESC`, args...)
+		if err != nil {
+			return wrap("list rooms", err)
+		}
+		defer rows.Close()
+		rooms = make([]domain.Room, 0, p.Size)
+		for rows.Next() {
+			r, err := scanRoom(rows)
+			if err != nil {
+				return wrap("list rooms", err)
+			}
+			rooms = append(rooms, r)
+		}
+		return wrap("list rooms", rows.Err())
+	}
+	var err error
+	if q.readTx != nil {
+		err = q.readTx(ctx, run)
+	} else {
+		err = run(q.r)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return rooms, total, nil
+}
+
+const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at`
+
+func scanSession(sc scanner) (domain.Session, error) {
+	var (
+		s                domain.Session
+		created, updated int64
+		ended            sql.NullInt64
+	)
+	if err := sc.Scan(&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended); err != nil {
+		return s, err
+	}
+	s.CreatedAt, s.UpdatedAt, s.EndedAt = fromMicros(created), fromMicros(updated), fromNullMicros(ended)
+	return s, nil
+}
+
+func (q queries) GetSession(ctx context.Context, id string) (domain.Session, error) {
+	s, err := scanSession(q.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE id = ?`, id))
+	if err != nil {
+		return s, wrap("get session", err)
+	}
+	return s, nil
+}
+
+func (q queries) ActiveSession(ctx context.Context, roomID string) (domain.Session, error) {
+	s, err := scanSession(q.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE room_id = ? AND active = 1`, roomID))
+	if err != nil {
+		return s, wrap("active session", err)
+	}
+	return s, nil
+}
+
+func (q queries) InsertSession(ctx context.Context, s domain.Session) error {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO room_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.ID, s.RoomID, s.Active, micros(s.CreatedAt), micros(s.UpdatedAt), nullMicros(s.EndedAt))
+	return wrap("insert session", err)
+}
+
+func (q queries) UpdateSession(ctx context.Context, s domain.Session) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE room_sessions SET active = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
+		s.Active, micros(s.UpdatedAt), nullMicros(s.EndedAt), s.ID)
+	return affected("update session", res, err)
+}
+
+func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
+	if len(roomIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := q.r.QueryContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE room_id IN (`+
+		placeholders(len(roomIDs))+`) ORDER BY room_id, created_at DESC, id DESC`, anys(roomIDs)...)
+	if err != nil {
+		return nil, wrap("sessions by rooms", err)
+	}
+	defer rows.Close()
+	var out []domain.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, wrap("sessions by rooms", err)
+		}
+		out = append(out, s)
+	}
+	return out, wrap("sessions by rooms", rows.Err())
+}
+
+const participantColumns = `id, session_id, context, joined_at, updated_at, left_at`
+
+func scanParticipant(sc scanner) (domain.Participant, error) {
+	var (
+		p               domain.Participant
+		joined, updated int64
+		left            sql.NullInt64
+	)
+	if err := sc.Scan(&p.ID, &p.SessionID, &p.Context, &joined, &updated, &left); err != nil {
+		return p, err
+	}
+	p.JoinedAt, p.UpdatedAt, p.LeftAt = fromMicros(joined), fromMicros(updated), fromNullMicros(left)
+	return p, nil
+}
+
+func (q queries) GetParticipant(ctx context.Context, id string) (domain.Participant, error) {
+	p, err := scanParticipant(q.r.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM room_participants WHERE id = ?`, id))
+	if err != nil {
+		return p, wrap("get participant", err)
+	}
+	return p, nil
+}
+
+func (q queries) InsertParticipant(ctx context.Context, p domain.Participant) error {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO room_participants (`+participantColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.ID, p.SessionID, p.Context, micros(p.JoinedAt), micros(p.UpdatedAt), nullMicros(p.LeftAt))
+	return wrap("insert participant", err)
+}
+
+func (q queries) UpdateParticipant(ctx context.Context, p domain.Participant) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE room_participants SET context = ?, updated_at = ?, left_at = ? WHERE id = ?`,
+		p.Context, micros(p.UpdatedAt), nullMicros(p.LeftAt), p.ID)
+	return affected("update participant", res, err)
+}
+
+func (q queries) CountPresent(ctx context.Context, sessionID string) (int, error) {
+	var n int
+	err := q.r.QueryRowContext(ctx, `SELECT count(*) FROM room_participants WHERE session_id = ? AND left_at IS NULL`, sessionID).Scan(&n)
+	return n, wrap("count present", err)
+}
+
+func (q queries) LeaveAll(ctx context.Context, sessionID string, at time.Time) error {
+	_, err := q.w.ExecContext(ctx, `UPDATE room_participants SET left_at = ?, updated_at = ? WHERE session_id = ? AND left_at IS NULL`,
+		micros(at), micros(at), sessionID)
+	return wrap("leave all", err)
+}
+
+func (q queries) ParticipantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {
+	if len(sessionIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := q.r.QueryContext(ctx, `SELECT `+participantColumns+` FROM room_participants WHERE session_id IN (`+
+		placeholders(len(sessionIDs))+`) ORDER BY session_id, joined_at, id`, anys(sessionIDs)...)
+	if err != nil {
+		return nil, wrap("participants by sessions", err)
+	}
+	defer rows.Close()
+	var out []domain.Participant
+	for rows.Next() {
+		p, err := scanParticipant(rows)
+		if err != nil {
+			return nil, wrap("participants by sessions", err)
+		}
+		out = append(out, p)
+	}
+	return out, wrap("participants by sessions", rows.Err())
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
