@@ -45,7 +45,8 @@ func isPublic(path string) bool { return false }
 func (a *API) route(w http.ResponseWriter, r *http.Request) {
 	h, pattern := a.mux.Handler(r)
 	if pattern != "" {
-		h.ServeHTTP(w, r)
+		// ServeHTTP, not h: only the mux fills in the path values.
+		a.mux.ServeHTTP(w, r)
 		return
 	}
 	probe := &statusProbe{header: http.Header{}}

@@ -31,8 +31,19 @@ func pathID(raw, name string) (string, error) {
 	return "", e
 }
 
+// queryValue returns the last value of a repeated parameter. The SDK's
+// auto-pager appends page[number] to a query that may already carry one, so
+// the last occurrence is the one the caller means.
+func queryValue(q url.Values, name string) string {
+	vs := q[name]
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
+}
+
 func queryBool(q url.Values, name string) (bool, error) {
-	v := q.Get(name)
+	v := queryValue(q, name)
 	switch strings.ToLower(v) {
 	case "":
 		return false, nil
@@ -45,7 +56,7 @@ func queryBool(q url.Values, name string) (bool, error) {
 }
 
 func queryInt(q url.Values, name string, def, lo, hi int) (int, error) {
-	v := q.Get(name)
+	v := queryValue(q, name)
 	if v == "" {
 		return def, nil
 	}
@@ -75,7 +86,7 @@ func queryDateRange(q url.Values, field string) (store.TimeRange, error) {
 	var r store.TimeRange
 	for _, op := range []string{"eq", "gte", "lte"} {
 		name := "filter[" + field + "][" + op + "]"
-		v := q.Get(name)
+		v := queryValue(q, name)
 		if v == "" {
 			continue
 		}

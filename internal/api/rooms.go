@@ -144,7 +144,7 @@ func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if q.Has("filter[unique_name]") {
-		name := q.Get("filter[unique_name]")
+		name := queryValue(q, "filter[unique_name]")
 		p.Filter.UniqueName = &name
 	}
 	if p.IncludeSessions, err = queryBool(q, "include_sessions"); err != nil {
