@@ -70,6 +70,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal starts a graceful stop, a second one
+		// ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 
 	a, err := app.New(ctx, cfg, app.Options{Stdout: stdout, Logger: logger})
 	if err != nil {

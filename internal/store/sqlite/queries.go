@@ -75,8 +75,10 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+const roomByIDSQL = `SELECT ` + roomColumns + ` FROM rooms r WHERE r.id = ?`
+
 func (q queries) GetRoom(ctx context.Context, id string) (domain.Room, error) {
-	r, err := scanRoom(q.r.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = ?`, id))
+	r, err := scanRoom(q.r.QueryRowContext(ctx, roomByIDSQL, id))
 	if err != nil {
 		return r, wrap("get room", err)
 	}
@@ -86,7 +88,7 @@ func (q queries) GetRoom(ctx context.Context, id string) (domain.Room, error) {
 // LockRoom needs no row lock on SQLite: InTx holds the database's single
 // write lock from BEGIN IMMEDIATE to COMMIT.
 func (q queries) LockRoom(ctx context.Context, id string) (domain.Room, error) {
-	r, err := scanRoom(q.w.QueryRowContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = ?`, id))
+	r, err := scanRoom(q.w.QueryRowContext(ctx, roomByIDSQL, id))
 	if err != nil {
 		return r, wrap("lock room", err)
 	}
@@ -170,34 +172,53 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
+// listRoomsSQL builds the two statements of ListRooms for f: the count of
+// matching rooms and the page, plus the filter's arguments. The page
+// statement takes the page size and offset after those arguments. The plan
+// test runs EXPLAIN QUERY PLAN on exactly this text.
+func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 	var w where
 	w.timeRange("created_at", f.CreatedAt)
 	w.timeRange("updated_at", f.UpdatedAt)
 	if f.UniqueName != nil {
 		w.add("unique_name = ?", *f.UniqueName)
 	}
+	countSQL = `SELECT n FROM room_count WHERE one = 1`
+	if len(w.conds) > 0 {
+		countSQL = `SELECT count(*) FROM rooms` + w.sql()
+	}
+	// The inner select walks only the (created_at, id) index to find the
+	// page's rowids, so a deep offset never reads skipped rows.
+	from := `rooms`
+	if !f.UpdatedAt.IsZero() && f.CreatedAt.IsZero() && f.UniqueName == nil {
+		// Left to itself the planner walks rooms_created in list order and
+		// reads every row to test updated_at: a table scan whenever the
+		// matching rooms are old. rooms_updated covers the range and the
+		// sort keys, and the sort keeps only LIMIT+OFFSET rows, so the page
+		// costs about what the count already does.
+		from = `rooms INDEXED BY rooms_updated`
+	}
+	pageSQL = `SELECT ` + roomColumns + ` FROM rooms r WHERE r.rowid IN (
+			SELECT rowid FROM ` + from + w.sql() + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
+			ORDER BY r.created_at DESC, r.id DESC`
+	return countSQL, pageSQL, w.args
+}
+
+func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
+	countSQL, pageSQL, filterArgs := listRoomsSQL(f)
 	var (
 		rooms []domain.Room
 		total int
 	)
 	run := func(db dbtx) error {
-		countSQL := `SELECT n FROM room_count WHERE one = 1`
-		if len(w.conds) > 0 {
-			countSQL = `SELECT count(*) FROM rooms` + w.sql()
-		}
-		if err := db.QueryRowContext(ctx, countSQL, w.args...).Scan(&total); err != nil {
+		if err := db.QueryRowContext(ctx, countSQL, filterArgs...).Scan(&total); err != nil {
 			return wrap("count rooms", err)
 		}
 		if p.Offset() >= total {
 			return nil
 		}
-		// The inner select walks only the (created_at, id) index to find the
-		// page's rowids, so a deep offset never reads skipped rows.
-		args := append(append([]any{}, w.args...), p.Size, p.Offset())
-		rows, err := db.QueryContext(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.rowid IN (
-			SELECT rowid FROM rooms`+w.sql()+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
-			ORDER BY r.created_at DESC, r.id DESC`, args...)
+		args := append(append([]any{}, filterArgs...), p.Size, p.Offset())
+		rows, err := db.QueryContext(ctx, pageSQL, args...)
 		if err != nil {
 			return wrap("list rooms", err)
 		}
@@ -267,12 +288,16 @@ func (q queries) UpdateSession(ctx context.Context, s domain.Session) error {
 	return affected("update session", res, err)
 }
 
+func sessionsByRoomsSQL(n int) string {
+	return `SELECT ` + sessionColumns + ` FROM room_sessions WHERE room_id IN (` +
+		placeholders(n) + `) ORDER BY room_id, created_at DESC, id DESC`
+}
+
 func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
 	if len(roomIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := q.r.QueryContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE room_id IN (`+
-		placeholders(len(roomIDs))+`) ORDER BY room_id, created_at DESC, id DESC`, anys(roomIDs)...)
+	rows, err := q.r.QueryContext(ctx, sessionsByRoomsSQL(len(roomIDs)), anys(roomIDs)...)
 	if err != nil {
 		return nil, wrap("sessions by rooms", err)
 	}
@@ -335,12 +360,16 @@ func (q queries) LeaveAll(ctx context.Context, sessionID string, at time.Time) e
 	return wrap("leave all", err)
 }
 
+func participantsBySessionsSQL(n int) string {
+	return `SELECT ` + participantColumns + ` FROM room_participants WHERE session_id IN (` +
+		placeholders(n) + `) ORDER BY session_id, joined_at, id`
+}
+
 func (q queries) ParticipantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {
 	if len(sessionIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := q.r.QueryContext(ctx, `SELECT `+participantColumns+` FROM room_participants WHERE session_id IN (`+
-		placeholders(len(sessionIDs))+`) ORDER BY session_id, joined_at, id`, anys(sessionIDs)...)
+	rows, err := q.r.QueryContext(ctx, participantsBySessionsSQL(len(sessionIDs)), anys(sessionIDs)...)
 	if err != nil {
 		return nil, wrap("participants by sessions", err)
 	}
