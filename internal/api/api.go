@@ -7,6 +7,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/rooms"
@@ -34,11 +35,41 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /v2/rooms/{room_id}", a.viewRoom)
 	a.mux.HandleFunc("PATCH /v2/rooms/{room_id}", a.updateRoom)
 	a.mux.HandleFunc("DELETE /v2/rooms/{room_id}", a.deleteRoom)
+	a.mux.HandleFunc("GET /v2/rooms/{room_id}/sessions", a.listSessions)
+	a.mux.HandleFunc("POST /v2/rooms/{room_id}/actions/generate_join_client_token", a.generateToken)
+	a.mux.HandleFunc("POST /v2/rooms/{room_id}/actions/refresh_client_token", a.refreshToken)
+
+	a.mux.HandleFunc("GET /v2/room_sessions", a.listSessions)
+	a.mux.HandleFunc("GET /v2/room_sessions/{room_session_id}", a.viewSession)
+	a.mux.HandleFunc("GET /v2/room_sessions/{room_session_id}/participants", a.listParticipants)
+	a.mux.HandleFunc("POST /v2/room_sessions/{room_session_id}/actions/{action}", a.sessionAction)
+
+	a.mux.HandleFunc("GET /v2/room_participants", a.listParticipants)
+	a.mux.HandleFunc("GET /v2/room_participants/{room_participant_id}", a.viewParticipant)
+
+	a.mux.HandleFunc("GET /v2/room_recordings", a.listRecordings)
+	a.mux.HandleFunc("DELETE /v2/room_recordings", a.deleteRecordings)
+	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}", a.viewRecording)
+	a.mux.HandleFunc("DELETE /v2/room_recordings/{room_recording_id}", a.deleteRecording)
+
+	a.mux.HandleFunc("GET /v2/room_compositions", a.listCompositions)
+	a.mux.HandleFunc("POST /v2/room_compositions", a.createComposition)
+	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}", a.viewComposition)
+	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}", a.deleteComposition)
+
+	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 }
 
-// isPublic reports whether a path is served without an API key. None is
-// yet; the JWKS document will be.
-func isPublic(path string) bool { return false }
+// isPublic reports whether a request is served without an API key: the
+// token-signing public key, and token refresh, whose refresh token is
+// itself the credential (browsers call it and hold no API key).
+func isPublic(r *http.Request) bool {
+	if r.URL.Path == "/.well-known/jwks.json" {
+		return true
+	}
+	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/rooms/") &&
+		strings.HasSuffix(r.URL.Path, "/actions/refresh_client_token") && strings.Count(r.URL.Path, "/") == 5
+}
 
 // route dispatches to the mux, answering unknown paths and methods with
 // the JSON error envelope instead of the mux's plain-text replies.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
 )
 
 // Telnyx error codes used by roomsd. They are strings on the wire.
@@ -17,6 +19,7 @@ const (
 	codeInvalidID        = "10006"
 	codeUnexpected       = "10007"
 	codeAuthFailed       = "10009"
+	codeForbidden        = "10010"
 	codeDuplicate        = "10012"
 	codeMediaType        = "10014"
 	codeBadRequest       = "10015"
@@ -84,8 +87,21 @@ func toAPIError(err error, notFoundDetail string) *apiError {
 			return fieldError(codeBadRequest, "Invalid value", ve.Field, ve.Detail)
 		}
 	}
-	if errors.Is(err, domain.ErrNotFound) {
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
 		return notFound(notFoundDetail)
+	case errors.Is(err, domain.ErrForbidden):
+		return newError(http.StatusForbidden, codeForbidden, "Authorization failed",
+			"The token does not allow this: "+strings.TrimPrefix(err.Error(), domain.ErrForbidden.Error()+": ")+".")
+	case errors.Is(err, domain.ErrSessionEnded):
+		return newError(http.StatusUnprocessableEntity, codeBadRequest, "Session not active",
+			"The room session has already ended.")
+	case errors.Is(err, domain.ErrRoomFull):
+		return newError(http.StatusUnprocessableEntity, codeBadRequest, "Room full",
+			"The room has reached its max_participants.")
+	case errors.Is(err, rooms.ErrUnfilteredDelete):
+		e := paramError("filter", "Name at least one filter[...] parameter; a bulk delete without one would remove every recording.")
+		return e
 	}
 	return nil
 }

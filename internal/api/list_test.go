@@ -197,7 +197,7 @@ func TestListIncludeSessions(t *testing.T) {
 	busy := e.createRoom(nil)["id"].(string)
 	a, _ := e.svc.Join(t.Context(), busy, "Alice")
 	e.svc.Join(t.Context(), busy, "Bob")
-	e.svc.EndSession(t.Context(), a.SessionID)
+	e.svc.EndSession(t.Context(), a.SessionID, "api")
 	e.clock.Set(e.clock.Now().Add(time.Second))
 	c, _ := e.svc.Join(t.Context(), busy, "Carol")
 

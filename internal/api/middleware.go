@@ -104,7 +104,7 @@ func (a *API) withAccessLog(next http.Handler) http.Handler {
 // is not public.
 func (a *API) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isPublic(r.URL.Path) {
+		if isPublic(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

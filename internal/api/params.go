@@ -19,12 +19,21 @@ const (
 	maxPageNumber   = 1 << 31
 )
 
-// pathID reads a UUID path parameter in its canonical 36-character form.
-func pathID(raw, name string) (string, error) {
+// canonicalID accepts a UUID in its 36-character form, any case, and
+// returns it in lower case.
+func canonicalID(raw string) (string, error) {
 	if len(raw) == 36 {
 		if u, err := uuid.Parse(raw); err == nil {
 			return u.String(), nil
 		}
+	}
+	return "", fmt.Errorf("%q is not a UUID", raw)
+}
+
+// pathID reads a UUID path parameter.
+func pathID(raw, name string) (string, error) {
+	if id, err := canonicalID(raw); err == nil {
+		return id, nil
 	}
 	e := newError(400, codeInvalidID, "Invalid ID", fmt.Sprintf("%s must be a UUID such as 0ccc7b54-4df3-4bca-a65a-3da1ecc777f0, got %q.", name, raw))
 	e.Source = &errorSource{Parameter: name}
@@ -53,6 +62,51 @@ func queryBool(q url.Values, name string) (bool, error) {
 		return false, nil
 	}
 	return false, paramError(name, fmt.Sprintf("%s must be true or false, got %q.", name, v))
+}
+
+// queryOptBool reads an optional true/false parameter; nil when absent.
+func queryOptBool(q url.Values, name string) (*bool, error) {
+	if queryValue(q, name) == "" {
+		return nil, nil
+	}
+	v, err := queryBool(q, name)
+	return &v, err
+}
+
+// queryOptString reads an optional exact-match parameter; nil when absent.
+func queryOptString(q url.Values, name string) *string {
+	if !q.Has(name) {
+		return nil
+	}
+	v := queryValue(q, name)
+	return &v
+}
+
+// queryID reads an optional UUID parameter; nil when absent.
+func queryID(q url.Values, name string) (*string, error) {
+	v := queryValue(q, name)
+	if v == "" {
+		return nil, nil
+	}
+	id, err := canonicalID(v)
+	if err != nil {
+		return nil, paramError(name, fmt.Sprintf("%s must be a UUID, got %q.", name, v))
+	}
+	return &id, nil
+}
+
+// queryEnum reads an optional parameter that must be one of allowed.
+func queryEnum(q url.Values, name string, allowed ...string) (*string, error) {
+	v := queryValue(q, name)
+	if v == "" {
+		return nil, nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return &v, nil
+		}
+	}
+	return nil, paramError(name, fmt.Sprintf("%s must be one of %s, got %q.", name, strings.Join(allowed, ", "), v))
 }
 
 func queryInt(q url.Values, name string, def, lo, hi int) (int, error) {
@@ -100,6 +154,30 @@ func queryDateRange(q url.Values, field string) (store.TimeRange, error) {
 		}
 		if op != "gte" && (r.Until.IsZero() || next.Before(r.Until)) {
 			r.Until = next
+		}
+	}
+	return r, nil
+}
+
+// queryIntRange reads filter[<field>][eq|gte|lte] as an inclusive range of
+// non-negative integers.
+func queryIntRange(q url.Values, field string) (store.IntRange, error) {
+	var r store.IntRange
+	for _, op := range []string{"eq", "gte", "lte"} {
+		name := "filter[" + field + "][" + op + "]"
+		v := queryValue(q, name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return r, paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %q.", name, v))
+		}
+		if op != "lte" && (r.Min == nil || n > *r.Min) {
+			r.Min = &n
+		}
+		if op != "gte" && (r.Max == nil || n < *r.Max) {
+			r.Max = &n
 		}
 	}
 	return r, nil

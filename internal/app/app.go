@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +18,11 @@ import (
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/token"
 )
 
 // App is a configured, not yet serving, roomsd.
@@ -53,7 +57,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	svc := rooms.New(st, opts.RoomOptions...)
+	signer, err := tokenSigner(ctx, cfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc := rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer)}, opts.RoomOptions...)...)
 	return &App{cfg: cfg, log: opts.Logger, store: st, handler: api.New(svc, keys, opts.Logger)}, nil
 }
 
@@ -90,6 +99,37 @@ or with the Telnyx SDKs:
 
 `, key, key, cfg.Addr, cfg.Addr, key)
 	return auth.NewKeyring(nil, [][]byte{auth.Hash(key)}), nil
+}
+
+// tokenSigner settles the key that signs client tokens: ROOMSD_TOKEN_KEY
+// when given, else the one stored in the database, created on first start.
+func tokenSigner(ctx context.Context, cfg config.Config, st store.Store) (*token.Signer, error) {
+	if cfg.TokenKey != "" {
+		key, err := token.ParseSeed(cfg.TokenKey)
+		if err != nil {
+			return nil, fmt.Errorf("ROOMSD_TOKEN_KEY: %w", err)
+		}
+		return token.NewSigner(key, nil), nil
+	}
+	seed, err := st.SigningKeySeed(ctx)
+	if errors.Is(err, domain.ErrNotFound) {
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("create token signing key: %w", err)
+		}
+		signer := token.NewSigner(ed25519.NewKeyFromSeed(seed), nil)
+		if err := st.InsertSigningKeySeed(ctx, signer.KeyID(), seed, time.Now()); err != nil {
+			return nil, fmt.Errorf("store token signing key: %w", err)
+		}
+		return signer, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token signing key: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("the stored token signing key is %d bytes, want %d; the database is damaged", len(seed), ed25519.SeedSize)
+	}
+	return token.NewSigner(ed25519.NewKeyFromSeed(seed), nil), nil
 }
 
 // Handler is the full HTTP handler, for tests that serve it themselves.

@@ -19,6 +19,7 @@ type Config struct {
 	Addr            string
 	DB              string
 	APIKeys         []string
+	TokenKey        string
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -37,6 +38,7 @@ func settings() []setting {
 		{"addr", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
 		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file, created and migrated on start (postgres:// URLs are not supported yet)"},
 		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
+		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
@@ -71,6 +73,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		Addr:      *vals["addr"],
 		DB:        *vals["db"],
 		LogFormat: *vals["log-format"],
+		TokenKey:  *vals["token-key"],
 	}
 	for _, k := range strings.Split(*vals["api-keys"], ",") {
 		if k = strings.TrimSpace(k); k != "" {

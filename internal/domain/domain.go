@@ -40,6 +40,8 @@ type Session struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	EndedAt   *time.Time
+	// EndedReason says why the session ended, once it has.
+	EndedReason string
 }
 
 // Participant is one person's presence in one session.
@@ -50,6 +52,11 @@ type Participant struct {
 	JoinedAt  time.Time
 	UpdatedAt time.Time
 	LeftAt    *time.Time
+	// AudioMuted is set by the mute action; the media server stops
+	// forwarding the participant's audio while it holds.
+	AudioMuted bool
+	// LeftReason says why the participant left, once they have.
+	LeftReason string
 }
 
 // Timestamp normalises a time to what roomsd stores and prints: UTC,
@@ -66,4 +73,84 @@ func Advance(prev, now time.Time) time.Time {
 		return prev.Add(time.Microsecond)
 	}
 	return now
+}
+
+// Reasons recorded when a session ends or a participant leaves. They feed
+// the left_reason and ended_reason fields of webhook events.
+const (
+	ReasonLeft    = "left"
+	ReasonKicked  = "kicked"
+	ReasonEnded   = "session_ended"
+	ReasonDeleted = "room_deleted"
+	ReasonEmpty   = "empty"
+	ReasonAPI     = "api"
+)
+
+// Recording statuses and media types.
+const (
+	RecordingProcessing = "processing"
+	RecordingCompleted  = "completed"
+	MediaAudio          = "audio"
+	MediaVideo          = "video"
+)
+
+// Recording is the media of one participant's track in one session. It
+// keeps its room, session and participant ids after those are deleted.
+type Recording struct {
+	ID            string
+	RoomID        string
+	SessionID     string
+	ParticipantID string
+	Status        string
+	Type          string
+	Codec         string
+	SizeMB        *float64
+	DurationSecs  *int
+	DownloadURL   *string
+	StartedAt     time.Time
+	EndedAt       *time.Time
+	CompletedAt   *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Composition statuses.
+const (
+	CompositionEnqueued   = "enqueued"
+	CompositionProcessing = "processing"
+	CompositionCompleted  = "completed"
+)
+
+// VideoRegion places recorded videos on a composition's canvas.
+type VideoRegion struct {
+	XPos         *int
+	YPos         *int
+	ZPos         *int
+	Height       *int
+	Width        *int
+	MaxColumns   *int
+	MaxRows      *int
+	VideoSources []string
+}
+
+// Composition is a request to render a session's recordings into one file.
+type Composition struct {
+	ID                      string
+	RoomID                  string
+	SessionID               string
+	Status                  string
+	Format                  string
+	Resolution              string
+	VideoLayout             map[string]VideoRegion
+	WebhookEventURL         *string
+	WebhookEventFailoverURL *string
+	WebhookTimeoutSecs      *int
+	SizeMB                  *float64
+	DurationSecs            *int
+	DownloadURL             *string
+	StartedAt               *time.Time
+	EndedAt                 *time.Time
+	CompletedAt             *time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }

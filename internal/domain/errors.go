@@ -11,6 +11,10 @@ var ErrNotFound = errors.New("not found")
 // ErrRoomFull reports that a join would exceed the room's max_participants.
 var ErrRoomFull = errors.New("room is full")
 
+// ErrForbidden reports a credential that does not allow the operation,
+// such as an expired or forged client token.
+var ErrForbidden = errors.New("forbidden")
+
 // ErrSessionEnded reports an operation on a session that is no longer active.
 var ErrSessionEnded = errors.New("session has ended")
 

@@ -3,6 +3,8 @@ package rooms
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
@@ -43,9 +45,9 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 	return p, err
 }
 
-// Leave records that a participant left. Leaving twice is not an error; the
-// first left_at stands.
-func (s *Service) Leave(ctx context.Context, participantID string) (domain.Participant, error) {
+// Leave records that a participant left, for the given reason. Leaving
+// twice is not an error; the first left_at stands.
+func (s *Service) Leave(ctx context.Context, participantID, reason string) (domain.Participant, error) {
 	var p domain.Participant
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		var err error
@@ -54,31 +56,154 @@ func (s *Service) Leave(ctx context.Context, participantID string) (domain.Parti
 			return err
 		}
 		now := domain.Advance(p.UpdatedAt, s.now())
-		p.LeftAt, p.UpdatedAt = &now, now
+		p.LeftAt, p.UpdatedAt, p.LeftReason = &now, now, reason
 		return q.UpdateParticipant(ctx, p)
 	})
 	return p, err
 }
 
 // EndSession ends an active session: everyone still present leaves, and the
-// room no longer has an active session.
-func (s *Service) EndSession(ctx context.Context, sessionID string) (domain.Session, error) {
-	var sess domain.Session
+// room no longer has an active session. It returns the ended session and
+// the participants who were still present.
+func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (domain.Session, []domain.Participant, error) {
+	var (
+		sess    domain.Session
+		present []domain.Participant
+	)
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		var err error
-		sess, err = q.GetSession(ctx, sessionID)
-		if err != nil {
+		if sess, err = activeSession(ctx, q, sessionID); err != nil {
 			return err
 		}
-		if !sess.Active {
-			return domain.ErrSessionEnded
+		if present, err = q.PresentParticipants(ctx, sess.ID); err != nil {
+			return err
 		}
 		now := domain.Advance(sess.UpdatedAt, s.now())
-		sess.Active, sess.EndedAt, sess.UpdatedAt = false, &now, now
-		if err := q.LeaveAll(ctx, sess.ID, now); err != nil {
+		sess.Active, sess.EndedAt, sess.UpdatedAt, sess.EndedReason = false, &now, now, reason
+		if err := q.LeaveAll(ctx, sess.ID, now, domain.ReasonEnded); err != nil {
 			return err
 		}
 		return q.UpdateSession(ctx, sess)
 	})
-	return sess, err
+	return sess, present, err
+}
+
+func activeSession(ctx context.Context, q store.Queries, id string) (domain.Session, error) {
+	sess, err := q.GetSession(ctx, id)
+	if err != nil {
+		return sess, err
+	}
+	if !sess.Active {
+		return sess, domain.ErrSessionEnded
+	}
+	return sess, nil
+}
+
+// Selection names participants of one session: everyone present, or a
+// list of ids, minus the excluded ids.
+type Selection struct {
+	All     bool
+	IDs     []string
+	Exclude []string
+}
+
+// resolve returns the present participants the selection names. An id that
+// is not a participant of the session is an error naming its position;
+// one who already left is skipped.
+func (sel Selection) resolve(ctx context.Context, q store.Queries, sessionID string) ([]domain.Participant, error) {
+	present, err := q.PresentParticipants(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]domain.Participant, len(present))
+	for _, p := range present {
+		byID[p.ID] = p
+	}
+	inSession := func(field, id string) error {
+		if _, ok := byID[id]; ok {
+			return nil
+		}
+		p, err := q.GetParticipant(ctx, id)
+		if errors.Is(err, domain.ErrNotFound) || (err == nil && p.SessionID != sessionID) {
+			return domain.Invalid(field, "participant %s is not in session %s", id, sessionID)
+		}
+		return err
+	}
+	excluded := make(map[string]bool, len(sel.Exclude))
+	for i, id := range sel.Exclude {
+		if err := inSession(fmt.Sprintf("exclude/%d", i), id); err != nil {
+			return nil, err
+		}
+		excluded[id] = true
+	}
+	var out []domain.Participant
+	if sel.All {
+		for _, p := range present {
+			if !excluded[p.ID] {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	seen := make(map[string]bool, len(sel.IDs))
+	for i, id := range sel.IDs {
+		if err := inSession(fmt.Sprintf("participants/%d", i), id); err != nil {
+			return nil, err
+		}
+		if p, ok := byID[id]; ok && !excluded[id] && !seen[id] {
+			seen[id] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Kick removes the selected participants from an active session and
+// returns them, so the media server can disconnect them.
+func (s *Service) Kick(ctx context.Context, sessionID string, sel Selection) ([]domain.Participant, error) {
+	return s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, now time.Time) bool {
+		p.LeftAt, p.LeftReason = &now, domain.ReasonKicked
+		return true
+	})
+}
+
+// SetMuted mutes or unmutes the audio of the selected participants and
+// returns those whose state changed.
+func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection, muted bool) ([]domain.Participant, error) {
+	return s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, _ time.Time) bool {
+		if p.AudioMuted == muted {
+			return false
+		}
+		p.AudioMuted = muted
+		return true
+	})
+}
+
+// updateSelected applies change to each selected participant in one
+// transaction and stores those it changed.
+func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Selection,
+	change func(p *domain.Participant, now time.Time) bool) ([]domain.Participant, error) {
+	var changed []domain.Participant
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		if _, err := activeSession(ctx, q, sessionID); err != nil {
+			return err
+		}
+		selected, err := sel.resolve(ctx, q, sessionID)
+		if err != nil {
+			return err
+		}
+		for _, p := range selected {
+			now := domain.Advance(p.UpdatedAt, s.now())
+			if !change(&p, now) {
+				continue
+			}
+			p.UpdatedAt = now
+			if err := q.UpdateParticipant(ctx, p); err != nil {
+				return err
+			}
+			changed = append(changed, p)
+		}
+		return nil
+	})
+	return changed, err
 }

@@ -14,13 +14,15 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/token"
 )
 
 // Service runs the room use cases against a store.
 type Service struct {
-	store store.Store
-	now   func() time.Time
-	newID func() string
+	store  store.Store
+	signer *token.Signer
+	now    func() time.Time
+	newID  func() string
 }
 
 // Option configures a Service.

@@ -107,18 +107,18 @@ func TestJoinLeaveEnd(t *testing.T) {
 	if view.ActiveSessionID == nil || *view.ActiveSessionID != a.SessionID || len(view.Sessions) != 1 || len(view.Sessions[0].Participants) != 2 {
 		t.Fatalf("view = %+v", view)
 	}
-	if _, err := svc.Leave(ctx, a.ID); err != nil {
+	if _, err := svc.Leave(ctx, a.ID, domain.ReasonLeft); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Join(ctx, r.ID, "Carol"); err != nil {
 		t.Fatalf("join after a leave: %v", err)
 	}
 	c.Set(c.Now().Add(time.Hour))
-	s, err := svc.EndSession(ctx, a.SessionID)
-	if err != nil || s.Active || s.EndedAt == nil {
-		t.Fatalf("EndSession = %+v, %v", s, err)
+	s, present, err := svc.EndSession(ctx, a.SessionID, domain.ReasonEnded)
+	if err != nil || s.Active || s.EndedAt == nil || len(present) != 2 {
+		t.Fatalf("EndSession = %+v, %d present, %v", s, len(present), err)
 	}
-	if _, err := svc.EndSession(ctx, a.SessionID); !errors.Is(err, domain.ErrSessionEnded) {
+	if _, _, err := svc.EndSession(ctx, a.SessionID, domain.ReasonEnded); !errors.Is(err, domain.ErrSessionEnded) {
 		t.Errorf("second EndSession: %v, want ErrSessionEnded", err)
 	}
 	view, _ = svc.ViewRoom(ctx, r.ID, true)

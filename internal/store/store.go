@@ -36,6 +36,54 @@ type RoomFilter struct {
 	UniqueName *string
 }
 
+// SessionFilter restricts a session listing. Zero fields do not filter.
+type SessionFilter struct {
+	CreatedAt TimeRange
+	UpdatedAt TimeRange
+	EndedAt   TimeRange
+	RoomID    *string
+	Active    *bool
+}
+
+// ParticipantFilter restricts a participant listing.
+type ParticipantFilter struct {
+	JoinedAt  TimeRange
+	UpdatedAt TimeRange
+	LeftAt    TimeRange
+	Context   *string
+	SessionID *string
+}
+
+// IntRange is an inclusive range; a nil bound is open.
+type IntRange struct {
+	Min, Max *int
+}
+
+// RecordingFilter restricts a recording listing or bulk delete.
+type RecordingFilter struct {
+	StartedAt     TimeRange
+	EndedAt       TimeRange
+	RoomID        *string
+	SessionID     *string
+	ParticipantID *string
+	Status        *string
+	Type          *string
+	DurationSecs  IntRange
+}
+
+// IsZero reports whether the filter selects every recording.
+func (f RecordingFilter) IsZero() bool {
+	return f.StartedAt.IsZero() && f.EndedAt.IsZero() && f.RoomID == nil && f.SessionID == nil &&
+		f.ParticipantID == nil && f.Status == nil && f.Type == nil && f.DurationSecs.Min == nil && f.DurationSecs.Max == nil
+}
+
+// CompositionFilter restricts a composition listing.
+type CompositionFilter struct {
+	CreatedAt TimeRange
+	SessionID *string
+	Status    *string
+}
+
 // Queries are the reads and writes one request or one transaction performs.
 // Implementations return domain.ErrNotFound for a missing row and a
 // *domain.ValidationError of KindDuplicate for a taken unique_name.
@@ -66,11 +114,37 @@ type Queries interface {
 	UpdateParticipant(ctx context.Context, p domain.Participant) error
 	// CountPresent counts the session's participants who have not left.
 	CountPresent(ctx context.Context, sessionID string) (int, error)
-	// LeaveAll sets left_at and updated_at on everyone still present.
-	LeaveAll(ctx context.Context, sessionID string, at time.Time) error
+	// LeaveAll sets left_at, left_reason and updated_at on everyone
+	// still present.
+	LeaveAll(ctx context.Context, sessionID string, at time.Time, reason string) error
+	// PresentParticipants returns who has not left the session, in join order.
+	PresentParticipants(ctx context.Context, sessionID string) ([]domain.Participant, error)
 	// ParticipantsBySessions returns the participants of the given
 	// sessions in join order.
 	ParticipantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error)
+
+	// ListSessions returns one page of sessions, newest first, and the
+	// number matching.
+	ListSessions(ctx context.Context, f SessionFilter, p Page) ([]domain.Session, int, error)
+	// ListParticipants returns one page of participants, latest joined
+	// first, and the number matching.
+	ListParticipants(ctx context.Context, f ParticipantFilter, p Page) ([]domain.Participant, int, error)
+
+	InsertRecording(ctx context.Context, r domain.Recording) error
+	UpdateRecording(ctx context.Context, r domain.Recording) error
+	GetRecording(ctx context.Context, id string) (domain.Recording, error)
+	// ListRecordings returns one page, latest started first.
+	ListRecordings(ctx context.Context, f RecordingFilter, p Page) ([]domain.Recording, int, error)
+	DeleteRecording(ctx context.Context, id string) error
+	// DeleteRecordings deletes the recordings matching f (only those on
+	// page p when p is not nil) and returns how many it deleted.
+	DeleteRecordings(ctx context.Context, f RecordingFilter, p *Page) (int, error)
+
+	InsertComposition(ctx context.Context, c domain.Composition) error
+	GetComposition(ctx context.Context, id string) (domain.Composition, error)
+	// ListCompositions returns one page, newest first.
+	ListCompositions(ctx context.Context, f CompositionFilter, p Page) ([]domain.Composition, int, error)
+	DeleteComposition(ctx context.Context, id string) error
 }
 
 // Store is a database: Queries outside any transaction, InTx for atomic
@@ -85,6 +159,12 @@ type Store interface {
 	APIKeyHashes(ctx context.Context) ([][]byte, error)
 	// InsertAPIKeyHash stores the hash of a newly created API key.
 	InsertAPIKeyHash(ctx context.Context, hash []byte, at time.Time) error
+
+	// SigningKeySeed returns the stored token-signing key seed, or
+	// domain.ErrNotFound when none was created yet.
+	SigningKeySeed(ctx context.Context) ([]byte, error)
+	// InsertSigningKeySeed stores the token-signing key seed.
+	InsertSigningKeySeed(ctx context.Context, kid string, seed []byte, at time.Time) error
 
 	Close() error
 }

@@ -64,15 +64,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0)*2)
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
+	stmts, err := prepareReads(ctx, reader)
+	if err != nil {
+		reader.Close()
+		writer.Close()
+		return nil, err
+	}
 	s := &Store{writer: writer, reader: reader}
-	s.queries = queries{r: reader, w: writer, readTx: s.readTx}
+	s.queries = queries{r: reader, w: writer, readTx: s.readTx, stmts: stmts}
 	return s, nil
 }
 
 // Close closes both connection pools. The WAL is checkpointed by SQLite
 // when the last connection closes.
 func (s *Store) Close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.reader.Close(), s.writer.Close())...)
 }
 
 // InTx runs fn in a BEGIN IMMEDIATE transaction on the writer connection.

@@ -294,7 +294,7 @@ func testSessionsAndParticipants(t *testing.T, st store.Store) {
 		t.Errorf("CountPresent after one left = %d, want 1", n)
 	}
 	end := base.Add(4 * time.Hour)
-	if err := st.LeaveAll(ctx, cur.ID, end); err != nil {
+	if err := st.LeaveAll(ctx, cur.ID, end, domain.ReasonEnded); err != nil {
 		t.Fatalf("LeaveAll: %v", err)
 	}
 	ps, err := st.ParticipantsBySessions(ctx, []string{cur.ID, old.ID})

@@ -1,0 +1,440 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// --- client tokens
+
+type tokensJSON struct {
+	Token                 string    `json:"token"`
+	TokenExpiresAt        timestamp `json:"token_expires_at"`
+	RefreshToken          string    `json:"refresh_token"`
+	RefreshTokenExpiresAt timestamp `json:"refresh_token_expires_at"`
+}
+
+type refreshedJSON struct {
+	Token          string    `json:"token"`
+	TokenExpiresAt timestamp `json:"token_expires_at"`
+}
+
+func optIntPtr(obj map[string]json.RawMessage, field string) (*int, error) {
+	var o rooms.Opt[int]
+	if err := optInt(obj, field, &o); err != nil || !o.Set {
+		return nil, err
+	}
+	return &o.Value, nil
+}
+
+func (a *API) generateToken(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_id"), "room_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	tokenTTL, err := optIntPtr(obj, "token_ttl_secs")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	refreshTTL, err := optIntPtr(obj, "refresh_token_ttl_secs")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	t, err := a.rooms.IssueTokens(r.Context(), id, tokenTTL, refreshTTL)
+	if err != nil {
+		a.fail(w, r, err, roomNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusCreated, dataBody{Data: tokensJSON{t.Token, timestamp(t.TokenExpiresAt), t.Refresh, timestamp(t.RefreshExpiresAt)}})
+}
+
+// refreshToken is public: the refresh token is the credential.
+func (a *API) refreshToken(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_id"), "room_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	var refresh rooms.Opt[*string]
+	if err := optNullString(obj, "refresh_token", &refresh); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if !refresh.Set || refresh.Value == nil || *refresh.Value == "" {
+		a.fail(w, r, fieldError(codeMissingParameter, "Missing required parameter", "refresh_token",
+			"refresh_token is required: the refresh_token returned by generate_join_client_token."), "")
+		return
+	}
+	tokenTTL, err := optIntPtr(obj, "token_ttl_secs")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	tok, exp, err := a.rooms.RefreshToken(r.Context(), id, *refresh.Value, tokenTTL)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusCreated, dataBody{Data: refreshedJSON{tok, timestamp(exp)}})
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(a.rooms.JWKS())
+}
+
+// --- recordings
+
+type recordingJSON struct {
+	ID            string     `json:"id"`
+	RoomID        string     `json:"room_id"`
+	SessionID     string     `json:"session_id"`
+	ParticipantID string     `json:"participant_id"`
+	Status        string     `json:"status"`
+	Type          string     `json:"type"`
+	Codec         string     `json:"codec"`
+	SizeMB        *float64   `json:"size_mb"`
+	DurationSecs  *int       `json:"duration_secs"`
+	DownloadURL   *string    `json:"download_url"`
+	CreatedAt     timestamp  `json:"created_at"`
+	UpdatedAt     timestamp  `json:"updated_at"`
+	StartedAt     timestamp  `json:"started_at"`
+	EndedAt       *timestamp `json:"ended_at"`
+	CompletedAt   *timestamp `json:"completed_at"`
+	RecordType    string     `json:"record_type"`
+}
+
+func toRecordingJSON(r domain.Recording) recordingJSON {
+	return recordingJSON{
+		ID: r.ID, RoomID: r.RoomID, SessionID: r.SessionID, ParticipantID: r.ParticipantID, Status: r.Status,
+		Type: r.Type, Codec: r.Codec, SizeMB: r.SizeMB, DurationSecs: r.DurationSecs, DownloadURL: r.DownloadURL,
+		CreatedAt: timestamp(r.CreatedAt), UpdatedAt: timestamp(r.UpdatedAt), StartedAt: timestamp(r.StartedAt),
+		EndedAt: tsPtr(r.EndedAt), CompletedAt: tsPtr(r.CompletedAt), RecordType: "room_recording",
+	}
+}
+
+func recordingNotFound(id string) string { return "No room recording with id " + id + "." }
+
+func recordingFilter(r *http.Request) (store.RecordingFilter, error) {
+	q := r.URL.Query()
+	var f store.RecordingFilter
+	var err error
+	steps := []func() error{
+		func() error { f.StartedAt, err = queryDateRange(q, "date_started_at"); return err },
+		func() error { f.EndedAt, err = queryDateRange(q, "date_ended_at"); return err },
+		func() error { f.RoomID, err = queryID(q, "filter[room_id]"); return err },
+		func() error { f.SessionID, err = queryID(q, "filter[session_id]"); return err },
+		func() error { f.ParticipantID, err = queryID(q, "filter[participant_id]"); return err },
+		func() error {
+			f.Status, err = queryEnum(q, "filter[status]", domain.RecordingCompleted, domain.RecordingProcessing)
+			return err
+		},
+		func() error {
+			f.Type, err = queryEnum(q, "filter[type]", domain.MediaAudio, domain.MediaVideo)
+			return err
+		},
+		func() error { f.DurationSecs, err = queryIntRange(q, "duration_secs"); return err },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
+	f, err := recordingFilter(r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	page, err := queryPage(r.URL.Query())
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	recs, total, err := a.rooms.ListRecordings(r.Context(), f, page)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	data := make([]recordingJSON, len(recs))
+	for i, rec := range recs {
+		data[i] = toRecordingJSON(rec)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+}
+
+type bulkDeleteJSON struct {
+	RoomRecordings int `json:"room_recordings"`
+}
+
+// deleteRecordings deletes every recording matching the filters, or, when
+// page[size] or page[number] is given, only the recordings that the same
+// GET would list on that page.
+func (a *API) deleteRecordings(w http.ResponseWriter, r *http.Request) {
+	f, err := recordingFilter(r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	q := r.URL.Query()
+	var page *store.Page
+	if q.Has("page[size]") || q.Has("page[number]") {
+		p, err := queryPage(q)
+		if err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+		page = &p
+	}
+	n, err := a.rooms.DeleteRecordings(r.Context(), f, page)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusCreated, dataBody{Data: bulkDeleteJSON{RoomRecordings: n}})
+}
+
+func (a *API) viewRecording(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_recording_id"), "room_recording_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	rec, err := a.rooms.GetRecording(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, recordingNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toRecordingJSON(rec)})
+}
+
+func (a *API) deleteRecording(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_recording_id"), "room_recording_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if err := a.rooms.DeleteRecording(r.Context(), id); err != nil {
+		a.fail(w, r, err, recordingNotFound(id))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- compositions
+
+type regionJSON struct {
+	XPos         *int     `json:"x_pos"`
+	YPos         *int     `json:"y_pos"`
+	ZPos         *int     `json:"z_pos"`
+	Height       *int     `json:"height"`
+	Width        *int     `json:"width"`
+	MaxColumns   *int     `json:"max_columns"`
+	MaxRows      *int     `json:"max_rows"`
+	VideoSources []string `json:"video_sources"`
+}
+
+type compositionJSON struct {
+	ID                      string                `json:"id"`
+	RoomID                  string                `json:"room_id"`
+	SessionID               string                `json:"session_id"`
+	UserID                  *string               `json:"user_id"`
+	Status                  string                `json:"status"`
+	Format                  string                `json:"format"`
+	Resolution              string                `json:"resolution"`
+	SizeMB                  *float64              `json:"size_mb"`
+	DurationSecs            *int                  `json:"duration_secs"`
+	DownloadURL             *string               `json:"download_url"`
+	VideoLayout             map[string]regionJSON `json:"video_layout"`
+	WebhookEventURL         *string               `json:"webhook_event_url"`
+	WebhookEventFailoverURL *string               `json:"webhook_event_failover_url"`
+	WebhookTimeoutSecs      *int                  `json:"webhook_timeout_secs"`
+	CreatedAt               timestamp             `json:"created_at"`
+	UpdatedAt               timestamp             `json:"updated_at"`
+	StartedAt               *timestamp            `json:"started_at"`
+	EndedAt                 *timestamp            `json:"ended_at"`
+	CompletedAt             *timestamp            `json:"completed_at"`
+	RecordType              string                `json:"record_type"`
+}
+
+func toCompositionJSON(c domain.Composition) compositionJSON {
+	layout := make(map[string]regionJSON, len(c.VideoLayout))
+	for k, v := range c.VideoLayout {
+		rj := regionJSON(v)
+		if rj.VideoSources == nil {
+			rj.VideoSources = []string{}
+		}
+		layout[k] = rj
+	}
+	return compositionJSON{
+		ID: c.ID, RoomID: c.RoomID, SessionID: c.SessionID, Status: c.Status, Format: c.Format, Resolution: c.Resolution,
+		SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: c.DownloadURL, VideoLayout: layout,
+		WebhookEventURL: c.WebhookEventURL, WebhookEventFailoverURL: c.WebhookEventFailoverURL, WebhookTimeoutSecs: c.WebhookTimeoutSecs,
+		CreatedAt: timestamp(c.CreatedAt), UpdatedAt: timestamp(c.UpdatedAt), StartedAt: tsPtr(c.StartedAt),
+		EndedAt: tsPtr(c.EndedAt), CompletedAt: tsPtr(c.CompletedAt), RecordType: "room_composition",
+	}
+}
+
+func compositionNotFound(id string) string { return "No room composition with id " + id + "." }
+
+// videoLayout decodes {"name": {region}, ...}, naming a bad field by pointer.
+func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion, error) {
+	raw, ok := obj["video_layout"]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var regions map[string]map[string]json.RawMessage
+	if json.Unmarshal(raw, &regions) != nil {
+		return nil, typeError("video_layout", "an object mapping region names to regions")
+	}
+	names := make([]string, 0, len(regions))
+	for k := range regions {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make(map[string]domain.VideoRegion, len(regions))
+	for _, name := range names {
+		fields := regions[name]
+		if fields == nil {
+			return nil, typeError("video_layout/"+name, "an object")
+		}
+		var reg domain.VideoRegion
+		for key, dst := range map[string]**int{"x_pos": &reg.XPos, "y_pos": &reg.YPos, "z_pos": &reg.ZPos, "height": &reg.Height,
+			"width": &reg.Width, "max_columns": &reg.MaxColumns, "max_rows": &reg.MaxRows} {
+			var o rooms.Opt[*int]
+			if err := optNullInt(fields, key, &o); err != nil {
+				return nil, typeError(fmt.Sprintf("video_layout/%s/%s", name, key), "an integer or null")
+			}
+			*dst = o.Value
+		}
+		if src, ok := fields["video_sources"]; ok && !isNull(src) {
+			if json.Unmarshal(src, &reg.VideoSources) != nil {
+				return nil, typeError("video_layout/"+name+"/video_sources", `a list of video recording ids or "*"`)
+			}
+		}
+		out[name] = reg
+	}
+	return out, nil
+}
+
+func (a *API) createComposition(w http.ResponseWriter, r *http.Request) {
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	var (
+		req                         rooms.CompositionRequest
+		session, format, resolution rooms.Opt[*string]
+	)
+	for _, e := range []error{
+		optNullString(obj, "session_id", &session),
+		optNullString(obj, "format", &format),
+		optNullString(obj, "resolution", &resolution),
+		optNullString(obj, "webhook_event_url", &req.Webhooks.WebhookEventURL),
+		optNullString(obj, "webhook_event_failover_url", &req.Webhooks.WebhookEventFailoverURL),
+		optNullInt(obj, "webhook_timeout_secs", &req.Webhooks.WebhookTimeoutSecs),
+	} {
+		if e != nil {
+			a.fail(w, r, e, "")
+			return
+		}
+	}
+	req.SessionID, req.Format, req.Resolution = session.Value, format.Value, resolution.Value
+	if req.SessionID != nil {
+		id, err := canonicalID(*req.SessionID)
+		if err != nil {
+			a.fail(w, r, fieldError(codeBadRequest, "Invalid value", "session_id", "session_id must be a UUID, got "+fmt.Sprintf("%q", *req.SessionID)+"."), "")
+			return
+		}
+		req.SessionID = &id
+	}
+	if req.VideoLayout, err = videoLayout(obj); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	c, err := a.rooms.CreateComposition(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, dataBody{Data: toCompositionJSON(c)})
+}
+
+func (a *API) listCompositions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f store.CompositionFilter
+	var page store.Page
+	var err error
+	if f.CreatedAt, err = queryDateRange(q, "date_created_at"); err == nil {
+		if f.SessionID, err = queryID(q, "filter[session_id]"); err == nil {
+			if f.Status, err = queryEnum(q, "filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued); err == nil {
+				page, err = queryPage(q)
+			}
+		}
+	}
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	cs, total, err := a.rooms.ListCompositions(r.Context(), f, page)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	data := make([]compositionJSON, len(cs))
+	for i, c := range cs {
+		data[i] = toCompositionJSON(c)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+}
+
+func (a *API) viewComposition(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_composition_id"), "room_composition_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	c, err := a.rooms.GetComposition(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, compositionNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toCompositionJSON(c)})
+}
+
+func (a *API) deleteComposition(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_composition_id"), "room_composition_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if err := a.rooms.DeleteComposition(r.Context(), id); err != nil {
+		a.fail(w, r, err, compositionNotFound(id))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

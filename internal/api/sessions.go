@@ -1,0 +1,256 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+func sessionNotFound(id string) string     { return "No room session with id " + id + "." }
+func participantNotFound(id string) string { return "No room participant with id " + id + "." }
+
+func sessionFilter(q url.Values) (store.SessionFilter, error) {
+	var f store.SessionFilter
+	var err error
+	if f.CreatedAt, err = queryDateRange(q, "date_created_at"); err != nil {
+		return f, err
+	}
+	if f.UpdatedAt, err = queryDateRange(q, "date_updated_at"); err != nil {
+		return f, err
+	}
+	if f.EndedAt, err = queryDateRange(q, "date_ended_at"); err != nil {
+		return f, err
+	}
+	if f.Active, err = queryOptBool(q, "filter[active]"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// listSessions serves GET /v2/room_sessions and, with a room in the path,
+// GET /v2/rooms/{room_id}/sessions.
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var p rooms.ListSessionsParams
+	var err error
+	if raw := r.PathValue("room_id"); raw != "" {
+		if p.Room, err = pathID(raw, "room_id"); err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+	}
+	if p.Filter, err = sessionFilter(q); err == nil && p.Room == "" {
+		p.Filter.RoomID, err = queryID(q, "filter[room_id]")
+	}
+	if err == nil {
+		p.IncludeParticipants, err = queryBool(q, "include_participants")
+	}
+	if err == nil {
+		p.Page, err = queryPage(q)
+	}
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	views, total, err := a.rooms.ListSessions(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, err, roomNotFound(p.Room))
+		return
+	}
+	data := make([]sessionJSON, len(views))
+	for i, v := range views {
+		data[i] = toSessionJSON(v)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p.Page, total)})
+}
+
+func (a *API) viewSession(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_session_id"), "room_session_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	include, err := queryBool(r.URL.Query(), "include_participants")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	v, err := a.rooms.ViewSession(r.Context(), id, include)
+	if err != nil {
+		a.fail(w, r, err, sessionNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toSessionJSON(v)})
+}
+
+// listParticipants serves GET /v2/room_participants and, with a session in
+// the path, GET /v2/room_sessions/{room_session_id}/participants.
+func (a *API) listParticipants(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var (
+		f       store.ParticipantFilter
+		session string
+		err     error
+	)
+	if raw := r.PathValue("room_session_id"); raw != "" {
+		session, err = pathID(raw, "room_session_id")
+	} else {
+		f.SessionID, err = queryID(q, "filter[session_id]")
+	}
+	if err == nil {
+		f.JoinedAt, err = queryDateRange(q, "date_joined_at")
+	}
+	if err == nil {
+		f.UpdatedAt, err = queryDateRange(q, "date_updated_at")
+	}
+	if err == nil {
+		f.LeftAt, err = queryDateRange(q, "date_left_at")
+	}
+	f.Context = queryOptString(q, "filter[context]")
+	var page store.Page
+	if err == nil {
+		page, err = queryPage(q)
+	}
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	parts, total, err := a.rooms.ListParticipants(r.Context(), session, f, page)
+	if err != nil {
+		a.fail(w, r, err, sessionNotFound(session))
+		return
+	}
+	data := make([]participantJSON, len(parts))
+	for i, p := range parts {
+		data[i] = toParticipantJSON(p)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+}
+
+func (a *API) viewParticipant(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_participant_id"), "room_participant_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	p, err := a.rooms.GetParticipant(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, participantNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, dataBody{Data: toParticipantJSON(p)})
+}
+
+type resultBody struct {
+	Result string `json:"result"`
+}
+
+func ok(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, dataBody{Data: resultBody{Result: "ok"}})
+}
+
+// sessionAction serves POST /v2/room_sessions/{id}/actions/{action}.
+func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r.PathValue("room_session_id"), "room_session_id")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	obj, err := readObject(w, r)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	action := r.PathValue("action")
+	if action == "end" {
+		if _, _, err := a.rooms.EndSession(r.Context(), id, domain.ReasonAPI); err != nil {
+			a.fail(w, r, err, sessionNotFound(id))
+			return
+		}
+		ok(w)
+		return
+	}
+	sel, err := selection(obj)
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	switch action {
+	case "kick":
+		_, err = a.rooms.Kick(r.Context(), id, sel)
+	case "mute":
+		_, err = a.rooms.SetMuted(r.Context(), id, sel, true)
+	case "unmute":
+		_, err = a.rooms.SetMuted(r.Context(), id, sel, false)
+	default:
+		err = notFound("No session action " + action + "; use end, kick, mute or unmute.")
+	}
+	if err != nil {
+		a.fail(w, r, err, sessionNotFound(id))
+		return
+	}
+	ok(w)
+}
+
+// selection decodes {"participants": "all" | [ids], "exclude": [ids]}.
+func selection(obj map[string]json.RawMessage) (rooms.Selection, error) {
+	var sel rooms.Selection
+	raw, present := obj["participants"]
+	if !present || isNull(raw) {
+		return sel, fieldError(codeMissingParameter, "Missing required parameter", "participants",
+			`participants is required: "all" or a list of participant ids.`)
+	}
+	var all string
+	if json.Unmarshal(raw, &all) == nil {
+		if all != "all" {
+			return sel, fieldError(codeBadRequest, "Invalid value", "participants",
+				fmt.Sprintf(`participants must be "all" or a list of participant ids, got %q.`, all))
+		}
+		sel.All = true
+	} else {
+		ids, err := idList(raw, "participants")
+		if err != nil {
+			return sel, err
+		}
+		if len(ids) == 0 {
+			return sel, fieldError(codeBadRequest, "Invalid value", "participants",
+				`participants must name at least one participant, or be "all".`)
+		}
+		sel.IDs = ids
+	}
+	if raw, present := obj["exclude"]; present && !isNull(raw) {
+		ids, err := idList(raw, "exclude")
+		if err != nil {
+			return sel, err
+		}
+		sel.Exclude = ids
+	}
+	return sel, nil
+}
+
+// idList decodes a JSON array of UUID strings, naming a bad element by index.
+func idList(raw json.RawMessage, field string) ([]string, error) {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil, typeError(field, "a list of participant ids")
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		var s string
+		at := fmt.Sprintf("%s/%d", field, i)
+		if json.Unmarshal(it, &s) != nil {
+			return nil, typeError(at, "a participant id (a UUID string)")
+		}
+		id, err := canonicalID(s)
+		if err != nil {
+			return nil, fieldError(codeBadRequest, "Invalid value", at, fmt.Sprintf("%s must be a participant id (a UUID), got %q.", at, s))
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}

@@ -1,0 +1,298 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// ErrUnfilteredDelete refuses a bulk delete that names no filter, which
+// would remove every recording.
+var ErrUnfilteredDelete = errors.New("a bulk delete needs at least one filter")
+
+// StartRecording opens a recording of one present participant's track.
+// The media server calls it when it starts writing the track.
+func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, codec string) (domain.Recording, error) {
+	if mediaType != domain.MediaAudio && mediaType != domain.MediaVideo {
+		return domain.Recording{}, domain.Invalid("type", "must be audio or video, got %q", mediaType)
+	}
+	var r domain.Recording
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		p, err := q.GetParticipant(ctx, participantID)
+		if err != nil {
+			return err
+		}
+		if p.LeftAt != nil {
+			return domain.Invalid("participant_id", "participant %s has left", participantID)
+		}
+		sess, err := activeSession(ctx, q, p.SessionID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		r = domain.Recording{ID: s.newID(), RoomID: sess.RoomID, SessionID: sess.ID, ParticipantID: p.ID,
+			Status: domain.RecordingProcessing, Type: mediaType, Codec: codec, StartedAt: now, CreatedAt: now, UpdatedAt: now}
+		return q.InsertRecording(ctx, r)
+	})
+	return r, err
+}
+
+// CompleteRecording marks a recording's file as written and downloadable.
+func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float64, durationSecs int, downloadURL string) (domain.Recording, error) {
+	var r domain.Recording
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		var err error
+		if r, err = q.GetRecording(ctx, id); err != nil {
+			return err
+		}
+		now := domain.Advance(r.UpdatedAt, s.now())
+		if r.EndedAt == nil {
+			r.EndedAt = &now
+		}
+		r.Status, r.CompletedAt, r.UpdatedAt = domain.RecordingCompleted, &now, now
+		r.SizeMB, r.DurationSecs, r.DownloadURL = &sizeMB, &durationSecs, &downloadURL
+		return q.UpdateRecording(ctx, r)
+	})
+	return r, err
+}
+
+// GetRecording returns one recording.
+func (s *Service) GetRecording(ctx context.Context, id string) (domain.Recording, error) {
+	return s.store.GetRecording(ctx, id)
+}
+
+// ListRecordings returns a page of recordings, latest started first.
+func (s *Service) ListRecordings(ctx context.Context, f store.RecordingFilter, p store.Page) ([]domain.Recording, int, error) {
+	return s.store.ListRecordings(ctx, f, p)
+}
+
+// DeleteRecording removes one recording.
+func (s *Service) DeleteRecording(ctx context.Context, id string) error {
+	return s.store.DeleteRecording(ctx, id)
+}
+
+// DeleteRecordings removes the recordings matching f (only page p of them
+// when p is not nil) and says how many. An empty filter is refused.
+func (s *Service) DeleteRecordings(ctx context.Context, f store.RecordingFilter, p *store.Page) (int, error) {
+	if f.IsZero() {
+		return 0, ErrUnfilteredDelete
+	}
+	return s.store.DeleteRecordings(ctx, f, p)
+}
+
+// Composition limits.
+const (
+	minSide         = 16
+	maxSide         = 1280
+	maxPixels       = 1280 * 720
+	maxRegions      = 2
+	defaultFormat   = "mp4"
+	defaultResol    = "1280x720"
+	maxZPos         = 99
+	maxGridCells    = 1000
+	allVideoSources = "*"
+)
+
+// CompositionRequest is what a caller asks to be composed.
+type CompositionRequest struct {
+	SessionID   *string
+	Format      *string
+	Resolution  *string
+	VideoLayout map[string]domain.VideoRegion
+	Webhooks    RoomChanges // only the three webhook fields are read
+}
+
+var resolutionRE = regexp.MustCompile(`^([0-9]{1,4})x([0-9]{1,4})$`)
+
+func parseResolution(v string) (w, h int, err error) {
+	m := resolutionRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, 0, domain.Invalid("resolution", "must be WIDTHxHEIGHT such as 1280x720, got %q", v)
+	}
+	w, _ = strconv.Atoi(m[1])
+	h, _ = strconv.Atoi(m[2])
+	if w < minSide || w > maxSide || h < minSide || h > maxSide {
+		return 0, 0, domain.Invalid("resolution", "width and height must each be from %d to %d, got %s", minSide, maxSide, v)
+	}
+	if w*h > maxPixels {
+		return 0, 0, domain.Invalid("resolution", "must have at most 1280x720 pixels (%d), got %s (%d)", maxPixels, v, w*h)
+	}
+	return w, h, nil
+}
+
+// CreateComposition validates the request against the session's recordings
+// and enqueues a composition.
+func (s *Service) CreateComposition(ctx context.Context, req CompositionRequest) (domain.Composition, error) {
+	hooks := RoomChanges{WebhookEventURL: req.Webhooks.WebhookEventURL, WebhookEventFailoverURL: req.Webhooks.WebhookEventFailoverURL,
+		WebhookTimeoutSecs: req.Webhooks.WebhookTimeoutSecs}
+	if err := hooks.validate(); err != nil {
+		return domain.Composition{}, err
+	}
+	if req.SessionID == nil {
+		return domain.Composition{}, &domain.ValidationError{Field: "session_id", Kind: domain.KindRequired,
+			Detail: "session_id is required: the id of an ended session whose recordings to compose"}
+	}
+	format := defaultFormat
+	if req.Format != nil {
+		format = *req.Format
+	}
+	if format != defaultFormat {
+		return domain.Composition{}, domain.Invalid("format", "must be mp4, got %q", format)
+	}
+	resolution := defaultResol
+	if req.Resolution != nil {
+		resolution = *req.Resolution
+	}
+	width, height, err := parseResolution(resolution)
+	if err != nil {
+		return domain.Composition{}, err
+	}
+	if err := checkLayoutShape(req.VideoLayout, width, height); err != nil {
+		return domain.Composition{}, err
+	}
+	empty := ""
+	c := domain.Composition{Status: domain.CompositionEnqueued, Format: format, Resolution: resolution,
+		VideoLayout: req.VideoLayout, WebhookEventFailoverURL: &empty}
+	if c.VideoLayout == nil {
+		c.VideoLayout = map[string]domain.VideoRegion{}
+	}
+	if hooks.WebhookEventURL.Set {
+		c.WebhookEventURL = hooks.WebhookEventURL.Value
+	}
+	if hooks.WebhookEventFailoverURL.Set {
+		c.WebhookEventFailoverURL = hooks.WebhookEventFailoverURL.Value
+	}
+	if hooks.WebhookTimeoutSecs.Set {
+		c.WebhookTimeoutSecs = hooks.WebhookTimeoutSecs.Value
+	}
+	err = s.store.InTx(ctx, func(q store.Queries) error {
+		sess, err := q.GetSession(ctx, *req.SessionID)
+		if errors.Is(err, domain.ErrNotFound) {
+			return domain.Invalid("session_id", "no session with id %s", *req.SessionID)
+		}
+		if err != nil {
+			return err
+		}
+		if sess.Active {
+			return domain.Invalid("session_id", "session %s is still active; compose it once it has ended", sess.ID)
+		}
+		if err := checkLayoutSources(ctx, q, c.VideoLayout, sess.ID); err != nil {
+			return err
+		}
+		now := s.clock()
+		c.ID, c.RoomID, c.SessionID, c.CreatedAt, c.UpdatedAt = s.newID(), sess.RoomID, sess.ID, now, now
+		return q.InsertComposition(ctx, c)
+	})
+	if err != nil {
+		return domain.Composition{}, err
+	}
+	return c, nil
+}
+
+func sortedKeys(l map[string]domain.VideoRegion) []string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// checkLayoutShape checks the regions against the canvas.
+func checkLayoutShape(l map[string]domain.VideoRegion, width, height int) error {
+	if len(l) > maxRegions {
+		return domain.Invalid("video_layout", "may have at most %d regions, got %d", maxRegions, len(l))
+	}
+	for _, name := range sortedKeys(l) {
+		r := l[name]
+		at := func(f string) string { return "video_layout/" + name + "/" + f }
+		if name == "" {
+			return domain.Invalid("video_layout", "region names must not be empty")
+		}
+		x, y := deref(r.XPos), deref(r.YPos)
+		if x < 0 || x >= width {
+			return domain.Invalid(at("x_pos"), "must be from 0 to %d (inside the %dx%d canvas), got %d", width-1, width, height, x)
+		}
+		if y < 0 || y >= height {
+			return domain.Invalid(at("y_pos"), "must be from 0 to %d (inside the %dx%d canvas), got %d", height-1, width, height, y)
+		}
+		if z := deref(r.ZPos); z < -maxZPos || z > maxZPos {
+			return domain.Invalid(at("z_pos"), "must be from -%d to %d, got %d", maxZPos, maxZPos, z)
+		}
+		if r.Width != nil && (*r.Width < minSide || x+*r.Width > width) {
+			return domain.Invalid(at("width"), "must be at least %d and fit the canvas (x_pos + width <= %d), got %d", minSide, width, *r.Width)
+		}
+		if r.Height != nil && (*r.Height < minSide || y+*r.Height > height) {
+			return domain.Invalid(at("height"), "must be at least %d and fit the canvas (y_pos + height <= %d), got %d", minSide, height, *r.Height)
+		}
+		if r.MaxColumns != nil && (*r.MaxColumns < 1 || *r.MaxColumns > maxGridCells) {
+			return domain.Invalid(at("max_columns"), "must be from 1 to %d, got %d", maxGridCells, *r.MaxColumns)
+		}
+		if r.MaxRows != nil && (*r.MaxRows < 1 || *r.MaxRows > maxGridCells) {
+			return domain.Invalid(at("max_rows"), "must be from 1 to %d, got %d", maxGridCells, *r.MaxRows)
+		}
+		for i, src := range r.VideoSources {
+			if src == allVideoSources {
+				continue
+			}
+			if _, err := uuid.Parse(src); err != nil || len(src) != 36 {
+				return domain.Invalid(fmt.Sprintf("%s/%d", at("video_sources"), i), "must be a video recording id or \"*\", got %q", src)
+			}
+		}
+	}
+	return nil
+}
+
+// checkLayoutSources checks that every named source is a video recording
+// of the session.
+func checkLayoutSources(ctx context.Context, q store.Queries, l map[string]domain.VideoRegion, sessionID string) error {
+	for _, name := range sortedKeys(l) {
+		for i, src := range l[name].VideoSources {
+			if src == allVideoSources {
+				continue
+			}
+			field := fmt.Sprintf("video_layout/%s/video_sources/%d", name, i)
+			r, err := q.GetRecording(ctx, src)
+			if errors.Is(err, domain.ErrNotFound) || (err == nil && r.SessionID != sessionID) {
+				return domain.Invalid(field, "recording %s is not a recording of session %s", src, sessionID)
+			}
+			if err != nil {
+				return err
+			}
+			if r.Type != domain.MediaVideo {
+				return domain.Invalid(field, "recording %s is %s, not video", src, r.Type)
+			}
+		}
+	}
+	return nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// GetComposition returns one composition.
+func (s *Service) GetComposition(ctx context.Context, id string) (domain.Composition, error) {
+	return s.store.GetComposition(ctx, id)
+}
+
+// ListCompositions returns a page of compositions, newest first.
+func (s *Service) ListCompositions(ctx context.Context, f store.CompositionFilter, p store.Page) ([]domain.Composition, int, error) {
+	return s.store.ListCompositions(ctx, f, p)
+}
+
+// DeleteComposition removes one composition.
+func (s *Service) DeleteComposition(ctx context.Context, id string) error {
+	return s.store.DeleteComposition(ctx, id)
+}

@@ -1,0 +1,127 @@
+package rooms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/token"
+)
+
+// Client token lifetimes, in seconds.
+const (
+	DefaultTokenTTL   = 600
+	MinTokenTTL       = 10
+	MaxTokenTTL       = 3600
+	DefaultRefreshTTL = 3600
+	MinRefreshTTL     = 60
+	MaxRefreshTTL     = 86400
+)
+
+// WithSigner gives the service the key that signs client tokens.
+func WithSigner(sg *token.Signer) Option { return func(s *Service) { s.signer = sg } }
+
+// Tokens are a fresh access token and the refresh token that renews it.
+type Tokens struct {
+	Token            string
+	TokenExpiresAt   time.Time
+	Refresh          string
+	RefreshExpiresAt time.Time
+}
+
+func ttl(field string, v *int, def, lo, hi int) (time.Duration, error) {
+	n := def
+	if v != nil {
+		n = *v
+	}
+	if n < lo || n > hi {
+		return 0, domain.Invalid(field, "must be from %d to %d seconds, got %d", lo, hi, n)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func (s *Service) requireSigner() error {
+	if s.signer == nil {
+		return errors.New("rooms: no token signer configured")
+	}
+	return nil
+}
+
+// IssueTokens mints a join token and a refresh token for an existing room.
+// Nil lifetimes take their defaults.
+func (s *Service) IssueTokens(ctx context.Context, roomID string, tokenTTL, refreshTTL *int) (Tokens, error) {
+	if err := s.requireSigner(); err != nil {
+		return Tokens{}, err
+	}
+	access, err := ttl("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, err := ttl("refresh_token_ttl_secs", refreshTTL, DefaultRefreshTTL, MinRefreshTTL, MaxRefreshTTL)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if _, err := s.store.GetRoom(ctx, roomID); err != nil {
+		return Tokens{}, err
+	}
+	var t Tokens
+	if t.Token, t.TokenExpiresAt, err = s.signer.Issue(roomID, token.TypeAccess, access); err != nil {
+		return Tokens{}, err
+	}
+	if t.Refresh, t.RefreshExpiresAt, err = s.signer.Issue(roomID, token.TypeRefresh, refresh); err != nil {
+		return Tokens{}, err
+	}
+	return t, nil
+}
+
+// RefreshToken exchanges a valid refresh token of roomID for a new join
+// token. Any problem with the token, or a room that no longer exists, is
+// domain.ErrForbidden: the caller holds no API key, so it learns no more.
+func (s *Service) RefreshToken(ctx context.Context, roomID, refreshToken string, tokenTTL *int) (string, time.Time, error) {
+	if err := s.requireSigner(); err != nil {
+		return "", time.Time{}, err
+	}
+	access, err := ttl("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if _, err := s.verify(ctx, roomID, refreshToken, token.TypeRefresh); err != nil {
+		return "", time.Time{}, err
+	}
+	return s.signer.Issue(roomID, token.TypeAccess, access)
+}
+
+// VerifyJoinToken checks an access token for joining roomID: signature,
+// time window, type, room grant, and that the room still exists.
+func (s *Service) VerifyJoinToken(ctx context.Context, roomID, raw string) (token.Claims, error) {
+	if err := s.requireSigner(); err != nil {
+		return token.Claims{}, err
+	}
+	return s.verify(ctx, roomID, raw, token.TypeAccess)
+}
+
+func (s *Service) verify(ctx context.Context, roomID, raw, typ string) (token.Claims, error) {
+	c, err := s.signer.Verify(raw, typ)
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", domain.ErrForbidden, err)
+	}
+	if c.RoomID() != roomID {
+		return c, fmt.Errorf("%w: the token is for another room", domain.ErrForbidden)
+	}
+	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, domain.ErrNotFound) {
+		return c, fmt.Errorf("%w: the room no longer exists", domain.ErrForbidden)
+	} else if err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// JWKS is the public key set that verifies client tokens.
+func (s *Service) JWKS() []byte {
+	if s.signer == nil {
+		return []byte(`{"keys":[]}`)
+	}
+	return s.signer.JWKS()
+}

@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// listPage counts the rows of table matching w and reads page p of them in
+// the given order, both in one snapshot.
+func listPage[T any](ctx context.Context, q queries, op, table, columns string, w where, order string, p store.Page,
+	scan func(scanner) (T, error)) ([]T, int, error) {
+	var (
+		out   []T
+		total int
+	)
+	run := func(db dbtx) error {
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+table+w.sql(), w.args...).Scan(&total); err != nil {
+			return wrap(op, err)
+		}
+		out = make([]T, 0, min(p.Size, total))
+		if p.Offset() >= total {
+			return nil
+		}
+		args := append(append([]any{}, w.args...), p.Size, p.Offset())
+		rows, err := db.QueryContext(ctx, `SELECT `+columns+` FROM `+table+w.sql()+` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
+		if err != nil {
+			return wrap(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return wrap(op, err)
+			}
+			out = append(out, v)
+		}
+		return wrap(op, rows.Err())
+	}
+	var err error
+	if q.readTx != nil {
+		err = q.readTx(ctx, run)
+	} else {
+		err = run(q.r)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+func (w *where) eq(col string, v *string) {
+	if v != nil {
+		w.add(col+" = ?", *v)
+	}
+}
+
+func (q queries) ListSessions(ctx context.Context, f store.SessionFilter, p store.Page) ([]domain.Session, int, error) {
+	var w where
+	w.timeRange("created_at", f.CreatedAt)
+	w.timeRange("updated_at", f.UpdatedAt)
+	w.timeRange("ended_at", f.EndedAt)
+	w.eq("room_id", f.RoomID)
+	if f.Active != nil {
+		w.add("active = ?", *f.Active)
+	}
+	return listPage(ctx, q, "list sessions", "room_sessions", sessionColumns, w, "created_at DESC, id DESC", p, scanSession)
+}
+
+func (q queries) ListParticipants(ctx context.Context, f store.ParticipantFilter, p store.Page) ([]domain.Participant, int, error) {
+	var w where
+	w.timeRange("joined_at", f.JoinedAt)
+	w.timeRange("updated_at", f.UpdatedAt)
+	w.timeRange("left_at", f.LeftAt)
+	w.eq("context", f.Context)
+	w.eq("session_id", f.SessionID)
+	return listPage(ctx, q, "list participants", "room_participants", participantColumns, w, "joined_at DESC, id DESC", p, scanParticipant)
+}
+
+func (q queries) PresentParticipants(ctx context.Context, sessionID string) ([]domain.Participant, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT `+participantColumns+` FROM room_participants
+		WHERE session_id = ? AND left_at IS NULL ORDER BY joined_at, id`, sessionID)
+	if err != nil {
+		return nil, wrap("present participants", err)
+	}
+	defer rows.Close()
+	var out []domain.Participant
+	for rows.Next() {
+		p, err := scanParticipant(rows)
+		if err != nil {
+			return nil, wrap("present participants", err)
+		}
+		out = append(out, p)
+	}
+	return out, wrap("present participants", rows.Err())
+}
+
+// SigningKeySeed implements store.Store.
+func (s *Store) SigningKeySeed(ctx context.Context) ([]byte, error) {
+	var seed []byte
+	err := s.reader.QueryRowContext(ctx, `SELECT seed FROM signing_keys ORDER BY created_at DESC LIMIT 1`).Scan(&seed)
+	if err != nil {
+		return nil, wrap("signing key", err)
+	}
+	return seed, nil
+}
+
+// InsertSigningKeySeed implements store.Store.
+func (s *Store) InsertSigningKeySeed(ctx context.Context, kid string, seed []byte, at time.Time) error {
+	_, err := s.writer.ExecContext(ctx, `INSERT INTO signing_keys (kid, seed, created_at) VALUES (?, ?, ?)`, kid, seed, micros(at))
+	return wrap("insert signing key", err)
+}
+
+func nullFloat(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	f := v.Float64
+	return &f
+}
+
+func nullInt(v sql.NullInt64) *int {
+	if !v.Valid {
+		return nil
+	}
+	i := int(v.Int64)
+	return &i
+}
