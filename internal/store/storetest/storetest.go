@@ -32,6 +32,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteCascades", testDeleteCascades},
 		{"TxRollback", testTxRollback},
 		{"APIKeys", testAPIKeys},
+		{"SigningKey", testSigningKey},
+		{"ListSessionsAndParticipants", testListSessionsAndParticipants},
+		{"Recordings", testRecordings},
+		{"Compositions", testCompositions},
+		{"MediaOutlivesRoom", testMediaOutlivesRoom},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

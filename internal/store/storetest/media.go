@@ -1,0 +1,292 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+func testSigningKey(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if _, err := st.SigningKeySeed(ctx); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("SigningKeySeed on a new store: %v, want ErrNotFound", err)
+	}
+	seed := []byte("0123456789abcdef0123456789abcdef")
+	if err := st.InsertSigningKeySeed(ctx, "kid1", seed, base); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.SigningKeySeed(ctx)
+	if err != nil || string(got) != string(seed) {
+		t.Errorf("SigningKeySeed = %q, %v", got, err)
+	}
+}
+
+func day(d int) time.Time { return time.Date(2024, 3, d, 0, 0, 0, 0, time.UTC) }
+
+func wholeDay(d int) store.TimeRange { return store.TimeRange{From: day(d), Until: day(d + 1)} }
+
+func testListSessionsAndParticipants(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r1, r2 := mustInsert(t, st, room(base)), mustInsert(t, st, room(base))
+	s1 := domain.Session{ID: id(), RoomID: r1.ID, CreatedAt: day(1), UpdatedAt: day(2), EndedAt: ptr(day(2)), EndedReason: "api"}
+	s2 := domain.Session{ID: id(), RoomID: r1.ID, Active: true, CreatedAt: day(3), UpdatedAt: day(3)}
+	s3 := domain.Session{ID: id(), RoomID: r2.ID, Active: true, CreatedAt: day(4), UpdatedAt: day(4)}
+	for _, s := range []domain.Session{s1, s2, s3} {
+		if err := st.InsertSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sids := func(ss []domain.Session) string {
+		out := ""
+		for _, s := range ss {
+			out += map[string]string{s1.ID: "s1", s2.ID: "s2", s3.ID: "s3"}[s.ID] + " "
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		f    store.SessionFilter
+		want string
+	}{
+		{store.SessionFilter{}, "s3 s2 s1 "},
+		{store.SessionFilter{RoomID: &r1.ID}, "s2 s1 "},
+		{store.SessionFilter{Active: ptr(true)}, "s3 s2 "},
+		{store.SessionFilter{Active: ptr(false)}, "s1 "},
+		{store.SessionFilter{CreatedAt: wholeDay(3)}, "s2 "},
+		{store.SessionFilter{UpdatedAt: store.TimeRange{From: day(2), Until: day(4)}}, "s2 s1 "},
+		{store.SessionFilter{EndedAt: wholeDay(2)}, "s1 "},
+		{store.SessionFilter{EndedAt: wholeDay(3)}, ""},
+	} {
+		got, total, err := st.ListSessions(ctx, tc.f, store.Page{Number: 1, Size: 10})
+		if err != nil || sids(got) != tc.want || total != len(got) {
+			t.Errorf("ListSessions(%+v) = %q (total %d), %v; want %q", tc.f, sids(got), total, err, tc.want)
+		}
+	}
+	if got, _ := st.GetSession(ctx, s1.ID); got.EndedReason != "api" {
+		t.Errorf("ended_reason = %q", got.EndedReason)
+	}
+	if page, total, _ := st.ListSessions(ctx, store.SessionFilter{}, store.Page{Number: 2, Size: 2}); sids(page) != "s1 " || total != 3 {
+		t.Errorf("page 2 of size 2 = %q, total %d", sids(page), total)
+	}
+
+	alice := domain.Participant{ID: id(), SessionID: s2.ID, Context: "Alice", JoinedAt: day(3), UpdatedAt: day(3)}
+	bob := domain.Participant{ID: id(), SessionID: s2.ID, Context: "Bob", JoinedAt: day(4), UpdatedAt: day(5), LeftAt: ptr(day(5)), LeftReason: "kicked"}
+	carol := domain.Participant{ID: id(), SessionID: s3.ID, Context: "Alice", JoinedAt: day(6), UpdatedAt: day(6), AudioMuted: true}
+	for _, p := range []domain.Participant{alice, bob, carol} {
+		if err := st.InsertParticipant(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pids := func(ps []domain.Participant) string {
+		out := ""
+		for _, p := range ps {
+			out += map[string]string{alice.ID: "alice", bob.ID: "bob", carol.ID: "carol"}[p.ID] + " "
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		f    store.ParticipantFilter
+		want string
+	}{
+		{store.ParticipantFilter{}, "carol bob alice "},
+		{store.ParticipantFilter{SessionID: &s2.ID}, "bob alice "},
+		{store.ParticipantFilter{Context: ptr("Alice")}, "carol alice "},
+		{store.ParticipantFilter{Context: ptr("alice")}, ""},
+		{store.ParticipantFilter{JoinedAt: store.TimeRange{Until: day(5)}}, "bob alice "},
+		{store.ParticipantFilter{UpdatedAt: wholeDay(5)}, "bob "},
+		{store.ParticipantFilter{LeftAt: wholeDay(5)}, "bob "},
+	} {
+		got, total, err := st.ListParticipants(ctx, tc.f, store.Page{Number: 1, Size: 10})
+		if err != nil || pids(got) != tc.want || total != len(got) {
+			t.Errorf("ListParticipants(%+v) = %q (total %d), %v; want %q", tc.f, pids(got), total, err, tc.want)
+		}
+	}
+	present, err := st.PresentParticipants(ctx, s2.ID)
+	if err != nil || pids(present) != "alice " {
+		t.Errorf("PresentParticipants = %q, %v", pids(present), err)
+	}
+	if got, _ := st.GetParticipant(ctx, carol.ID); !got.AudioMuted || got.LeftReason != "" {
+		t.Errorf("carol = %+v", got)
+	}
+	if got, _ := st.GetParticipant(ctx, bob.ID); got.LeftReason != "kicked" {
+		t.Errorf("bob left_reason = %q", got.LeftReason)
+	}
+	if err := st.LeaveAll(ctx, s2.ID, day(7), domain.ReasonEnded); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.GetParticipant(ctx, alice.ID); got.LeftReason != domain.ReasonEnded || got.LeftAt == nil || !got.LeftAt.Equal(day(7)) {
+		t.Errorf("alice after LeaveAll = %+v", got)
+	}
+	if got, _ := st.GetParticipant(ctx, bob.ID); got.LeftReason != "kicked" || !got.LeftAt.Equal(day(5)) {
+		t.Errorf("LeaveAll touched bob, who had left: %+v", got)
+	}
+}
+
+func recording(roomID, sessionID, participantID, typ string, started time.Time, dur *int) domain.Recording {
+	r := domain.Recording{ID: id(), RoomID: roomID, SessionID: sessionID, ParticipantID: participantID, Status: domain.RecordingProcessing,
+		Type: typ, Codec: "opus", StartedAt: started, CreatedAt: started, UpdatedAt: started}
+	if dur != nil {
+		r.Status, r.DurationSecs = domain.RecordingCompleted, dur
+		end := started.Add(time.Duration(*dur) * time.Second)
+		r.EndedAt, r.CompletedAt, r.SizeMB, r.DownloadURL = &end, &end, ptr(1.5), ptr("https://files.example/"+r.ID)
+	}
+	return r
+}
+
+func testRecordings(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	rm, sess, part := id(), id(), id()
+	a := recording(rm, sess, part, "audio", day(1), ptr(30))
+	v := recording(rm, sess, part, "video", day(2), ptr(90))
+	p := recording(id(), id(), id(), "audio", day(3), nil)
+	for _, r := range []domain.Recording{a, v, p} {
+		if err := st.InsertRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.GetRecording(ctx, v.ID)
+	if err != nil || fmt.Sprintf("%v %v %v %v", *got.SizeMB, *got.DurationSecs, *got.DownloadURL, got.EndedAt.UTC()) !=
+		fmt.Sprintf("%v %v %v %v", 1.5, 90, "https://files.example/"+v.ID, v.EndedAt.UTC()) || got.Type != "video" {
+		t.Errorf("GetRecording = %+v, %v", got, err)
+	}
+	names := map[string]string{a.ID: "a", v.ID: "v", p.ID: "p"}
+	list := func(f store.RecordingFilter) string {
+		rs, total, err := st.ListRecordings(ctx, f, store.Page{Number: 1, Size: 10})
+		out := ""
+		for _, r := range rs {
+			out += names[r.ID] + " "
+		}
+		if err != nil || total != len(rs) {
+			t.Errorf("ListRecordings(%+v): total %d, %v", f, total, err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		f    store.RecordingFilter
+		want string
+	}{
+		{store.RecordingFilter{}, "p v a "},
+		{store.RecordingFilter{RoomID: &rm}, "v a "},
+		{store.RecordingFilter{SessionID: &sess, Type: ptr("video")}, "v "},
+		{store.RecordingFilter{ParticipantID: &part}, "v a "},
+		{store.RecordingFilter{Status: ptr("processing")}, "p "},
+		{store.RecordingFilter{DurationSecs: store.IntRange{Min: ptr(30), Max: ptr(30)}}, "a "},
+		{store.RecordingFilter{DurationSecs: store.IntRange{Min: ptr(31)}}, "v "},
+		{store.RecordingFilter{StartedAt: wholeDay(2)}, "v "},
+		{store.RecordingFilter{EndedAt: store.TimeRange{From: day(1), Until: day(2)}}, "a "},
+	} {
+		if got := list(tc.f); got != tc.want {
+			t.Errorf("ListRecordings(%+v) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+	// Completing a recording.
+	end := day(4)
+	p.Status, p.EndedAt, p.CompletedAt, p.UpdatedAt, p.DurationSecs, p.SizeMB, p.DownloadURL = "completed", &end, &end, end, ptr(5), ptr(0.1), ptr("u")
+	if err := st.UpdateRecording(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(store.RecordingFilter{Status: ptr("completed")}); got != "p v a " {
+		t.Errorf("after update: %q", got)
+	}
+	// Bulk delete: a page of the matching list, then the rest.
+	n, err := st.DeleteRecordings(ctx, store.RecordingFilter{RoomID: &rm}, &store.Page{Number: 1, Size: 1})
+	if err != nil || n != 1 {
+		t.Errorf("DeleteRecordings page = %d, %v; want 1", n, err)
+	}
+	if got := list(store.RecordingFilter{}); got != "p a " {
+		t.Errorf("after deleting the first page: %q, want the newest (v) gone", got)
+	}
+	n, err = st.DeleteRecordings(ctx, store.RecordingFilter{Type: ptr("audio"), DurationSecs: store.IntRange{Max: ptr(60)}}, nil)
+	if err != nil || n != 2 {
+		t.Errorf("DeleteRecordings = %d, %v; want 2", n, err)
+	}
+	if err := st.DeleteRecording(ctx, a.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("DeleteRecording of a deleted one: %v", err)
+	}
+	if _, err := st.GetRecording(ctx, p.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("GetRecording after delete: %v", err)
+	}
+}
+
+func testCompositions(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	sess := id()
+	c1 := domain.Composition{ID: id(), RoomID: id(), SessionID: sess, Status: "enqueued", Format: "mp4", Resolution: "1280x720",
+		VideoLayout: map[string]domain.VideoRegion{"main": {XPos: ptr(0), Width: ptr(640), VideoSources: []string{"*"}}},
+		WebhookEventFailoverURL: ptr(""), CreatedAt: day(1), UpdatedAt: day(1)}
+	c2 := domain.Composition{ID: id(), RoomID: id(), SessionID: id(), Status: "completed", Format: "mp4", Resolution: "640x480",
+		VideoLayout: map[string]domain.VideoRegion{}, WebhookEventURL: ptr("https://h.example"), WebhookTimeoutSecs: ptr(5),
+		SizeMB: ptr(2.5), DurationSecs: ptr(60), DownloadURL: ptr("https://f.example/c2"), StartedAt: ptr(day(2)), EndedAt: ptr(day(2)),
+		CompletedAt: ptr(day(2)), CreatedAt: day(2), UpdatedAt: day(2)}
+	for _, c := range []domain.Composition{c1, c2} {
+		if err := st.InsertComposition(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.GetComposition(ctx, c1.ID)
+	if err != nil || fmt.Sprintf("%+v", got.VideoLayout["main"].VideoSources) != "[*]" || *got.VideoLayout["main"].Width != 640 ||
+		got.VideoLayout["main"].Height != nil || *got.WebhookEventFailoverURL != "" || got.WebhookEventURL != nil {
+		t.Errorf("GetComposition = %+v, %v", got, err)
+	}
+	got, _ = st.GetComposition(ctx, c2.ID)
+	if *got.SizeMB != 2.5 || *got.WebhookTimeoutSecs != 5 || !got.CompletedAt.Equal(day(2)) {
+		t.Errorf("GetComposition c2 = %+v", got)
+	}
+	for _, tc := range []struct {
+		f    store.CompositionFilter
+		want int
+	}{
+		{store.CompositionFilter{}, 2},
+		{store.CompositionFilter{SessionID: &sess}, 1},
+		{store.CompositionFilter{Status: ptr("completed")}, 1},
+		{store.CompositionFilter{CreatedAt: wholeDay(1)}, 1},
+		{store.CompositionFilter{CreatedAt: wholeDay(3)}, 0},
+	} {
+		cs, total, err := st.ListCompositions(ctx, tc.f, store.Page{Number: 1, Size: 10})
+		if err != nil || len(cs) != tc.want || total != tc.want {
+			t.Errorf("ListCompositions(%+v) = %d (total %d), %v; want %d", tc.f, len(cs), total, err, tc.want)
+		}
+	}
+	if err := st.DeleteComposition(ctx, c1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteComposition(ctx, c1.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+// Deleting a room must not take its recordings and compositions with it.
+func testMediaOutlivesRoom(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := mustInsert(t, st, room(base))
+	s := domain.Session{ID: id(), RoomID: r.ID, CreatedAt: base, UpdatedAt: base, EndedAt: ptr(base)}
+	p := domain.Participant{ID: id(), SessionID: s.ID, JoinedAt: base, UpdatedAt: base, LeftAt: ptr(base)}
+	if err := st.InsertSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertParticipant(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	rec := recording(r.ID, s.ID, p.ID, "video", base, ptr(10))
+	comp := domain.Composition{ID: id(), RoomID: r.ID, SessionID: s.ID, Status: "enqueued", Format: "mp4", Resolution: "1280x720",
+		CreatedAt: base, UpdatedAt: base}
+	if err := st.InsertRecording(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertComposition(ctx, comp); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteRoom(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetRecording(ctx, rec.ID); err != nil {
+		t.Errorf("recording lost with its room: %v", err)
+	}
+	if _, err := st.GetComposition(ctx, comp.ID); err != nil {
+		t.Errorf("composition lost with its room: %v", err)
+	}
+}
