@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/token"
 )
 
 const testKey = "rsk_test_key"
@@ -44,6 +47,8 @@ type env struct {
 	svc   *rooms.Service
 	store store.Store
 	logs  *bytes.Buffer
+	// signer is the key the server signs client tokens with.
+	signer *token.Signer
 }
 
 func newEnv(t *testing.T) *env {
@@ -53,7 +58,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)}
-	svc := rooms.New(st, rooms.WithClock(c.Now))
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := token.NewSigner(key, c.Now)
+	svc := rooms.New(st, rooms.WithClock(c.Now), rooms.WithSigner(signer))
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
 	srv := httptest.NewServer(api.New(svc, auth.NewKeyring([]string{testKey}, nil), logger))
@@ -61,7 +71,7 @@ func newEnv(t *testing.T) *env {
 		srv.Close()
 		st.Close()
 	})
-	return &env{t: t, url: srv.URL, clock: c, svc: svc, store: st, logs: logs}
+	return &env{t: t, url: srv.URL, clock: c, svc: svc, store: st, logs: logs, signer: signer}
 }
 
 type lockedWriter struct {

@@ -161,12 +161,18 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
+	action := r.PathValue("action")
+	switch action {
+	case "end", "kick", "mute", "unmute":
+	default:
+		a.fail(w, r, notFound("No session action "+action+"; use end, kick, mute or unmute."), "")
+		return
+	}
 	obj, err := readObject(w, r)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
 	}
-	action := r.PathValue("action")
 	if action == "end" {
 		if _, _, err := a.rooms.EndSession(r.Context(), id, domain.ReasonAPI); err != nil {
 			a.fail(w, r, err, sessionNotFound(id))
@@ -187,8 +193,6 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 		_, err = a.rooms.SetMuted(r.Context(), id, sel, true)
 	case "unmute":
 		_, err = a.rooms.SetMuted(r.Context(), id, sel, false)
-	default:
-		err = notFound("No session action " + action + "; use end, kick, mute or unmute.")
 	}
 	if err != nil {
 		a.fail(w, r, err, sessionNotFound(id))
