@@ -186,3 +186,54 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("room from the in-flight request not found after restart: %s", rec.Body.String())
 	}
 }
+
+func post(t *testing.T, h http.Handler, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest("POST", path, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer k")
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// The signing key is created once and kept: a refresh token issued before
+// a restart still works after it. A configured key replaces it.
+func TestSigningKeySurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "roomsd.db")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	open := func(c config.Config) *app.App {
+		a, err := app.New(ctx, c, app.Options{Stdout: io.Discard, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := open(cfg(t, db, "k"))
+	created := post(t, a.Handler(), "/v2/rooms", `{}`)
+	roomID := regexp.MustCompile(`"id":"([0-9a-f-]{36})"`).FindStringSubmatch(created.Body.String())[1]
+	toks := post(t, a.Handler(), "/v2/rooms/"+roomID+"/actions/generate_join_client_token", `{}`)
+	refresh := regexp.MustCompile(`"refresh_token":"([^"]+)"`).FindStringSubmatch(toks.Body.String())[1]
+	a.Close()
+
+	a = open(cfg(t, db, "k"))
+	if w := post(t, a.Handler(), "/v2/rooms/"+roomID+"/actions/refresh_client_token", `{"refresh_token":"`+refresh+`"}`); w.Code != 201 {
+		t.Errorf("refresh after restart: %d %s", w.Code, w.Body.String())
+	}
+	a.Close()
+
+	withKey := cfg(t, db, "k")
+	withKey.TokenKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	a = open(withKey)
+	defer a.Close()
+	if w := post(t, a.Handler(), "/v2/rooms/"+roomID+"/actions/refresh_client_token", `{"refresh_token":"`+refresh+`"}`); w.Code != 403 {
+		t.Errorf("a token of the stored key under ROOMSD_TOKEN_KEY: %d, want 403", w.Code)
+	}
+
+	bad := cfg(t, db, "k")
+	bad.TokenKey = "short"
+	if _, err := app.New(ctx, bad, app.Options{Stdout: io.Discard, Logger: logger}); err == nil || !strings.Contains(err.Error(), "ROOMSD_TOKEN_KEY") {
+		t.Errorf("bad ROOMSD_TOKEN_KEY: %v", err)
+	}
+}
