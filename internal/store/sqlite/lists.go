@@ -9,45 +9,37 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-// listPage counts the rows of table matching w and reads page p of them in
-// the given order, both in one snapshot.
+// listPage reads page p of the rows of table matching w, in the given
+// order, and how many rows match. One statement carries the count as an
+// extra last column, so page and total come from one snapshot; only an
+// empty page needs a second statement for the total.
 func listPage[T any](ctx context.Context, q queries, op, table, columns string, w where, order string, p store.Page,
-	scan func(scanner) (T, error)) ([]T, int, error) {
-	var (
-		out   []T
-		total int
-	)
-	run := func(db dbtx) error {
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+table+w.sql(), w.args...).Scan(&total); err != nil {
-			return wrap(op, err)
-		}
-		out = make([]T, 0, min(p.Size, total))
-		if p.Offset() >= total {
-			return nil
-		}
-		args := append(append([]any{}, w.args...), p.Size, p.Offset())
-		rows, err := db.QueryContext(ctx, `SELECT `+columns+` FROM `+table+w.sql()+` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
-		if err != nil {
-			return wrap(op, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scan(rows)
-			if err != nil {
-				return wrap(op, err)
-			}
-			out = append(out, v)
-		}
-		return wrap(op, rows.Err())
-	}
-	var err error
-	if q.readTx != nil {
-		err = q.readTx(ctx, run)
-	} else {
-		err = run(q.r)
-	}
+	scan func(scanner, ...any) (T, error)) ([]T, int, error) {
+	countSQL := `SELECT count(*) FROM ` + table + w.sql()
+	args := make([]any, 0, 2*len(w.args)+2)
+	args = append(append(append(args, w.args...), w.args...), p.Size, p.Offset())
+	rows, err := q.r.QueryContext(ctx, `SELECT `+columns+`, (`+countSQL+`) FROM `+table+w.sql()+
+		` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, wrap(op, err)
+	}
+	defer rows.Close()
+	var total int
+	out := make([]T, 0, p.Size)
+	for rows.Next() {
+		v, err := scan(rows, &total)
+		if err != nil {
+			return nil, 0, wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	if len(out) == 0 {
+		if err := q.r.QueryRowContext(ctx, countSQL, w.args...).Scan(&total); err != nil {
+			return nil, 0, wrap(op, err)
+		}
 	}
 	return out, total, nil
 }

@@ -12,7 +12,7 @@ import (
 const recordingColumns = `id, room_id, session_id, participant_id, status, type, codec, size_mb, duration_secs,
 	download_url, started_at, ended_at, completed_at, created_at, updated_at`
 
-func scanRecording(sc scanner) (domain.Recording, error) {
+func scanRecording(sc scanner, extra ...any) (domain.Recording, error) {
 	var (
 		r                         domain.Recording
 		size                      sql.NullFloat64
@@ -21,8 +21,8 @@ func scanRecording(sc scanner) (domain.Recording, error) {
 		started, created, updated int64
 		ended, completed          sql.NullInt64
 	)
-	if err := sc.Scan(&r.ID, &r.RoomID, &r.SessionID, &r.ParticipantID, &r.Status, &r.Type, &r.Codec, &size, &dur,
-		&url, &started, &ended, &completed, &created, &updated); err != nil {
+	if err := sc.Scan(append([]any{&r.ID, &r.RoomID, &r.SessionID, &r.ParticipantID, &r.Status, &r.Type, &r.Codec, &size, &dur,
+		&url, &started, &ended, &completed, &created, &updated}, extra...)...); err != nil {
 		return r, err
 	}
 	r.SizeMB, r.DurationSecs, r.DownloadURL = nullFloat(size), nullInt(dur), strPtr(url)
@@ -134,7 +134,7 @@ func decodeLayout(s string) (map[string]domain.VideoRegion, error) {
 	return out, nil
 }
 
-func scanComposition(sc scanner) (domain.Composition, error) {
+func scanComposition(sc scanner, extra ...any) (domain.Composition, error) {
 	var (
 		c                         domain.Composition
 		layout                    string
@@ -144,8 +144,8 @@ func scanComposition(sc scanner) (domain.Composition, error) {
 		started, ended, completed sql.NullInt64
 		created, updated          int64
 	)
-	if err := sc.Scan(&c.ID, &c.RoomID, &c.SessionID, &c.Status, &c.Format, &c.Resolution, &layout, &url, &failover,
-		&timeout, &size, &dur, &download, &started, &ended, &completed, &created, &updated); err != nil {
+	if err := sc.Scan(append([]any{&c.ID, &c.RoomID, &c.SessionID, &c.Status, &c.Format, &c.Resolution, &layout, &url, &failover,
+		&timeout, &size, &dur, &download, &started, &ended, &completed, &created, &updated}, extra...)...); err != nil {
 		return c, err
 	}
 	var err error

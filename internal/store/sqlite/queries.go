@@ -23,8 +23,6 @@ type dbtx interface {
 // pool and w the writer; inside one both are the transaction.
 type queries struct {
 	r, w dbtx
-	// readTx, when set, gives multi-statement reads one snapshot.
-	readTx func(ctx context.Context, fn func(dbtx) error) error
 	// stmts, outside transactions, holds the hot read statements prepared
 	// on the read pool, by SQL text. See prepareReads.
 	stmts map[string]*sql.Stmt
@@ -112,14 +110,16 @@ const roomColumns = `r.id, r.unique_name, r.max_participants, r.enable_recording
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanRoom(sc scanner) (domain.Room, error) {
+// scanRoom reads roomColumns, then any extra columns into extra.
+func scanRoom(sc scanner, extra ...any) (domain.Room, error) {
 	var (
 		r                        domain.Room
 		name, url, failover, act sql.NullString
 		timeout                  sql.NullInt64
 		created, updated         int64
 	)
-	if err := sc.Scan(&r.ID, &name, &r.MaxParticipants, &r.EnableRecording, &url, &failover, &timeout, &created, &updated, &act); err != nil {
+	dest := append([]any{&r.ID, &name, &r.MaxParticipants, &r.EnableRecording, &url, &failover, &timeout, &created, &updated, &act}, extra...)
+	if err := sc.Scan(dest...); err != nil {
 		return r, err
 	}
 	r.UniqueName = strPtr(name)
@@ -252,8 +252,9 @@ func (w *where) sql() string {
 }
 
 // listRoomsSQL builds the two statements of ListRooms for f: the count of
-// matching rooms and the page, plus the filter's arguments. The page
-// statement takes the page size and offset after those arguments. The plan
+// matching rooms, and the page with that count as an extra last column;
+// plus the filter's arguments. The page statement takes the filter
+// arguments twice (count, then page), then the page size and offset. The plan
 // test runs EXPLAIN QUERY PLAN on exactly this text.
 func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 	var w where
@@ -277,7 +278,7 @@ func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 		// costs about what the count already does.
 		from = `rooms INDEXED BY rooms_updated`
 	}
-	pageSQL = `SELECT ` + roomColumns + ` FROM rooms r WHERE r.rowid IN (
+	pageSQL = `SELECT ` + roomColumns + `, (` + countSQL + `) FROM rooms r WHERE r.rowid IN (
 			SELECT rowid FROM ` + from + w.sql() + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
 			ORDER BY r.created_at DESC, r.id DESC`
 	return countSQL, pageSQL, w.args
@@ -285,54 +286,45 @@ func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 
 func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
 	countSQL, pageSQL, filterArgs := listRoomsSQL(f)
-	var (
-		rooms []domain.Room
-		total int
-	)
-	run := func(db dbtx) error {
-		if err := q.queryRow(ctx, db, countSQL, filterArgs...).Scan(&total); err != nil {
-			return wrap("count rooms", err)
-		}
-		if p.Offset() >= total {
-			return nil
-		}
-		args := append(append([]any{}, filterArgs...), p.Size, p.Offset())
-		rows, err := q.query(ctx, db, pageSQL, args...)
-		if err != nil {
-			return wrap("list rooms", err)
-		}
-		defer rows.Close()
-		rooms = make([]domain.Room, 0, p.Size)
-		for rows.Next() {
-			r, err := scanRoom(rows)
-			if err != nil {
-				return wrap("list rooms", err)
-			}
-			rooms = append(rooms, r)
-		}
-		return wrap("list rooms", rows.Err())
-	}
-	var err error
-	if q.readTx != nil {
-		err = q.readTx(ctx, run)
-	} else {
-		err = run(q.r)
-	}
+	// One statement reads the page and, in its first column, the total: a
+	// single statement sees one snapshot, so the two always agree.
+	args := make([]any, 0, 2*len(filterArgs)+2)
+	args = append(append(append(args, filterArgs...), filterArgs...), p.Size, p.Offset())
+	rows, err := q.query(ctx, q.r, pageSQL, args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, wrap("list rooms", err)
+	}
+	defer rows.Close()
+	var total int
+	rooms := make([]domain.Room, 0, p.Size)
+	for rows.Next() {
+		r, err := scanRoom(rows, &total)
+		if err != nil {
+			return nil, 0, wrap("list rooms", err)
+		}
+		rooms = append(rooms, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrap("list rooms", err)
+	}
+	if len(rooms) == 0 {
+		// An empty page carries no total; ask for it alone.
+		if err := q.queryRow(ctx, q.r, countSQL, filterArgs...).Scan(&total); err != nil {
+			return nil, 0, wrap("count rooms", err)
+		}
 	}
 	return rooms, total, nil
 }
 
 const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason`
 
-func scanSession(sc scanner) (domain.Session, error) {
+func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 	var (
 		s                domain.Session
 		created, updated int64
 		ended            sql.NullInt64
 	)
-	if err := sc.Scan(&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason); err != nil {
+	if err := sc.Scan(append([]any{&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason}, extra...)...); err != nil {
 		return s, err
 	}
 	s.CreatedAt, s.UpdatedAt, s.EndedAt = fromMicros(created), fromMicros(updated), fromNullMicros(ended)
@@ -394,13 +386,13 @@ func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domai
 
 const participantColumns = `id, session_id, context, joined_at, updated_at, left_at, audio_muted, left_reason`
 
-func scanParticipant(sc scanner) (domain.Participant, error) {
+func scanParticipant(sc scanner, extra ...any) (domain.Participant, error) {
 	var (
 		p               domain.Participant
 		joined, updated int64
 		left            sql.NullInt64
 	)
-	if err := sc.Scan(&p.ID, &p.SessionID, &p.Context, &joined, &updated, &left, &p.AudioMuted, &p.LeftReason); err != nil {
+	if err := sc.Scan(append([]any{&p.ID, &p.SessionID, &p.Context, &joined, &updated, &left, &p.AudioMuted, &p.LeftReason}, extra...)...); err != nil {
 		return p, err
 	}
 	p.JoinedAt, p.UpdatedAt, p.LeftAt = fromMicros(joined), fromMicros(updated), fromNullMicros(left)

@@ -71,7 +71,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{writer: writer, reader: reader}
-	s.queries = queries{r: reader, w: writer, readTx: s.readTx, stmts: stmts}
+	s.queries = queries{r: reader, w: writer, stmts: stmts}
 	return s, nil
 }
 
@@ -99,16 +99,6 @@ func (s *Store) InTx(ctx context.Context, fn func(store.Queries) error) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
-}
-
-// readTx runs fn in a read-only snapshot so that a count and a page agree.
-func (s *Store) readTx(ctx context.Context, fn func(dbtx) error) error {
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("sqlite: begin read: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
 }
 
 // APIKeyHashes implements store.Store.

@@ -1,0 +1,580 @@
+// Command roomsd-load is a small HTTP load generator for roomsd's list
+// endpoint. It measures requests per second and latency percentiles of a
+// few GET /v2/rooms requests against a running roomsd on the loopback
+// interface and, with -baseline, of an in-process server that answers every
+// request with a fixed 20-room page encoded by encoding/json: the ceiling of
+// HTTP plus JSON on the same machine, measured in the same run.
+//
+//	roomsd-load -seed-db ./bench.db -seed-rooms 1000000   # fill a database, then exit
+//	roomsd-load -url http://127.0.0.1:8080/v2 -key KEY -baseline
+//
+// It only ever connects to loopback addresses and stops by itself: each
+// scenario runs for -duration or -max-requests, whichever comes first.
+// See scripts/loadtest.sh for a complete run.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/store/sqlite/seed"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "roomsd-load:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	url         string
+	key         string
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	maxRequests int
+	baseline    bool
+	scenarios   string
+	seedAPI     int
+}
+
+func run() error {
+	var c config
+	var seedDB string
+	var seedRooms int
+	flag.StringVar(&c.url, "url", "", "roomsd API base URL on a loopback address, e.g. http://127.0.0.1:8080/v2")
+	flag.StringVar(&c.key, "key", os.Getenv("ROOMSD_LOAD_KEY"), "API key (env ROOMSD_LOAD_KEY)")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measuring time per scenario")
+	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per scenario")
+	flag.IntVar(&c.concurrency, "concurrency", 16, "concurrent keep-alive connections")
+	flag.IntVar(&c.maxRequests, "max-requests", 2_000_000, "stop a scenario after this many measured requests")
+	flag.BoolVar(&c.baseline, "baseline", false, "also measure the in-process fixed-page baseline server")
+	flag.StringVar(&c.scenarios, "scenarios", "list,date,deep,unique_name,include_sessions,page250", "comma-separated roomsd scenarios")
+	flag.IntVar(&c.seedAPI, "seed", 0, "create this many rooms through POST /v2/rooms before measuring (at most 100000)")
+	flag.StringVar(&seedDB, "seed-db", "", "seed this SQLite file directly (roomsd must not be running on it), then exit")
+	flag.IntVar(&seedRooms, "seed-rooms", 10_000, "rooms to write with -seed-db")
+	flag.Parse()
+
+	if seedDB != "" {
+		st, err := seed.Rooms(context.Background(), seedDB, seedRooms)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "seeded %s: %d rooms, %d sessions, %d participants in %v\n",
+			seedDB, st.Rooms, st.Sessions, st.Participants, st.Elapsed.Round(time.Millisecond))
+		return nil
+	}
+	if c.concurrency < 1 || c.concurrency > 1024 {
+		return errors.New("-concurrency must be from 1 to 1024")
+	}
+	if c.duration <= 0 || c.duration > 10*time.Minute {
+		return errors.New("-duration must be positive and at most 10m")
+	}
+	if c.seedAPI < 0 || c.seedAPI > 100_000 {
+		return errors.New("-seed must be from 0 to 100000; use -seed-db for more")
+	}
+	if c.url == "" && !c.baseline {
+		return errors.New("give -url (a running roomsd) and/or -baseline")
+	}
+	client := newClient(c.concurrency)
+
+	var targets []scenario
+	var basePage []roomJSON
+	if c.url != "" {
+		base, err := loopbackURL(c.url)
+		if err != nil {
+			return err
+		}
+		r := &roomsd{client: client, base: base, key: c.key}
+		if c.seedAPI > 0 {
+			if err := r.seed(c.seedAPI, c.concurrency); err != nil {
+				return err
+			}
+		}
+		if targets, basePage, err = r.scenarios(strings.Split(c.scenarios, ",")); err != nil {
+			return err
+		}
+	}
+	if c.baseline {
+		if basePage == nil {
+			basePage = syntheticPage()
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: baselineHandler(basePage), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		base := "http://" + ln.Addr().String() + "/v2/rooms"
+		targets = append([]scenario{{name: "baseline", url: base}}, targets...)
+	}
+
+	fmt.Printf("# roomsd-load: %d connections, %v per scenario after %v warm-up, GOMAXPROCS=%d, %s\n",
+		c.concurrency, c.duration, c.warmup, runtime.GOMAXPROCS(0), runtime.Version())
+	var results []result
+	for _, s := range targets {
+		res, err := measure(client, s, c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		results = append(results, res)
+	}
+	fmt.Printf("%-18s %9s %10s %9s %9s %9s %9s %7s %8s\n", "scenario", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "bytes")
+	var ceiling float64
+	for _, r := range results {
+		if r.name == "baseline" {
+			ceiling = r.rps
+		}
+		fmt.Printf("%-18s %9d %10.0f %9s %9s %9s %9s %7d %8d\n", r.name, r.n, r.rps,
+			fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), r.errors, r.bytes)
+	}
+	if ceiling > 0 {
+		for _, r := range results {
+			if r.name != "baseline" {
+				fmt.Printf("ratio %-12s %.2f of baseline\n", r.name, r.rps/ceiling)
+			}
+		}
+	}
+	for _, r := range results {
+		if r.errors > 0 {
+			return fmt.Errorf("%s: %d failed requests (first: %v)", r.name, r.errors, r.firstErr)
+		}
+	}
+	return nil
+}
+
+// newClient is a keep-alive HTTP/1.1 client that dials loopback only.
+func newClient(conns int) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				return nil, fmt.Errorf("refusing to connect to %s: not a loopback address", addr)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConns:        conns * 2,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// loopbackURL checks that raw is an http URL on a loopback IP address and
+// returns it without a trailing slash.
+func loopbackURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	ip := net.ParseIP(u.Hostname())
+	if u.Scheme != "http" || ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("-url %q: only http:// URLs on a loopback IP address (127.0.0.1, ::1) are allowed", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+type scenario struct {
+	name string
+	url  string
+	key  string
+}
+
+type result struct {
+	name     string
+	n        int
+	rps      float64
+	lat      []time.Duration // sorted
+	errors   int
+	firstErr error
+	bytes    int
+}
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	}
+}
+
+// measure runs one scenario: a warm-up, then c.duration (or c.maxRequests
+// requests) of closed-loop load from c.concurrency workers.
+func measure(client *http.Client, s scenario, c config) (result, error) {
+	req, err := http.NewRequest(http.MethodGet, s.url, nil)
+	if err != nil {
+		return result{}, err
+	}
+	if s.key != "" {
+		req.Header.Set("Authorization", "Bearer "+s.key)
+	}
+	// One request first: fail fast on a wrong URL or key.
+	n, err := do(client, req)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{name: s.name, bytes: n}
+
+	var (
+		count    atomic.Int64
+		measured atomic.Bool
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+	)
+	lats := make([][]time.Duration, c.concurrency)
+	for w := range c.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1<<14)
+			for !stop.Load() {
+				t0 := time.Now()
+				_, err := do(client, req)
+				d := time.Since(t0)
+				if !measured.Load() {
+					continue
+				}
+				if count.Add(1) > int64(c.maxRequests) {
+					stop.Store(true)
+					break
+				}
+				if err != nil {
+					mu.Lock()
+					if res.errors == 0 {
+						res.firstErr = err
+					}
+					res.errors++
+					mu.Unlock()
+					continue
+				}
+				local = append(local, d)
+			}
+			lats[w] = local
+		}()
+	}
+	time.Sleep(c.warmup)
+	measured.Store(true)
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	deadline := time.NewTimer(c.duration)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+loop:
+	for {
+		select {
+		case <-tick.C:
+			el := time.Since(start)
+			fmt.Fprintf(os.Stderr, "  %-18s %4.0fs %9d req %8.0f req/s\n", s.name, el.Seconds(), count.Load(), float64(count.Load())/el.Seconds())
+		case <-deadline.C:
+			break loop
+		case <-done:
+			break loop
+		}
+	}
+	elapsed := time.Since(start)
+	stop.Store(true)
+	tick.Stop()
+	<-done
+	for _, l := range lats {
+		res.lat = append(res.lat, l...)
+	}
+	slices.Sort(res.lat)
+	res.n = len(res.lat) + res.errors
+	res.rps = float64(res.n) / elapsed.Seconds()
+	return res, nil
+}
+
+// do sends req, reads the whole body and checks for 200 OK.
+func do(client *http.Client, req *http.Request) (int, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: status %d", req.URL, resp.StatusCode)
+	}
+	return int(n), nil
+}
+
+// roomsd talks to the server under test.
+type roomsd struct {
+	client *http.Client
+	base   string
+	key    string
+}
+
+func (r *roomsd) get(path string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d: %s", path, resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, v)
+}
+
+// scenarios builds the requests to measure from what the database holds:
+// the date filter is the creation day of the middle room, the deep page is
+// page 5,000 (or the middle page of a smaller list). It also returns page
+// 1, for the baseline to serve.
+func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
+	var first listJSON
+	if err := r.get("/rooms", &first); err != nil {
+		return nil, nil, err
+	}
+	total := first.Meta.TotalResults
+	if total == 0 {
+		return nil, nil, errors.New("roomsd holds no rooms; seed it first (-seed or -seed-db)")
+	}
+	var mid listJSON
+	if err := r.get(fmt.Sprintf("/rooms?page[size]=1&page[number]=%d", total/2+1), &mid); err != nil {
+		return nil, nil, err
+	}
+	if len(mid.Data) == 0 {
+		return nil, nil, errors.New("empty middle page")
+	}
+	m := mid.Data[0]
+	deep := 5000
+	if deep*20 > total {
+		deep = max(total/20/2, 1)
+	}
+	fmt.Printf("# roomsd at %s: %d rooms; date filter day %s; deep page %d\n", r.base, total, time.Time(m.CreatedAt).Format(time.DateOnly), deep)
+	all := map[string]string{
+		"list":             "/rooms",
+		"page250":          "/rooms?page[size]=250",
+		"date":             "/rooms?filter[date_created_at][eq]=" + time.Time(m.CreatedAt).Format(time.DateOnly),
+		"deep":             "/rooms?page[number]=" + strconv.Itoa(deep),
+		"include_sessions": "/rooms?include_sessions=true",
+	}
+	if m.UniqueName != nil {
+		all["unique_name"] = "/rooms?filter[unique_name]=" + url.QueryEscape(*m.UniqueName)
+	}
+	var out []scenario
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		p, ok := all[n]
+		if !ok {
+			if n == "unique_name" {
+				fmt.Fprintln(os.Stderr, "skipping unique_name: the middle room has no unique_name")
+				continue
+			}
+			return nil, nil, fmt.Errorf("unknown scenario %q", n)
+		}
+		out = append(out, scenario{name: n, url: r.base + p, key: r.key})
+	}
+	return out, first.Data, nil
+}
+
+// seed creates n rooms through the API.
+func (r *roomsd) seed(n, workers int) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	prefix := fmt.Sprintf("load-%d-", time.Now().UnixNano())
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				body := fmt.Sprintf(`{"unique_name":%q,"max_participants":%d}`, prefix+strconv.FormatInt(i, 10), 2+i%49)
+				req, _ := http.NewRequest(http.MethodPost, r.base+"/rooms", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+r.key)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := r.client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						err = fmt.Errorf("POST /rooms: status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	fmt.Fprintf(os.Stderr, "created %d rooms through the API in %v\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// The list response, shaped exactly as roomsd writes it (internal/api).
+
+type timestamp time.Time
+
+const timestampLayout = "2006-01-02T15:04:05.000000Z"
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timestampLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, timestampLayout)
+	return append(b, '"'), nil
+}
+
+func (t *timestamp) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	*t = timestamp(v)
+	return err
+}
+
+type roomJSON struct {
+	ID                      string         `json:"id"`
+	MaxParticipants         int            `json:"max_participants"`
+	UniqueName              *string        `json:"unique_name"`
+	CreatedAt               timestamp      `json:"created_at"`
+	UpdatedAt               timestamp      `json:"updated_at"`
+	ActiveSessionID         *string        `json:"active_session_id"`
+	EnableRecording         bool           `json:"enable_recording"`
+	WebhookEventFailoverURL *string        `json:"webhook_event_failover_url"`
+	WebhookTimeoutSecs      *int           `json:"webhook_timeout_secs"`
+	WebhookEventURL         *string        `json:"webhook_event_url"`
+	Sessions                *[]sessionJSON `json:"sessions,omitempty"`
+	RecordType              string         `json:"record_type"`
+}
+
+type sessionJSON struct {
+	ID         string     `json:"id"`
+	RoomID     string     `json:"room_id"`
+	Active     bool       `json:"active"`
+	CreatedAt  timestamp  `json:"created_at"`
+	UpdatedAt  timestamp  `json:"updated_at"`
+	EndedAt    *timestamp `json:"ended_at"`
+	RecordType string     `json:"record_type"`
+}
+
+type pageMeta struct {
+	PageNumber   int `json:"page_number"`
+	PageSize     int `json:"page_size"`
+	TotalPages   int `json:"total_pages"`
+	TotalResults int `json:"total_results"`
+}
+
+type listJSON struct {
+	Data []roomJSON `json:"data"`
+	Meta pageMeta   `json:"meta"`
+}
+
+// listBody mirrors internal/api's listBody, Data included as an any.
+type listBody struct {
+	Data any      `json:"data"`
+	Meta pageMeta `json:"meta"`
+}
+
+// baselineHandler answers every request with page, encoded afresh with
+// encoding/json the way internal/api's writeJSON does it.
+func baselineHandler(page []roomJSON) http.Handler {
+	meta := pageMeta{PageNumber: 1, PageSize: 20, TotalPages: 50_000, TotalResults: 1_000_000}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data := make([]roomJSON, len(page))
+		copy(data, page)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(listBody{Data: data, Meta: meta}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", fmt.Sprint(buf.Len()))
+		w.WriteHeader(http.StatusOK)
+		w.Write(buf.Bytes())
+	})
+}
+
+// syntheticPage is 20 rooms like the seeded ones, for -baseline without -url.
+func syntheticPage() []roomJSON {
+	out := make([]roomJSON, 20)
+	t := time.Date(2025, 12, 31, 12, 0, 0, 123456000, time.UTC)
+	empty := ""
+	for i := range out {
+		name := seed.Name(999_999 - i)
+		r := roomJSON{
+			ID:                      fmt.Sprintf("019b7a3c-%04x-7abc-8def-0123456789ab", i),
+			MaxParticipants:         2 + i%49,
+			UniqueName:              &name,
+			CreatedAt:               timestamp(t.Add(-time.Duration(i) * time.Minute)),
+			UpdatedAt:               timestamp(t.Add(-time.Duration(i) * time.Second)),
+			EnableRecording:         i%3 == 0,
+			WebhookEventFailoverURL: &empty,
+			RecordType:              "room",
+		}
+		if i%2 == 0 {
+			u, timeout := fmt.Sprintf("https://hooks.example.com/rooms/%d", 999_999-i), 10
+			r.WebhookEventURL, r.WebhookTimeoutSecs = &u, &timeout
+		}
+		out[i] = r
+	}
+	return out
+}

@@ -1,0 +1,206 @@
+package sqlite_test
+
+// Benchmarks of the room list path over seeded databases:
+//
+//	go test -run '^$' -bench ListRooms -benchmem ./internal/store/sqlite/
+//	ROOMSD_BENCH_1M=1 go test -run '^$' -bench 'ListRooms/rooms=1M' -benchmem ./internal/store/sqlite/
+//
+// Each size is seeded once per process, the first time a benchmark needs
+// it, into a temporary directory removed at exit. Set ROOMSD_BENCH_DIR to
+// keep the files there and reuse them in later runs. The 1M size (about
+// 15 s to seed, 900 MB on disk) runs only with ROOMSD_BENCH_1M=1. No Test
+// function seeds more than the 20k rooms of the plan test.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/api"
+	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/store/sqlite/seed"
+)
+
+type benchSize struct {
+	name string
+	n    int
+	gate string // environment variable that must be set to run this size
+}
+
+var benchSizes = []benchSize{
+	{"10k", 10_000, ""},
+	{"100k", 100_000, ""},
+	{"1M", 1_000_000, "ROOMSD_BENCH_1M"},
+}
+
+var (
+	seedMu    sync.Mutex
+	seeded    = map[int]*sqlite.Store{}
+	seedDir   string
+	keepFiles bool
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	seedMu.Lock()
+	for _, st := range seeded {
+		st.Close()
+	}
+	if seedDir != "" && !keepFiles {
+		os.RemoveAll(seedDir)
+	}
+	os.Exit(code)
+}
+
+// seededStore returns a store holding n seeded rooms, seeding it on first use.
+func seededStore(b *testing.B, n int) *sqlite.Store {
+	seedMu.Lock()
+	defer seedMu.Unlock()
+	if st := seeded[n]; st != nil {
+		return st
+	}
+	ctx := context.Background()
+	if seedDir == "" {
+		if dir := os.Getenv("ROOMSD_BENCH_DIR"); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			seedDir, keepFiles = dir, true
+		} else {
+			dir, err := os.MkdirTemp("", "roomsd-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			seedDir = dir
+		}
+	}
+	path := filepath.Join(seedDir, fmt.Sprintf("rooms-%d.db", n))
+	if st, err := sqlite.Open(ctx, path); err == nil {
+		if _, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 1}); err == nil && total == n {
+			seeded[n] = st
+			return st
+		}
+		st.Close()
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	stats, err := seed.Rooms(ctx, path, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d rooms, %d sessions, %d participants in %v", stats.Rooms, stats.Sessions, stats.Participants, stats.Elapsed.Round(time.Millisecond))
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seeded[n] = st
+	return st
+}
+
+type listCase struct {
+	name string
+	p    rooms.ListRoomsParams
+}
+
+// listCases are the list requests measured at every size. Names say the
+// page number and size; the deep page is page 5,000 where it exists and
+// the middle page otherwise.
+func listCases(n int) []listCase {
+	page := func(num, size int) store.Page { return store.Page{Number: num, Size: size} }
+	deep := 5000
+	if deep*20 > n {
+		deep = n / 20 / 2
+	}
+	day := seed.Start.Add(seed.Span / 2).Truncate(24 * time.Hour)
+	oneDay := store.TimeRange{From: day, Until: day.Add(24 * time.Hour)}
+	lastYear := store.TimeRange{From: seed.Start.Add(seed.Span - 365*24*time.Hour).Truncate(24 * time.Hour)}
+	name := seed.Name(n / 2)
+	return []listCase{
+		{"page1/size20", rooms.ListRoomsParams{Page: page(1, 20)}},
+		{"page1/size250", rooms.ListRoomsParams{Page: page(1, 250)}},
+		{fmt.Sprintf("page%d/size20", deep), rooms.ListRoomsParams{Page: page(deep, 20)}},
+		{"include_sessions/size20", rooms.ListRoomsParams{Page: page(1, 20), IncludeSessions: true}},
+		{"created_eq_day/size20", rooms.ListRoomsParams{Page: page(1, 20), Filter: store.RoomFilter{CreatedAt: oneDay}}},
+		{"updated_eq_day/size20", rooms.ListRoomsParams{Page: page(1, 20), Filter: store.RoomFilter{UpdatedAt: oneDay}}},
+		{"created_gte_1y/size20", rooms.ListRoomsParams{Page: page(1, 20), Filter: store.RoomFilter{CreatedAt: lastYear}}},
+		{"unique_name/size20", rooms.ListRoomsParams{Page: page(1, 20), Filter: store.RoomFilter{UniqueName: &name}}},
+	}
+}
+
+func forEachSize(b *testing.B, fn func(b *testing.B, st *sqlite.Store, n int)) {
+	for _, size := range benchSizes {
+		b.Run("rooms="+size.name, func(b *testing.B) {
+			if size.gate != "" && os.Getenv(size.gate) == "" {
+				b.Skipf("set %s=1 to run the %s size", size.gate, size.name)
+			}
+			fn(b, seededStore(b, size.n), size.n)
+		})
+	}
+}
+
+// BenchmarkListRooms measures rooms.Service.ListRooms: the count, the page
+// and, with include_sessions, the sessions and participants.
+func BenchmarkListRooms(b *testing.B) {
+	forEachSize(b, func(b *testing.B, st *sqlite.Store, n int) {
+		svc := rooms.New(st)
+		for _, c := range listCases(n) {
+			b.Run(c.name, func(b *testing.B) {
+				ctx := context.Background()
+				views, _, err := svc.ListRooms(ctx, c.p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(views) == 0 {
+					b.Fatalf("%s: empty page", c.name)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := svc.ListRooms(ctx, c.p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkListRoomsHandler measures GET /v2/rooms through the whole HTTP
+// handler (middleware, auth, query parsing, JSON) without the network.
+func BenchmarkListRoomsHandler(b *testing.B) {
+	const key = "bench-key"
+	forEachSize(b, func(b *testing.B, st *sqlite.Store, n int) {
+		h := api.New(rooms.New(st), auth.NewKeyring([]string{key}, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		day := seed.Start.Add(seed.Span / 2).Format(time.DateOnly)
+		for _, c := range []struct{ name, query string }{
+			{"page1/size20", ""},
+			{"page1/size250", "page[size]=250"},
+			{"include_sessions/size20", "include_sessions=true"},
+			{"created_eq_day/size20", "filter[date_created_at][eq]=" + day},
+		} {
+			b.Run(c.name, func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "/v2/rooms?"+c.query, nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				b.ReportAllocs()
+				for b.Loop() {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+		}
+	})
+}

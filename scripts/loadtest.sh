@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Load test of GET /v2/rooms over loopback HTTP against the roomsd binary,
+# next to a fixed-page baseline measured in the same run (see
+# docs/performance.md). For each size it seeds a fresh database with SQL,
+# starts roomsd on 127.0.0.1 with a free port, runs cmd/roomsd-load and
+# stops the server.
+#
+#   scripts/loadtest.sh                     # 10k and 1M rooms, 10 s per scenario
+#   SIZES=10000 DURATION=3s scripts/loadtest.sh
+#
+# Variables: SIZES (room counts), DURATION, CONCURRENCY, SCENARIOS, WORK
+# (directory for binaries and databases; a temporary one by default).
+set -euo pipefail
+
+SIZES=${SIZES:-"10000 1000000"}
+DURATION=${DURATION:-10s}
+CONCURRENCY=${CONCURRENCY:-16}
+SCENARIOS=${SCENARIOS:-list,date,deep,unique_name,include_sessions,page250}
+KEY=loadtest-key
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${WORK:-$(mktemp -d -t roomsd-load.XXXXXX)}
+mkdir -p "$work"
+pid=""
+cleanup() {
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [[ -z ${WORK:-} ]]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+cd "$root"
+echo "# $(go version); $(nproc) CPUs; $(uname -sr)"
+go build -o "$work/roomsd" ./cmd/roomsd
+go build -o "$work/roomsd-load" ./cmd/roomsd-load
+
+for n in $SIZES; do
+	db="$work/rooms-$n.db"
+	rm -f "$db" "$db-wal" "$db-shm"
+	"$work/roomsd-load" -seed-db "$db" -seed-rooms "$n"
+
+	log="$work/roomsd-$n.log"
+	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$db" ROOMSD_API_KEYS="$KEY" "$work/roomsd" serve >"$log" 2>&1 &
+	pid=$!
+	url=""
+	for _ in $(seq 1 300); do
+		url=$(sed -n 's/.*msg="roomsd listening" url=\(http:[^ ]*\).*/\1/p' "$log" | head -n1)
+		[[ -n $url ]] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "roomsd exited" >&2; exit 1; }
+		sleep 0.1
+	done
+	[[ -n $url ]] || { cat "$log" >&2; echo "roomsd did not report its address" >&2; exit 1; }
+
+	echo
+	echo "## $n rooms: roomsd at $url"
+	"$work/roomsd-load" -url "$url" -key "$KEY" -baseline -duration "$DURATION" \
+		-concurrency "$CONCURRENCY" -scenarios "$SCENARIOS"
+
+	kill -TERM "$pid"
+	wait "$pid" || true
+	pid=""
+	rm -f "$db" "$db-wal" "$db-shm"
+done
