@@ -216,7 +216,7 @@ func testCompositions(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	sess := id()
 	c1 := domain.Composition{ID: id(), RoomID: id(), SessionID: sess, Status: "enqueued", Format: "mp4", Resolution: "1280x720",
-		VideoLayout: map[string]domain.VideoRegion{"main": {XPos: ptr(0), Width: ptr(640), VideoSources: []string{"*"}}},
+		VideoLayout:             map[string]domain.VideoRegion{"main": {XPos: ptr(0), Width: ptr(640), VideoSources: []string{"*"}}},
 		WebhookEventFailoverURL: ptr(""), CreatedAt: day(1), UpdatedAt: day(1)}
 	c2 := domain.Composition{ID: id(), RoomID: id(), SessionID: id(), Status: "completed", Format: "mp4", Resolution: "640x480",
 		VideoLayout: map[string]domain.VideoRegion{}, WebhookEventURL: ptr("https://h.example"), WebhookTimeoutSecs: ptr(5),
