@@ -4,26 +4,25 @@
 // with the SDK, and finally checks that SIGTERM shuts the server down cleanly.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Telnyx from 'telnyx';
-
-const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(E2E_DIR, '..');
-
-const BUILD_DEADLINE_MS = 5 * 60_000;
-const START_DEADLINE_MS = 20_000;
-const CHILD_DEADLINE_MS = 60_000;
-const STOP_DEADLINE_MS = 20_000;
-const REQUEST_TIMEOUT_MS = 15_000;
+import {
+  CHILD_DEADLINE_MS,
+  E2E_DIR,
+  TestServer,
+  TS_RE,
+  UUID_RE,
+  cleanEnv,
+  collect,
+  firstError,
+  rejection,
+  run,
+  utcDate,
+} from './server.js';
 
 const ROOM_COUNT = 55;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 // The seed snippet, verbatim as published for the SDK.
 const SEED_SNIPPET = `import Telnyx from 'telnyx';
@@ -36,129 +35,10 @@ console.log(room.id);
 }
 `;
 
-/** Environment of this process without any TELNYX_* variable. */
-function cleanEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('TELNYX_')) env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-/**
- * Runs a command to completion, killing it at the deadline.
- * Resolves to { code, signal, stdout, stderr }.
- */
-function run(cmd, args, { cwd, env, deadlineMs }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${deadlineMs} ms\n${stderr}`));
-    }, deadlineMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** Resolves with the child's exit { code, signal }, or rejects at the deadline. */
-function waitExit(child, deadlineMs) {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${deadlineMs} ms`)), deadlineMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
-
-/** Starts roomsd and resolves once it has logged its URL. */
-function startServer(bin, { dbPath, apiKey }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['serve'], {
-      cwd: path.dirname(dbPath),
-      env: cleanEnv({
-        ROOMSD_ADDR: '127.0.0.1:0',
-        ROOMSD_DB: dbPath,
-        ROOMSD_API_KEYS: apiKey,
-      }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const server = { child, stderr: '', stdout: '', baseURL: null };
-    child.stdout.setEncoding('utf8').on('data', (d) => (server.stdout += d));
-    child.stderr.setEncoding('utf8');
-    let settled = false;
-    const finish = (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) reject(Object.assign(err, { server }));
-      else resolve(server);
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`roomsd did not report its URL within ${START_DEADLINE_MS} ms; stderr:\n${server.stderr}`)),
-      START_DEADLINE_MS,
-    );
-    child.stderr.on('data', (d) => {
-      server.stderr += d;
-      const m = /msg="roomsd listening".*?\burl=(\S+)/.exec(server.stderr);
-      if (m && !server.baseURL) {
-        server.baseURL = m[1];
-        finish();
-      }
-    });
-    child.on('error', (err) => finish(err));
-    child.on('exit', (code, signal) =>
-      finish(new Error(`roomsd exited early (code ${code}, signal ${signal}); stderr:\n${server.stderr}`)),
-    );
-  });
-}
-
-/** Awaits p and returns the error it rejects with; fails if it resolves. */
-async function rejection(p) {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected the request to fail');
-}
-
-/** The first entry of a Telnyx error envelope carried by an SDK APIError. */
-function firstError(err) {
-  assert.ok(err.error && Array.isArray(err.error.errors), `error body is not an errors envelope: ${JSON.stringify(err.error)}`);
-  assert.ok(err.error.errors.length >= 1);
-  return err.error.errors[0];
-}
-
-/** Collects every room of an auto-paginated SDK list. */
-async function collect(pagePromise) {
-  const out = [];
-  for await (const room of pagePromise) out.push(room);
-  return out;
-}
-
-function utcDate(offsetDays = 0) {
-  return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
-}
-
 describe('roomsd with the telnyx SDK', () => {
-  const apiKey = `e2e_${randomBytes(24).toString('hex')}`;
+  const ts = new TestServer();
+  const { apiKey } = ts;
   const runTag = randomBytes(4).toString('hex');
-  const tempDirs = [];
   let server;
   let client;
   /** Rooms in creation order, as returned by create. */
@@ -167,50 +47,18 @@ describe('roomsd with the telnyx SDK', () => {
   const deleted = new Set();
 
   const liveIds = () => created.map((r) => r.id).filter((id) => !deleted.has(id));
-  const sdk = (opts = {}) =>
-    new Telnyx({
-      apiKey,
-      baseURL: server.baseURL,
-      clientID: null,
-      clientSecret: null,
-      maxRetries: 0,
-      timeout: REQUEST_TIMEOUT_MS,
-      ...opts,
-    });
+  const sdk = (opts = {}) => ts.sdk(opts);
 
   before(async () => {
-    const serverDir = await mkdtemp(path.join(tmpdir(), 'roomsd-e2e-'));
-    tempDirs.push(serverDir);
-    let bin = process.env.ROOMSD_BIN;
-    if (!bin) {
-      bin = path.join(serverDir, 'roomsd');
-      const build = await run('go', ['build', '-o', bin, './cmd/roomsd'], {
-        cwd: REPO_ROOT,
-        env: process.env,
-        deadlineMs: BUILD_DEADLINE_MS,
-      });
-      assert.equal(build.code, 0, `go build failed:\n${build.stderr}`);
-    }
     try {
-      server = await startServer(bin, { dbPath: path.join(serverDir, 'roomsd.db'), apiKey });
-    } catch (err) {
-      server = err.server;
-      throw err;
+      await ts.start();
+    } finally {
+      server = ts.server;
     }
-    assert.match(server.baseURL, /^http:\/\/127\.0\.0\.1:\d+\/v2$/);
     client = sdk();
   });
 
-  after(async () => {
-    const child = server?.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await waitExit(child, STOP_DEADLINE_MS).catch(() => {});
-    }
-    for (const dir of tempDirs) {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  after(() => ts.close());
 
   it(`creates ${ROOM_COUNT} rooms through client.rooms.create`, async () => {
     for (let i = 0; i < ROOM_COUNT; i++) {
@@ -247,7 +95,7 @@ describe('roomsd with the telnyx SDK', () => {
     // Written inside e2e/ so that `import Telnyx from 'telnyx'` resolves to
     // e2e/node_modules; the directory is gitignored and removed afterwards.
     const scratch = await mkdtemp(path.join(E2E_DIR, '.tmp-'));
-    tempDirs.push(scratch);
+    ts.tempDirs.push(scratch);
     const file = path.join(scratch, 'seed.mjs');
     await writeFile(file, SEED_SNIPPET);
 
@@ -483,11 +331,8 @@ describe('roomsd with the telnyx SDK', () => {
   });
 
   it('SIGTERM shuts the server down gracefully with exit code 0', async () => {
-    const { child } = server;
-    assert.equal(child.exitCode, null, 'server exited before the end of the suite');
-    const exited = waitExit(child, STOP_DEADLINE_MS);
-    child.kill('SIGTERM');
-    const { code, signal } = await exited;
+    assert.equal(server.child.exitCode, null, 'server exited before the end of the suite');
+    const { code, signal } = await ts.terminate();
     assert.equal(signal, null, `server died of ${signal}; stderr:\n${server.stderr}`);
     assert.equal(code, 0, `server exited ${code}; stderr:\n${server.stderr}`);
   });

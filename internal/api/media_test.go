@@ -84,6 +84,8 @@ func TestRecordings(t *testing.T) {
 		{"?filter[room_id]=" + r.roomA + "&filter[session_id]=" + r.oldSession, "bv av aa "},
 		{"?filter[duration_secs][eq]=30", "aa "},
 		{"?filter[duration_secs][gte]=31", "av "},
+		{"?filter[duration_secs]=31", "av "},
+		{"?filter[duration_secs]=30&filter[duration_secs][lte]=60", "aa "},
 		{"?filter[duration_secs][lte]=90&filter[duration_secs][gte]=30", "av aa "},
 		{"?filter[date_started_at][eq]=2024-03-02", "av "},
 		{"?filter[date_started_at][gte]=2024-03-02", "bv av "},
@@ -100,6 +102,7 @@ func TestRecordings(t *testing.T) {
 		{"filter[type]=screen", "filter[type]"},
 		{"filter[duration_secs][eq]=abc", "filter[duration_secs][eq]"},
 		{"filter[duration_secs][gte]=-1", "filter[duration_secs][gte]"},
+		{"filter[duration_secs]=x", "filter[duration_secs]"},
 		{"filter[room_id]=r1", "filter[room_id]"},
 		{"filter[date_started_at][gte]=2024-13-01", "filter[date_started_at][gte]"},
 	} {

@@ -160,11 +160,15 @@ func queryDateRange(q url.Values, field string) (store.TimeRange, error) {
 }
 
 // queryIntRange reads filter[<field>][eq|gte|lte] as an inclusive range of
-// non-negative integers.
+// non-negative integers. The bare filter[<field>]=N, which the official SDK
+// sends for a plain number, means "at least N", as the SDK documents it.
 func queryIntRange(q url.Values, field string) (store.IntRange, error) {
 	var r store.IntRange
-	for _, op := range []string{"eq", "gte", "lte"} {
-		name := "filter[" + field + "][" + op + "]"
+	for _, op := range []string{"", "eq", "gte", "lte"} {
+		name := "filter[" + field + "]"
+		if op != "" {
+			name += "[" + op + "]"
+		}
 		v := queryValue(q, name)
 		if v == "" {
 			continue
@@ -173,10 +177,11 @@ func queryIntRange(q url.Values, field string) (store.IntRange, error) {
 		if err != nil || n < 0 {
 			return r, paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %q.", name, v))
 		}
-		if op != "lte" && (r.Min == nil || n > *r.Min) {
+		lower, upper := op != "lte", op == "eq" || op == "lte"
+		if lower && (r.Min == nil || n > *r.Min) {
 			r.Min = &n
 		}
-		if op != "gte" && (r.Max == nil || n < *r.Max) {
+		if upper && (r.Max == nil || n < *r.Max) {
 			r.Max = &n
 		}
 	}
