@@ -25,7 +25,7 @@ type API struct {
 func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger) http.Handler {
 	a := &API{rooms: svc, keys: keys, log: log, mux: http.NewServeMux()}
 	a.routes()
-	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(http.HandlerFunc(a.route)))))
+	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.mux))))
 }
 
 // routes is the whole route table.
@@ -58,6 +58,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}", a.deleteComposition)
 
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	a.mux.HandleFunc("/", a.noRoute)
 }
 
 // isPublic reports whether a request is served without an API key: the
@@ -71,32 +72,23 @@ func isPublic(r *http.Request) bool {
 		strings.HasSuffix(r.URL.Path, "/actions/refresh_client_token") && strings.Count(r.URL.Path, "/") == 5
 }
 
-// route dispatches to the mux, answering unknown paths and methods with
-// the JSON error envelope instead of the mux's plain-text replies.
-func (a *API) route(w http.ResponseWriter, r *http.Request) {
-	h, pattern := a.mux.Handler(r)
-	if pattern != "" {
-		// ServeHTTP, not h: only the mux fills in the path values.
-		a.mux.ServeHTTP(w, r)
-		return
+// noRoute answers every request no pattern claims, with the JSON error
+// envelope: 405 and an Allow header when the path exists for other
+// methods, 404 otherwise.
+func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
 	}
-	probe := &statusProbe{header: http.Header{}}
-	h.ServeHTTP(probe, r)
-	if probe.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", probe.header.Get("Allow"))
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeJSON(w, http.StatusMethodNotAllowed, errorsBody{Errors: []*apiError{newError(http.StatusMethodNotAllowed,
-			codeBadRequest, "Method not allowed", r.Method+" is not supported on "+r.URL.Path+"; allowed: "+probe.header.Get("Allow")+".")}})
+			codeBadRequest, "Method not allowed", r.Method+" is not supported on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", ")+".")}})
 		return
 	}
 	a.fail(w, r, notFound("No route "+r.Method+" "+r.URL.Path+"; the API lives under /v2."), "")
 }
-
-// statusProbe records what the mux would answer for an unmatched request.
-type statusProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *statusProbe) Header() http.Header         { return p.header }
-func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *statusProbe) WriteHeader(status int)      { p.status = status }

@@ -14,15 +14,15 @@ import (
 // --- client tokens
 
 type tokensJSON struct {
-	Token                 string    `json:"token"`
-	TokenExpiresAt        timestamp `json:"token_expires_at"`
-	RefreshToken          string    `json:"refresh_token"`
-	RefreshTokenExpiresAt timestamp `json:"refresh_token_expires_at"`
+	Token                 string `json:"token"`
+	TokenExpiresAt        string `json:"token_expires_at"`
+	RefreshToken          string `json:"refresh_token"`
+	RefreshTokenExpiresAt string `json:"refresh_token_expires_at"`
 }
 
 type refreshedJSON struct {
-	Token          string    `json:"token"`
-	TokenExpiresAt timestamp `json:"token_expires_at"`
+	Token          string `json:"token"`
+	TokenExpiresAt string `json:"token_expires_at"`
 }
 
 func optIntPtr(obj map[string]json.RawMessage, field string) (*int, error) {
@@ -59,7 +59,7 @@ func (a *API) generateToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, roomNotFound(id))
 		return
 	}
-	writeJSON(w, http.StatusCreated, dataBody{Data: tokensJSON{t.Token, timestamp(t.TokenExpiresAt), t.Refresh, timestamp(t.RefreshExpiresAt)}})
+	writeJSON(w, http.StatusCreated, dataBody{Data: tokensJSON{t.Token, ts(t.TokenExpiresAt), t.Refresh, ts(t.RefreshExpiresAt)}})
 }
 
 // refreshToken is public: the refresh token is the credential.
@@ -94,7 +94,7 @@ func (a *API) refreshToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	writeJSON(w, http.StatusCreated, dataBody{Data: refreshedJSON{tok, timestamp(exp)}})
+	writeJSON(w, http.StatusCreated, dataBody{Data: refreshedJSON{tok, ts(exp)}})
 }
 
 func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
@@ -106,29 +106,29 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 // --- recordings
 
 type recordingJSON struct {
-	ID            string     `json:"id"`
-	RoomID        string     `json:"room_id"`
-	SessionID     string     `json:"session_id"`
-	ParticipantID string     `json:"participant_id"`
-	Status        string     `json:"status"`
-	Type          string     `json:"type"`
-	Codec         string     `json:"codec"`
-	SizeMB        *float64   `json:"size_mb"`
-	DurationSecs  *int       `json:"duration_secs"`
-	DownloadURL   *string    `json:"download_url"`
-	CreatedAt     timestamp  `json:"created_at"`
-	UpdatedAt     timestamp  `json:"updated_at"`
-	StartedAt     timestamp  `json:"started_at"`
-	EndedAt       *timestamp `json:"ended_at"`
-	CompletedAt   *timestamp `json:"completed_at"`
-	RecordType    string     `json:"record_type"`
+	ID            string   `json:"id"`
+	RoomID        string   `json:"room_id"`
+	SessionID     string   `json:"session_id"`
+	ParticipantID string   `json:"participant_id"`
+	Status        string   `json:"status"`
+	Type          string   `json:"type"`
+	Codec         string   `json:"codec"`
+	SizeMB        *float64 `json:"size_mb"`
+	DurationSecs  *int     `json:"duration_secs"`
+	DownloadURL   *string  `json:"download_url"`
+	CreatedAt     string   `json:"created_at"`
+	UpdatedAt     string   `json:"updated_at"`
+	StartedAt     string   `json:"started_at"`
+	EndedAt       *string  `json:"ended_at"`
+	CompletedAt   *string  `json:"completed_at"`
+	RecordType    string   `json:"record_type"`
 }
 
 func toRecordingJSON(r domain.Recording) recordingJSON {
 	return recordingJSON{
 		ID: r.ID, RoomID: r.RoomID, SessionID: r.SessionID, ParticipantID: r.ParticipantID, Status: r.Status,
 		Type: r.Type, Codec: r.Codec, SizeMB: r.SizeMB, DurationSecs: r.DurationSecs, DownloadURL: r.DownloadURL,
-		CreatedAt: timestamp(r.CreatedAt), UpdatedAt: timestamp(r.UpdatedAt), StartedAt: timestamp(r.StartedAt),
+		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), StartedAt: ts(r.StartedAt),
 		EndedAt: tsPtr(r.EndedAt), CompletedAt: tsPtr(r.CompletedAt), RecordType: "room_recording",
 	}
 }
@@ -272,11 +272,11 @@ type compositionJSON struct {
 	WebhookEventURL         *string               `json:"webhook_event_url"`
 	WebhookEventFailoverURL *string               `json:"webhook_event_failover_url"`
 	WebhookTimeoutSecs      *int                  `json:"webhook_timeout_secs"`
-	CreatedAt               timestamp             `json:"created_at"`
-	UpdatedAt               timestamp             `json:"updated_at"`
-	StartedAt               *timestamp            `json:"started_at"`
-	EndedAt                 *timestamp            `json:"ended_at"`
-	CompletedAt             *timestamp            `json:"completed_at"`
+	CreatedAt               string                `json:"created_at"`
+	UpdatedAt               string                `json:"updated_at"`
+	StartedAt               *string               `json:"started_at"`
+	EndedAt                 *string               `json:"ended_at"`
+	CompletedAt             *string               `json:"completed_at"`
 	RecordType              string                `json:"record_type"`
 }
 
@@ -293,7 +293,7 @@ func toCompositionJSON(c domain.Composition) compositionJSON {
 		ID: c.ID, RoomID: c.RoomID, SessionID: c.SessionID, Status: c.Status, Format: c.Format, Resolution: c.Resolution,
 		SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: c.DownloadURL, VideoLayout: layout,
 		WebhookEventURL: c.WebhookEventURL, WebhookEventFailoverURL: c.WebhookEventFailoverURL, WebhookTimeoutSecs: c.WebhookTimeoutSecs,
-		CreatedAt: timestamp(c.CreatedAt), UpdatedAt: timestamp(c.UpdatedAt), StartedAt: tsPtr(c.StartedAt),
+		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), StartedAt: tsPtr(c.StartedAt),
 		EndedAt: tsPtr(c.EndedAt), CompletedAt: tsPtr(c.CompletedAt), RecordType: "room_composition",
 	}
 }

@@ -14,8 +14,8 @@ type roomJSON struct {
 	ID                      string         `json:"id"`
 	MaxParticipants         int            `json:"max_participants"`
 	UniqueName              *string        `json:"unique_name"`
-	CreatedAt               timestamp      `json:"created_at"`
-	UpdatedAt               timestamp      `json:"updated_at"`
+	CreatedAt               string         `json:"created_at"`
+	UpdatedAt               string         `json:"updated_at"`
 	ActiveSessionID         *string        `json:"active_session_id"`
 	EnableRecording         bool           `json:"enable_recording"`
 	WebhookEventFailoverURL *string        `json:"webhook_event_failover_url"`
@@ -29,21 +29,21 @@ type sessionJSON struct {
 	ID           string             `json:"id"`
 	RoomID       string             `json:"room_id"`
 	Active       bool               `json:"active"`
-	CreatedAt    timestamp          `json:"created_at"`
-	UpdatedAt    timestamp          `json:"updated_at"`
-	EndedAt      *timestamp         `json:"ended_at"`
+	CreatedAt    string             `json:"created_at"`
+	UpdatedAt    string             `json:"updated_at"`
+	EndedAt      *string            `json:"ended_at"`
 	Participants *[]participantJSON `json:"participants,omitempty"`
 	RecordType   string             `json:"record_type"`
 }
 
 type participantJSON struct {
-	ID         string     `json:"id"`
-	SessionID  string     `json:"session_id"`
-	Context    string     `json:"context"`
-	JoinedAt   timestamp  `json:"joined_at"`
-	UpdatedAt  timestamp  `json:"updated_at"`
-	LeftAt     *timestamp `json:"left_at"`
-	RecordType string     `json:"record_type"`
+	ID         string  `json:"id"`
+	SessionID  string  `json:"session_id"`
+	Context    string  `json:"context"`
+	JoinedAt   string  `json:"joined_at"`
+	UpdatedAt  string  `json:"updated_at"`
+	LeftAt     *string `json:"left_at"`
+	RecordType string  `json:"record_type"`
 }
 
 func toRoomJSON(v rooms.RoomView) roomJSON {
@@ -51,8 +51,8 @@ func toRoomJSON(v rooms.RoomView) roomJSON {
 		ID:                      v.ID,
 		MaxParticipants:         v.MaxParticipants,
 		UniqueName:              v.UniqueName,
-		CreatedAt:               timestamp(v.CreatedAt),
-		UpdatedAt:               timestamp(v.UpdatedAt),
+		CreatedAt:               ts(v.CreatedAt),
+		UpdatedAt:               ts(v.UpdatedAt),
 		ActiveSessionID:         v.ActiveSessionID,
 		EnableRecording:         v.EnableRecording,
 		WebhookEventFailoverURL: v.WebhookEventFailoverURL,
@@ -75,8 +75,8 @@ func toSessionJSON(v rooms.SessionView) sessionJSON {
 		ID:         v.ID,
 		RoomID:     v.RoomID,
 		Active:     v.Active,
-		CreatedAt:  timestamp(v.CreatedAt),
-		UpdatedAt:  timestamp(v.UpdatedAt),
+		CreatedAt:  ts(v.CreatedAt),
+		UpdatedAt:  ts(v.UpdatedAt),
 		EndedAt:    tsPtr(v.EndedAt),
 		RecordType: "room_session",
 	}
@@ -95,8 +95,8 @@ func toParticipantJSON(p domain.Participant) participantJSON {
 		ID:         p.ID,
 		SessionID:  p.SessionID,
 		Context:    p.Context,
-		JoinedAt:   timestamp(p.JoinedAt),
-		UpdatedAt:  timestamp(p.UpdatedAt),
+		JoinedAt:   ts(p.JoinedAt),
+		UpdatedAt:  ts(p.UpdatedAt),
 		LeftAt:     tsPtr(p.LeftAt),
 		RecordType: "room_participant",
 	}
