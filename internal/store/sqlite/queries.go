@@ -26,6 +26,9 @@ type queries struct {
 	// stmts, outside transactions, holds the hot read statements prepared
 	// on the read pool, by SQL text. See prepareReads.
 	stmts map[string]*sql.Stmt
+	// cache, outside transactions, keeps room-list pages until the next
+	// commit to the database.
+	cache *pageCache
 }
 
 // prepareReads prepares the statements of the list path (every filter
@@ -285,6 +288,26 @@ func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 }
 
 func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
+	if q.cache == nil {
+		return q.listRooms(ctx, f, p)
+	}
+	key := keyOf(f, p)
+	hit, version, ok, err := q.cache.get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ok {
+		return append([]domain.Room(nil), hit.rooms...), hit.total, nil
+	}
+	rooms, total, err := q.listRooms(ctx, f, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	q.cache.put(version, key, pageResult{rooms: append([]domain.Room(nil), rooms...), total: total})
+	return rooms, total, nil
+}
+
+func (q queries) listRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
 	countSQL, pageSQL, filterArgs := listRoomsSQL(f)
 	// One statement reads the page and, in its first column, the total: a
 	// single statement sees one snapshot, so the two always agree.

@@ -61,7 +61,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	n := max(4, runtime.GOMAXPROCS(0)*2)
+	// One connection more than the queries use: the list cache keeps one.
+	n := max(4, runtime.GOMAXPROCS(0)*2) + 1
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	stmts, err := prepareReads(ctx, reader)
@@ -70,15 +71,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
+	cache, err := newPageCache(ctx, reader)
+	if err != nil {
+		for _, st := range stmts {
+			st.Close()
+		}
+		reader.Close()
+		writer.Close()
+		return nil, err
+	}
 	s := &Store{writer: writer, reader: reader}
-	s.queries = queries{r: reader, w: writer, stmts: stmts}
+	s.queries = queries{r: reader, w: writer, stmts: stmts, cache: cache}
 	return s, nil
 }
 
 // Close closes both connection pools. The WAL is checkpointed by SQLite
 // when the last connection closes.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.cache.close()}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
