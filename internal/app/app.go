@@ -48,7 +48,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if cfg.IsPostgres() {
 		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
 	}
-	st, err := sqlite.Open(ctx, cfg.DB)
+	var sqliteOpts []sqlite.Option
+	if !cfg.ListCache {
+		sqliteOpts = append(sqliteOpts, sqlite.WithoutListCache())
+	}
+	st, err := sqlite.Open(ctx, cfg.DB, sqliteOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
 	}

@@ -20,6 +20,7 @@ type Config struct {
 	DB              string
 	APIKeys         []string
 	TokenKey        string
+	ListCache       bool
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -39,6 +40,7 @@ func settings() []setting {
 		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file, created and migrated on start (postgres:// URLs are not supported yet)"},
 		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
 		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
+		{"list-cache", "ROOMSD_LIST_CACHE", "on", "keep recently listed room pages in memory until the next database change: on or off"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
@@ -82,6 +84,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*vals["log-level"])); err != nil {
 		return c, fmt.Errorf("ROOMSD_LOG_LEVEL/--log-level: %q is not one of debug, info, warn, error", *vals["log-level"])
+	}
+	switch *vals["list-cache"] {
+	case "on":
+		c.ListCache = true
+	case "off":
+	default:
+		return c, fmt.Errorf("ROOMSD_LIST_CACHE/--list-cache: %q is not on or off", *vals["list-cache"])
 	}
 	d, err := time.ParseDuration(*vals["shutdown-timeout"])
 	if err != nil || d < 0 {

@@ -35,8 +35,23 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	noListCache bool
+}
+
+// WithoutListCache turns off the room-list cache, so that every ListRooms
+// runs its query. Benchmarks of the query path use it.
+func WithoutListCache() Option { return func(o *options) { o.noListCache = true } }
+
 // Open opens (creating if needed) the database file at path and migrates it.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -71,14 +86,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	cache, err := newPageCache(ctx, reader)
-	if err != nil {
-		for _, st := range stmts {
-			st.Close()
+	var cache *pageCache
+	if !o.noListCache {
+		if cache, err = newPageCache(ctx, reader); err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			reader.Close()
+			writer.Close()
+			return nil, err
 		}
-		reader.Close()
-		writer.Close()
-		return nil, err
 	}
 	s := &Store{writer: writer, reader: reader}
 	s.queries = queries{r: reader, w: writer, stmts: stmts, cache: cache}
@@ -88,7 +105,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes both connection pools. The WAL is checkpointed by SQLite
 // when the last connection closes.
 func (s *Store) Close() error {
-	errs := []error{s.cache.close()}
+	var errs []error
+	if s.cache != nil {
+		errs = append(errs, s.cache.close())
+	}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}

@@ -27,6 +27,17 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, open)
 }
 
+func TestContractWithoutListCache(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"), sqlite.WithoutListCache())
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
 func TestReopenKeepsDataAndSkipsApplied(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "roomsd.db")
