@@ -10,9 +10,20 @@ import (
 func TestAuthOnEveryRoute(t *testing.T) {
 	e := newEnv(t)
 	id := e.createRoom(nil)["id"].(string)
+	x := "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0"
 	routes := [][2]string{
 		{"GET", "/v2/rooms"}, {"POST", "/v2/rooms"}, {"GET", "/v2/rooms/" + id}, {"PATCH", "/v2/rooms/" + id},
 		{"DELETE", "/v2/rooms/" + id}, {"GET", "/v2/nothing-here"}, {"GET", "/"}, {"PUT", "/v2/rooms"},
+		{"GET", "/v2/rooms/" + id + "/sessions"}, {"POST", "/v2/rooms/" + id + "/actions/generate_join_client_token"},
+		{"GET", "/v2/room_sessions"}, {"GET", "/v2/room_sessions/" + x}, {"GET", "/v2/room_sessions/" + x + "/participants"},
+		{"POST", "/v2/room_sessions/" + x + "/actions/end"}, {"POST", "/v2/room_sessions/" + x + "/actions/kick"},
+		{"POST", "/v2/room_sessions/" + x + "/actions/mute"}, {"POST", "/v2/room_sessions/" + x + "/actions/unmute"},
+		{"GET", "/v2/room_participants"}, {"GET", "/v2/room_participants/" + x},
+		{"GET", "/v2/room_recordings"}, {"DELETE", "/v2/room_recordings"}, {"GET", "/v2/room_recordings/" + x},
+		{"DELETE", "/v2/room_recordings/" + x}, {"GET", "/v2/room_compositions"}, {"POST", "/v2/room_compositions"},
+		{"GET", "/v2/room_compositions/" + x}, {"DELETE", "/v2/room_compositions/" + x},
+		// Only the refresh action and the JWKS are public; this look-alike is not.
+		{"POST", "/v2/rooms/" + id + "/actions/refresh_client_token/x"},
 	}
 	for _, rt := range routes {
 		for _, auth := range []string{"", "Bearer", "Bearer wrong", "Basic " + testKey, "Bearer " + testKey + "x", testKey} {
