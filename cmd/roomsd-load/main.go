@@ -8,6 +8,10 @@
 //	roomsd-load -seed-db ./bench.db -seed-rooms 1000000   # fill a database, then exit
 //	roomsd-load -url http://127.0.0.1:8080/v2 -key KEY -baseline
 //
+// The scenario list+writes is the list scenario while one more connection
+// PATCHes a room of page 1 every -write-every (max_participants toggled
+// between 10 and 11), so that every write empties roomsd's list cache.
+//
 // It only ever connects to loopback addresses and stops by itself: each
 // scenario runs for -duration or -max-requests, whichever comes first.
 // See scripts/loadtest.sh for a complete run.
@@ -53,6 +57,7 @@ type config struct {
 	baseline    bool
 	scenarios   string
 	seedAPI     int
+	writeEvery  time.Duration
 }
 
 func run() error {
@@ -66,7 +71,8 @@ func run() error {
 	flag.IntVar(&c.concurrency, "concurrency", 16, "concurrent keep-alive connections")
 	flag.IntVar(&c.maxRequests, "max-requests", 2_000_000, "stop a scenario after this many measured requests")
 	flag.BoolVar(&c.baseline, "baseline", false, "also measure the in-process fixed-page baseline server")
-	flag.StringVar(&c.scenarios, "scenarios", "list,date,deep,unique_name,include_sessions,page250", "comma-separated roomsd scenarios")
+	flag.StringVar(&c.scenarios, "scenarios", "list,date,deep,unique_name,include_sessions,page250", "comma-separated roomsd scenarios (also: list+writes)")
+	flag.DurationVar(&c.writeEvery, "write-every", 10*time.Millisecond, "list+writes: interval between PATCHes of one room (1ms to 1s)")
 	flag.IntVar(&c.seedAPI, "seed", 0, "create this many rooms through POST /v2/rooms before measuring (at most 100000)")
 	flag.StringVar(&seedDB, "seed-db", "", "seed this SQLite file directly (roomsd must not be running on it), then exit")
 	flag.IntVar(&seedRooms, "seed-rooms", 10_000, "rooms to write with -seed-db")
@@ -87,6 +93,9 @@ func run() error {
 	if c.duration <= 0 || c.duration > 10*time.Minute {
 		return errors.New("-duration must be positive and at most 10m")
 	}
+	if c.writeEvery < time.Millisecond || c.writeEvery > time.Second {
+		return errors.New("-write-every must be from 1ms to 1s")
+	}
 	if c.seedAPI < 0 || c.seedAPI > 100_000 {
 		return errors.New("-seed must be from 0 to 100000; use -seed-db for more")
 	}
@@ -102,7 +111,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		r := &roomsd{client: client, base: base, key: c.key}
+		r := &roomsd{client: client, base: base, key: c.key, writeEvery: c.writeEvery}
 		if c.seedAPI > 0 {
 			if err := r.seed(c.seedAPI, c.concurrency); err != nil {
 				return err
@@ -137,14 +146,18 @@ func run() error {
 		}
 		results = append(results, res)
 	}
-	fmt.Printf("%-18s %9s %10s %9s %9s %9s %9s %7s %8s\n", "scenario", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "bytes")
+	fmt.Printf("%-18s %9s %10s %9s %9s %9s %9s %7s %8s %8s\n", "scenario", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "bytes", "writes/s")
 	var ceiling float64
 	for _, r := range results {
 		if r.name == "baseline" {
 			ceiling = r.rps
 		}
-		fmt.Printf("%-18s %9d %10.0f %9s %9s %9s %9s %7d %8d\n", r.name, r.n, r.rps,
-			fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), r.errors, r.bytes)
+		wps := "-"
+		if r.writer {
+			wps = fmt.Sprintf("%.0f", r.wps)
+		}
+		fmt.Printf("%-18s %9d %10.0f %9s %9s %9s %9s %7d %8d %8s\n", r.name, r.n, r.rps,
+			fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), r.errors, r.bytes, wps)
 	}
 	if ceiling > 0 {
 		for _, r := range results {
@@ -156,6 +169,9 @@ func run() error {
 	for _, r := range results {
 		if r.errors > 0 {
 			return fmt.Errorf("%s: %d failed requests (first: %v)", r.name, r.errors, r.firstErr)
+		}
+		if r.writeErrors > 0 {
+			return fmt.Errorf("%s: %d failed writes (first: %v)", r.name, r.writeErrors, r.firstWriteErr)
 		}
 	}
 	return nil
@@ -203,6 +219,10 @@ type scenario struct {
 	name string
 	url  string
 	key  string
+	// write, when set, is called every writeEvery by one more goroutine
+	// for as long as the scenario runs.
+	write      func(i int) error
+	writeEvery time.Duration
 }
 
 type result struct {
@@ -213,6 +233,12 @@ type result struct {
 	errors   int
 	firstErr error
 	bytes    int
+
+	writer        bool
+	writes        int     // completed writes while measuring
+	wps           float64 // of them per second
+	writeErrors   int
+	firstWriteErr error
 }
 
 func (r result) pct(p float64) time.Duration {
@@ -259,6 +285,40 @@ func measure(client *http.Client, s scenario, c config) (result, error) {
 		mu       sync.Mutex
 	)
 	lats := make([][]time.Duration, c.concurrency)
+	var (
+		writes      atomic.Int64
+		writerDone  = make(chan struct{})
+		stopWriter  = make(chan struct{})
+		writeErrors int
+		firstWErr   error
+	)
+	if s.write != nil {
+		res.writer = true
+		go func() {
+			defer close(writerDone)
+			tick := time.NewTicker(s.writeEvery)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stopWriter:
+					return
+				case <-tick.C:
+				}
+				if err := s.write(i); err != nil {
+					if writeErrors == 0 {
+						firstWErr = err
+					}
+					writeErrors++
+					continue
+				}
+				if measured.Load() {
+					writes.Add(1)
+				}
+			}
+		}()
+	} else {
+		close(writerDone)
+	}
 	for w := range c.concurrency {
 		wg.Add(1)
 		go func() {
@@ -312,6 +372,11 @@ loop:
 	stop.Store(true)
 	tick.Stop()
 	<-done
+	close(stopWriter)
+	<-writerDone
+	res.writes = int(writes.Load())
+	res.wps = float64(res.writes) / elapsed.Seconds()
+	res.writeErrors, res.firstWriteErr = writeErrors, firstWErr
 	for _, l := range lats {
 		res.lat = append(res.lat, l...)
 	}
@@ -340,9 +405,33 @@ func do(client *http.Client, req *http.Request) (int, error) {
 
 // roomsd talks to the server under test.
 type roomsd struct {
-	client *http.Client
-	base   string
-	key    string
+	client     *http.Client
+	base       string
+	key        string
+	writeEvery time.Duration
+	writer     *http.Client // its own connection, for list+writes
+}
+
+// patchRoom sets max_participants of room id to 10 or 11 by the parity
+// of i: every call changes the room and commits.
+func (r *roomsd) patchRoom(id string, i int) error {
+	body := fmt.Sprintf(`{"max_participants":%d}`, 10+i%2)
+	req, err := http.NewRequest(http.MethodPatch, r.base+"/rooms/"+url.PathEscape(id), strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.writer.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PATCH /rooms/%s: status %d", id, resp.StatusCode)
+	}
+	return nil
 }
 
 func (r *roomsd) get(path string, v any) error {
@@ -406,6 +495,15 @@ func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
 	for _, n := range names {
 		n = strings.TrimSpace(n)
 		if n == "" {
+			continue
+		}
+		if n == "list+writes" {
+			if r.writer == nil {
+				r.writer = newClient(1)
+			}
+			id := first.Data[0].ID
+			out = append(out, scenario{name: n, url: r.base + all["list"], key: r.key,
+				write: func(i int) error { return r.patchRoom(id, i) }, writeEvery: r.writeEvery})
 			continue
 		}
 		p, ok := all[n]

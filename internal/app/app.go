@@ -13,13 +13,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/sfu"
+	"github.com/roomsd/roomsd/internal/signal"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/token"
@@ -31,6 +36,10 @@ type App struct {
 	log     *slog.Logger
 	store   store.Store
 	handler http.Handler
+	udp     net.PacketConn
+	media   *sfu.Manager
+	signal  *signal.Handler
+	rooms   *rooms.Service
 }
 
 // Options carries what the process provides besides configuration.
@@ -66,9 +75,70 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	svc := rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer)}, opts.RoomOptions...)...)
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: api.New(svc, keys, opts.Logger)}, nil
+	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
+	if cfg.RTCLoopback {
+		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
+	}
+	udp, err := net.ListenPacket("udp", udpAddr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", udpAddr, err)
+	}
+	iceServers := parseICEServers(cfg.RTCICEServers)
+	var svc *rooms.Service
+	media, err := sfu.NewManager(sfu.Config{
+		UDP: udp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
+		EmptyTimeout: cfg.EmptyTimeout,
+		OnEmpty: func(roomID string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := svc.EndRoomSession(ctx, roomID, domain.ReasonEmpty); err != nil {
+				opts.Logger.Error("end empty session", "room_id", roomID, "err", err)
+			}
+		},
+	}, opts.Logger)
+	if err != nil {
+		udp.Close()
+		st.Close()
+		return nil, err
+	}
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media)}, opts.RoomOptions...)...)
+	if n, err := svc.EndStaleSessions(ctx); err != nil {
+		udp.Close()
+		st.Close()
+		return nil, fmt.Errorf("end sessions left active by the last run: %w", err)
+	} else if n > 0 {
+		opts.Logger.Info("ended sessions left active by the last run", "sessions", n)
+	}
+	sig := signal.New(svc, media, opts.Logger, cfg.ReconnectGrace, iceServers)
+	mux := http.NewServeMux()
+	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
+	mux.Handle("/", api.New(svc, keys, opts.Logger))
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: mux, udp: udp, media: media, signal: sig, rooms: svc}, nil
 }
+
+// parseICEServers reads STUN/TURN URLs; turn:user:pass@host:port carries
+// TURN credentials.
+func parseICEServers(urls []string) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, u := range urls {
+		s := webrtc.ICEServer{URLs: []string{u}}
+		if scheme, rest, ok := strings.Cut(u, ":"); ok && strings.HasPrefix(scheme, "turn") {
+			if creds, host, ok := strings.Cut(rest, "@"); ok {
+				user, pass, _ := strings.Cut(creds, ":")
+				s = webrtc.ICEServer{URLs: []string{scheme + ":" + host}, Username: user, Credential: pass}
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// MediaParticipants lists who is connected to a room's media right now.
+func (a *App) MediaParticipants(roomID string) []string { return a.media.Participants(roomID) }
+
+// MediaAddr is the UDP address that carries WebRTC media.
+func (a *App) MediaAddr() net.Addr { return a.udp.LocalAddr() }
 
 // keyring settles which API keys are accepted. Configured keys win; with
 // none configured, the keys stored in the database are used, and on the
@@ -139,8 +209,13 @@ func tokenSigner(ctx context.Context, cfg config.Config, st store.Store) (*token
 // Handler is the full HTTP handler, for tests that serve it themselves.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+// Close disconnects everyone and releases the media port and the database.
+func (a *App) Close() error {
+	a.media.Close(domain.ReasonDisconnected)
+	a.signal.Wait()
+	a.udp.Close()
+	return a.store.Close()
+}
 
 // Serve answers HTTP on ln until ctx is cancelled, then lets in-flight
 // requests finish (up to the shutdown timeout) and closes the database.
@@ -155,7 +230,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB)
+	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB, "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -175,6 +250,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
+	// Participants are disconnected after the API has drained, so that
+	// their leaves are recorded before the database closes.
+	a.media.Close(domain.ReasonDisconnected)
+	a.signal.Wait()
+	a.udp.Close()
 	if err := a.store.Close(); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("close database: %w", err))
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,6 +22,12 @@ type Config struct {
 	APIKeys         []string
 	TokenKey        string
 	ListCache       bool
+	RTCUDPPort      int
+	RTCPublicIP     string
+	RTCICEServers   []string
+	RTCLoopback     bool
+	EmptyTimeout    time.Duration
+	ReconnectGrace  time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -41,6 +48,12 @@ func settings() []setting {
 		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
 		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
 		{"list-cache", "ROOMSD_LIST_CACHE", "on", "keep recently listed room pages in memory until the next database change: on or off"},
+		{"rtc-udp-port", "ROOMSD_RTC_UDP_PORT", "7882", "UDP port that carries all WebRTC media (one port for everyone; 0 picks a free one)"},
+		{"rtc-public-ip", "ROOMSD_RTC_PUBLIC_IP", "", "address to advertise for media when roomsd sits behind 1:1 NAT"},
+		{"rtc-ice-servers", "ROOMSD_RTC_ICE_SERVERS", "", "comma-separated STUN/TURN URLs handed to participants (turn:user:pass@host:port for TURN with credentials)"},
+		{"rtc-loopback", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
+		{"empty-timeout", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
+		{"reconnect-grace", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
@@ -91,6 +104,37 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	case "off":
 	default:
 		return c, fmt.Errorf("ROOMSD_LIST_CACHE/--list-cache: %q is not on or off", *vals["list-cache"])
+	}
+	port, err := strconv.Atoi(*vals["rtc-udp-port"])
+	if err != nil || port < 0 || port > 65535 {
+		return c, fmt.Errorf("ROOMSD_RTC_UDP_PORT/--rtc-udp-port: %q is not a port number", *vals["rtc-udp-port"])
+	}
+	c.RTCUDPPort = port
+	c.RTCPublicIP = *vals["rtc-public-ip"]
+	if c.RTCPublicIP != "" && net.ParseIP(c.RTCPublicIP) == nil {
+		return c, fmt.Errorf("ROOMSD_RTC_PUBLIC_IP/--rtc-public-ip: %q is not an IP address", c.RTCPublicIP)
+	}
+	for _, u := range strings.Split(*vals["rtc-ice-servers"], ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.RTCICEServers = append(c.RTCICEServers, u)
+		}
+	}
+	switch *vals["rtc-loopback"] {
+	case "on":
+		c.RTCLoopback = true
+	case "off":
+	default:
+		return c, fmt.Errorf("ROOMSD_RTC_LOOPBACK/--rtc-loopback: %q is not on or off", *vals["rtc-loopback"])
+	}
+	for _, d := range []struct {
+		name, env string
+		dst       *time.Duration
+	}{{"empty-timeout", "ROOMSD_EMPTY_TIMEOUT", &c.EmptyTimeout}, {"reconnect-grace", "ROOMSD_RECONNECT_GRACE", &c.ReconnectGrace}} {
+		v, err := time.ParseDuration(*vals[d.name])
+		if err != nil || v < 0 {
+			return c, fmt.Errorf("%s/--%s: %q is not a duration such as 30s", d.env, d.name, *vals[d.name])
+		}
+		*d.dst = v
 	}
 	d, err := time.ParseDuration(*vals["shutdown-timeout"])
 	if err != nil || d < 0 {

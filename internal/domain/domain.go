@@ -78,12 +78,16 @@ func Advance(prev, now time.Time) time.Time {
 // Reasons recorded when a session ends or a participant leaves. They feed
 // the left_reason and ended_reason fields of webhook events.
 const (
-	ReasonLeft    = "left"
+	ReasonLeft    = "leave"
 	ReasonKicked  = "kicked"
 	ReasonEnded   = "session_ended"
 	ReasonDeleted = "room_deleted"
 	ReasonEmpty   = "empty"
 	ReasonAPI     = "api"
+	// ReasonDisconnected: the connection dropped and did not come back.
+	ReasonDisconnected = "disconnected"
+	// ReasonRestart: the server stopped while the session was active.
+	ReasonRestart = "server_restart"
 )
 
 // Recording statuses and media types.

@@ -85,7 +85,58 @@ func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (dom
 		}
 		return q.UpdateSession(ctx, sess)
 	})
+	if err == nil && s.media != nil {
+		s.media.CloseRoom(sess.RoomID, domain.ReasonEnded)
+	}
 	return sess, present, err
+}
+
+// EndRoomSession ends the room's active session, if it has one.
+func (s *Service) EndRoomSession(ctx context.Context, roomID, reason string) error {
+	sess, err := s.store.ActiveSession(ctx, roomID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, _, err = s.EndSession(ctx, sess.ID, reason)
+	if errors.Is(err, domain.ErrSessionEnded) {
+		return nil
+	}
+	return err
+}
+
+// EndStaleSessions ends every active session. At start-up no media
+// connection survives from before, so any session still active was cut
+// short by a stop; its participants leave as disconnected.
+func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
+	n := 0
+	active := true
+	for {
+		sessions, _, err := s.store.ListSessions(ctx, store.SessionFilter{Active: &active}, store.Page{Number: 1, Size: 100})
+		if err != nil || len(sessions) == 0 {
+			return n, err
+		}
+		for _, sess := range sessions {
+			err := s.store.InTx(ctx, func(q store.Queries) error {
+				cur, err := activeSession(ctx, q, sess.ID)
+				if err != nil {
+					return err
+				}
+				now := domain.Advance(cur.UpdatedAt, s.now())
+				cur.Active, cur.EndedAt, cur.UpdatedAt, cur.EndedReason = false, &now, now, domain.ReasonRestart
+				if err := q.LeaveAll(ctx, cur.ID, now, domain.ReasonDisconnected); err != nil {
+					return err
+				}
+				return q.UpdateSession(ctx, cur)
+			})
+			if err != nil && !errors.Is(err, domain.ErrSessionEnded) {
+				return n, err
+			}
+			n++
+		}
+	}
 }
 
 func activeSession(ctx context.Context, q store.Queries, id string) (domain.Session, error) {
@@ -161,22 +212,38 @@ func (sel Selection) resolve(ctx context.Context, q store.Queries, sessionID str
 // Kick removes the selected participants from an active session and
 // returns them, so the media server can disconnect them.
 func (s *Service) Kick(ctx context.Context, sessionID string, sel Selection) ([]domain.Participant, error) {
-	return s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, now time.Time) bool {
+	kicked, err := s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, now time.Time) bool {
 		p.LeftAt, p.LeftReason = &now, domain.ReasonKicked
 		return true
 	})
+	if err == nil && s.media != nil && len(kicked) > 0 {
+		s.media.Disconnect(ids(kicked), domain.ReasonKicked)
+	}
+	return kicked, err
+}
+
+func ids(ps []domain.Participant) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	return out
 }
 
 // SetMuted mutes or unmutes the audio of the selected participants and
 // returns those whose state changed.
 func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection, muted bool) ([]domain.Participant, error) {
-	return s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, _ time.Time) bool {
+	changed, err := s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, _ time.Time) bool {
 		if p.AudioMuted == muted {
 			return false
 		}
 		p.AudioMuted = muted
 		return true
 	})
+	if err == nil && s.media != nil && len(changed) > 0 {
+		s.media.SetMuted(ids(changed), muted)
+	}
+	return changed, err
 }
 
 // updateSelected applies change to each selected participant in one

@@ -21,6 +21,7 @@ import (
 type Service struct {
 	store  store.Store
 	signer *token.Signer
+	media  Media
 	now    func() time.Time
 	newID  func() string
 }
@@ -45,6 +46,20 @@ func New(st store.Store, opts ...Option) *Service {
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 func (s *Service) clock() time.Time { return domain.Timestamp(s.now()) }
+
+// Media is the live side of rooms: the media server. The service tells it
+// what the REST API decided, after the decision is committed.
+type Media interface {
+	// Disconnect drops the participants' connections for a reason.
+	Disconnect(participantIDs []string, reason string)
+	// SetMuted stops or resumes forwarding the participants' audio.
+	SetMuted(participantIDs []string, muted bool)
+	// CloseRoom drops everyone connected to a room.
+	CloseRoom(roomID, reason string)
+}
+
+// WithMedia connects the service to the media server.
+func WithMedia(m Media) Option { return func(s *Service) { s.media = m } }
 
 // Opt is a field that may be absent from a request. Set distinguishes
 // "not sent" from "sent as the zero value" (or as null, for pointer types).
@@ -199,9 +214,16 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 	return out, err
 }
 
-// DeleteRoom removes the room with its sessions and participants.
+// DeleteRoom removes the room with its sessions and participants, and
+// disconnects whoever is in it.
 func (s *Service) DeleteRoom(ctx context.Context, id string) error {
-	return s.store.DeleteRoom(ctx, id)
+	if err := s.store.DeleteRoom(ctx, id); err != nil {
+		return err
+	}
+	if s.media != nil {
+		s.media.CloseRoom(id, domain.ReasonDeleted)
+	}
+	return nil
 }
 
 // SessionView is a session with its participants in join order.

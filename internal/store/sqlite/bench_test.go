@@ -4,6 +4,13 @@ package sqlite_test
 //
 //	go test -run '^$' -bench ListRooms -benchmem ./internal/store/sqlite/
 //	ROOMSD_BENCH_1M=1 go test -run '^$' -bench 'ListRooms/rooms=1M' -benchmem ./internal/store/sqlite/
+//	go test -run '^$' -bench 'ListRooms$/rooms=10k/cache=off/page1/size20$' -benchmem ./internal/store/sqlite/
+//
+// Every case runs twice per size: cache=on repeats the same request
+// against a store with the room-list cache (the default; after the first
+// call the page comes from memory), cache=off against the same file
+// opened a second time with sqlite.WithoutListCache(), so every call runs
+// the query.
 //
 // Each size is seeded once per process, the first time a benchmark needs
 // it, into a temporary directory removed at exit. Set ROOMSD_BENCH_DIR to
@@ -44,11 +51,19 @@ var benchSizes = []benchSize{
 	{"1M", 1_000_000, "ROOMSD_BENCH_1M"},
 }
 
+// storeKey names one open store: a seeded size, with or without the
+// room-list cache.
+type storeKey struct {
+	n     int
+	cache bool
+}
+
 var (
-	seedMu    sync.Mutex
-	seeded    = map[int]*sqlite.Store{}
-	seedDir   string
-	keepFiles bool
+	seedMu      sync.Mutex
+	seeded      = map[storeKey]*sqlite.Store{}
+	seededFiles = map[int]bool{}
+	seedDir     string
+	keepFiles   bool
 )
 
 func TestMain(m *testing.M) {
@@ -63,13 +78,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// seededStore returns a store holding n seeded rooms, seeding it on first use.
-func seededStore(b *testing.B, n int) *sqlite.Store {
+// seededStore returns a store holding n seeded rooms, seeding the file on
+// first use. With cache false the same file is opened a second time with
+// sqlite.WithoutListCache(), so that every ListRooms runs its query.
+func seededStore(b *testing.B, n int, cache bool) *sqlite.Store {
 	seedMu.Lock()
 	defer seedMu.Unlock()
-	if st := seeded[n]; st != nil {
+	if st := seeded[storeKey{n, cache}]; st != nil {
 		return st
 	}
+	path := seedFile(b, n)
+	var opts []sqlite.Option
+	if !cache {
+		opts = append(opts, sqlite.WithoutListCache())
+	}
+	st, err := sqlite.Open(context.Background(), path, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seeded[storeKey{n, cache}] = st
+	return st
+}
+
+// seedFile returns the path of a database holding n seeded rooms, reusing
+// a complete file from an earlier run of this process or ROOMSD_BENCH_DIR.
+// The caller holds seedMu.
+func seedFile(b *testing.B, n int) string {
 	ctx := context.Background()
 	if seedDir == "" {
 		if dir := os.Getenv("ROOMSD_BENCH_DIR"); dir != "" {
@@ -86,12 +120,19 @@ func seededStore(b *testing.B, n int) *sqlite.Store {
 		}
 	}
 	path := filepath.Join(seedDir, fmt.Sprintf("rooms-%d.db", n))
-	if st, err := sqlite.Open(ctx, path); err == nil {
-		if _, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 1}); err == nil && total == n {
-			seeded[n] = st
-			return st
+	if seededFiles[n] {
+		return path
+	}
+	if _, err := os.Stat(path); err == nil {
+		st, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+		if err == nil {
+			_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 1})
+			st.Close()
+			if err == nil && total == n {
+				seededFiles[n] = true
+				return path
+			}
 		}
-		st.Close()
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(path + suffix)
@@ -101,12 +142,8 @@ func seededStore(b *testing.B, n int) *sqlite.Store {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d rooms, %d sessions, %d participants in %v", stats.Rooms, stats.Sessions, stats.Participants, stats.Elapsed.Round(time.Millisecond))
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	seeded[n] = st
-	return st
+	seededFiles[n] = true
+	return path
 }
 
 type listCase struct {
@@ -139,21 +176,33 @@ func listCases(n int) []listCase {
 	}
 }
 
-func forEachSize(b *testing.B, fn func(b *testing.B, st *sqlite.Store, n int)) {
+// forEachStore runs fn as rooms=<size>/cache=on and rooms=<size>/cache=off
+// for every enabled size.
+func forEachStore(b *testing.B, fn func(b *testing.B, st *sqlite.Store, n int)) {
 	for _, size := range benchSizes {
 		b.Run("rooms="+size.name, func(b *testing.B) {
 			if size.gate != "" && os.Getenv(size.gate) == "" {
 				b.Skipf("set %s=1 to run the %s size", size.gate, size.name)
 			}
-			fn(b, seededStore(b, size.n), size.n)
+			for _, cache := range []bool{true, false} {
+				name := "cache=on"
+				if !cache {
+					name = "cache=off"
+				}
+				b.Run(name, func(b *testing.B) {
+					fn(b, seededStore(b, size.n, cache), size.n)
+				})
+			}
 		})
 	}
 }
 
 // BenchmarkListRooms measures rooms.Service.ListRooms: the count, the page
-// and, with include_sessions, the sessions and participants.
+// and, with include_sessions, the sessions and participants. With
+// cache=on, the repeated page (count included) comes from the list cache;
+// the sessions of include_sessions are still read from the database.
 func BenchmarkListRooms(b *testing.B) {
-	forEachSize(b, func(b *testing.B, st *sqlite.Store, n int) {
+	forEachStore(b, func(b *testing.B, st *sqlite.Store, n int) {
 		svc := rooms.New(st)
 		for _, c := range listCases(n) {
 			b.Run(c.name, func(b *testing.B) {
@@ -177,10 +226,11 @@ func BenchmarkListRooms(b *testing.B) {
 }
 
 // BenchmarkListRoomsHandler measures GET /v2/rooms through the whole HTTP
-// handler (middleware, auth, query parsing, JSON) without the network.
+// handler (middleware, auth, query parsing, JSON) without the network,
+// with and without the list cache.
 func BenchmarkListRoomsHandler(b *testing.B) {
 	const key = "bench-key"
-	forEachSize(b, func(b *testing.B, st *sqlite.Store, n int) {
+	forEachStore(b, func(b *testing.B, st *sqlite.Store, n int) {
 		h := api.New(rooms.New(st), auth.NewKeyring([]string{key}, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		day := seed.Start.Add(seed.Span / 2).Format(time.DateOnly)
 		for _, c := range []struct{ name, query string }{

@@ -1,0 +1,412 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/client"
+	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/signal"
+)
+
+// server is a whole roomsd (REST, signaling, media on 127.0.0.1) over
+// httptest, driven by real pion participants.
+type server struct {
+	t   *testing.T
+	url string
+	app *app.App
+}
+
+func newServer(t *testing.T, tweak ...func(*config.Config)) *server {
+	t.Helper()
+	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
+		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
+		ReconnectGrace: 5 * time.Second}
+	for _, f := range tweak {
+		f(&c)
+	}
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return &server{t: t, url: srv.URL, app: a}
+}
+
+// api calls the REST API and decodes the response's data.
+func (s *server) api(method, path string, body any) (int, map[string]any) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, s.url+"/v2"+path, rd)
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func data(m map[string]any) map[string]any { d, _ := m["data"].(map[string]any); return d }
+
+func (s *server) room(body map[string]any) string {
+	s.t.Helper()
+	if body == nil {
+		body = map[string]any{}
+	}
+	code, out := s.api("POST", "/rooms", body)
+	if code != 201 {
+		s.t.Fatalf("create room: %d %v", code, out)
+	}
+	return data(out)["id"].(string)
+}
+
+func (s *server) token(roomID string) string {
+	s.t.Helper()
+	code, out := s.api("POST", "/rooms/"+roomID+"/actions/generate_join_client_token", map[string]any{})
+	if code != 201 {
+		s.t.Fatalf("token: %d %v", code, out)
+	}
+	return data(out)["token"].(string)
+}
+
+func (s *server) join(roomID, who string, audio, video bool) *client.Client {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Join(ctx, client.ConnectURL(s.url, roomID), s.token(roomID),
+		client.Options{Context: who, Audio: audio, Video: video, Loopback: true})
+	if err != nil {
+		s.t.Fatalf("%s joins: %v", who, err)
+	}
+	s.t.Cleanup(c.Close)
+	return c
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitEvent returns the next event of the given type, skipping others.
+func waitEvent(t *testing.T, c *client.Client, typ string, within time.Duration) signal.Message {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case m, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("connection closed while waiting for %q", typ)
+			}
+			if m.Type == typ {
+				return m
+			}
+			t.Logf("(skipping %+v while waiting for %q)", m, typ)
+		case <-timeout:
+			t.Fatalf("no %q event within %v", typ, within)
+		}
+	}
+}
+
+func received(c *client.Client, from, kind string) int64 { return c.Received(from, kind).Packets }
+
+func TestTwoParticipantsExchangeMedia(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	alice := s.join(room, "Alice", true, true)
+	bob := s.join(room, "Bob", true, true)
+	eventually(t, 15*time.Second, "both receive audio and video from each other", func() bool {
+		return received(alice, bob.ParticipantID, "audio") > 50 && received(alice, bob.ParticipantID, "video") > 20 &&
+			received(bob, alice.ParticipantID, "audio") > 50 && received(bob, alice.ParticipantID, "video") > 20
+	})
+	// Audio runs at 50 packets a second: over one more second both
+	// directions keep up (packets sent ≈ received, no stall).
+	a0, b0 := received(alice, bob.ParticipantID, "audio"), received(bob, alice.ParticipantID, "audio")
+	time.Sleep(time.Second)
+	if da, db := received(alice, bob.ParticipantID, "audio")-a0, received(bob, alice.ParticipantID, "audio")-b0; da < 40 || db < 40 || da > 60 || db > 60 {
+		t.Errorf("audio packets in one second: %d and %d, want about 50", da, db)
+	}
+	if alice.Received(bob.ParticipantID, "video").Keyframes == 0 {
+		t.Errorf("no keyframe arrived")
+	}
+	_, r := s.api("GET", "/rooms/"+room+"?include_sessions=true", nil)
+	d := data(r)
+	sessions := d["sessions"].([]any)
+	parts := sessions[0].(map[string]any)["participants"].([]any)
+	if d["active_session_id"] != alice.SessionID || len(sessions) != 1 || len(parts) != 2 {
+		t.Fatalf("REST view: %v", d)
+	}
+	for _, p := range parts {
+		pm := p.(map[string]any)
+		if pm["left_at"] != nil || (pm["context"] != "Alice" && pm["context"] != "Bob") {
+			t.Errorf("participant %v", pm)
+		}
+	}
+}
+
+// A subscriber who arrives mid-stream gets a keyframe quickly: the test
+// pattern's only keyframe is its first frame, so one arrives within the
+// bound only if the keyframe request is relayed to the publisher.
+func TestLateJoinerGetsKeyframe(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	pub := s.join(room, "Publisher", false, true)
+	early := s.join(room, "Early", false, false)
+	eventually(t, 15*time.Second, "the early subscriber receives video", func() bool {
+		return received(early, pub.ParticipantID, "video") > 30
+	})
+	late := s.join(room, "Late", false, false)
+	joined := time.Now()
+	eventually(t, 10*time.Second, "the late subscriber receives video", func() bool {
+		return received(late, pub.ParticipantID, "video") > 0
+	})
+	eventually(t, 2*time.Second, "the late subscriber gets a keyframe", func() bool {
+		return late.Received(pub.ParticipantID, "video").Keyframes > 0
+	})
+	st := late.Received(pub.ParticipantID, "video")
+	if wait := st.FirstKey.Sub(st.First); wait > 1500*time.Millisecond {
+		t.Errorf("first keyframe %v after the first packet, want under 1.5s", wait)
+	}
+	t.Logf("late joiner: first packet %v after join, first keyframe %v after join",
+		st.First.Sub(joined).Round(time.Millisecond), st.FirstKey.Sub(joined).Round(time.Millisecond))
+}
+
+func TestKickMuteEndDelete(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	alice := s.join(room, "Alice", true, true)
+	bob := s.join(room, "Bob", true, false)
+	carol := s.join(room, "Carol", false, false)
+	eventually(t, 15*time.Second, "everyone hears Alice and Bob", func() bool {
+		return received(carol, alice.ParticipantID, "audio") > 20 && received(carol, bob.ParticipantID, "audio") > 20
+	})
+	session := alice.SessionID
+
+	// Mute Alice: her audio stops reaching Carol, her video does not;
+	// everyone is told.
+	if code, _ := s.api("POST", "/room_sessions/"+session+"/actions/mute", map[string]any{"participants": []string{alice.ParticipantID}}); code != 200 {
+		t.Fatalf("mute: %d", code)
+	}
+	if m := waitEvent(t, carol, "muted", 5*time.Second); m.ParticipantID != alice.ParticipantID {
+		t.Errorf("muted event for %s", m.ParticipantID)
+	}
+	time.Sleep(200 * time.Millisecond) // packets in flight drain
+	a0, v0, b0 := received(carol, alice.ParticipantID, "audio"), received(carol, alice.ParticipantID, "video"), received(carol, bob.ParticipantID, "audio")
+	time.Sleep(time.Second)
+	if da := received(carol, alice.ParticipantID, "audio") - a0; da != 0 {
+		t.Errorf("muted Alice: %d audio packets still reached Carol", da)
+	}
+	if dv, db := received(carol, alice.ParticipantID, "video")-v0, received(carol, bob.ParticipantID, "audio")-b0; dv < 5 || db < 30 {
+		t.Errorf("while Alice is muted: her video %d, Bob's audio %d packets in a second; want both flowing", dv, db)
+	}
+	s.api("POST", "/room_sessions/"+session+"/actions/unmute", map[string]any{"participants": "all"})
+	waitEvent(t, carol, "unmuted", 5*time.Second)
+	a1 := received(carol, alice.ParticipantID, "audio")
+	eventually(t, 5*time.Second, "Alice's audio flows again", func() bool { return received(carol, alice.ParticipantID, "audio") > a1+20 })
+
+	// Kick Bob: his connection closes, the others hear he left.
+	s.api("POST", "/room_sessions/"+session+"/actions/kick", map[string]any{"participants": []string{bob.ParticipantID}})
+	waitEvent(t, bob, "kicked", 5*time.Second)
+	eventually(t, 5*time.Second, "Bob's connection closes", func() bool {
+		select {
+		case <-bob.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	if m := waitEvent(t, carol, "participant_left", 5*time.Second); m.ParticipantID != bob.ParticipantID || m.Reason != "kicked" {
+		t.Errorf("participant_left = %+v", m)
+	}
+	_, p := s.api("GET", "/room_participants/"+bob.ParticipantID, nil)
+	if data(p)["left_at"] == nil {
+		t.Errorf("kicked Bob has no left_at: %v", p)
+	}
+
+	// End: everyone still connected is told and disconnected.
+	s.api("POST", "/room_sessions/"+session+"/actions/end", nil)
+	for _, c := range []*client.Client{alice, carol} {
+		waitEvent(t, c, "session_ended", 5*time.Second)
+		<-c.Done()
+	}
+	_, r := s.api("GET", "/rooms/"+room, nil)
+	if data(r)["active_session_id"] != nil {
+		t.Errorf("session still active after end")
+	}
+
+	// Delete: a new session's participants are disconnected with the room.
+	dave := s.join(room, "Dave", false, false)
+	if dave.SessionID == session {
+		t.Errorf("joined the ended session")
+	}
+	s.api("DELETE", "/rooms/"+room, nil)
+	if m := waitEvent(t, dave, "closed", 5*time.Second); m.Reason != "room_deleted" {
+		t.Errorf("closed event reason %q", m.Reason)
+	}
+}
+
+func TestConcurrentJoinsRespectCap(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"max_participants": 10})
+	tokens := make([]string, 100)
+	for i := range tokens {
+		tokens[i] = s.token(room)
+	}
+	var (
+		mu           sync.Mutex
+		joined, full int
+		clients      []*client.Client
+		wg           sync.WaitGroup
+	)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, err := client.Join(ctx, client.ConnectURL(s.url, room), tokens[i], client.Options{Context: fmt.Sprint(i), Loopback: true})
+			mu.Lock()
+			defer mu.Unlock()
+			var je *client.JoinError
+			switch {
+			case err == nil:
+				joined++
+				clients = append(clients, c)
+			case errors.As(err, &je) && je.Code == signal.CodeRoomFull:
+				full++
+			default:
+				t.Errorf("join %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range clients {
+		t.Cleanup(c.Close)
+	}
+	if joined != 10 || full != 90 {
+		t.Errorf("100 joins into a room of 10: %d joined, %d refused as full; want 10 and 90", joined, full)
+	}
+	if n := len(s.app.MediaParticipants(room)); n != 10 {
+		t.Errorf("%d connected to the media server, want 10", n)
+	}
+}
+
+func TestBadTokensRefused(t *testing.T) {
+	s := newServer(t)
+	room, other := s.room(nil), s.room(nil)
+	otherTok := s.token(other)
+	code, out := s.api("POST", "/rooms/"+room+"/actions/generate_join_client_token", map[string]any{"token_ttl_secs": 10})
+	if code != 201 {
+		t.Fatal(out)
+	}
+	refresh := data(out)["refresh_token"].(string)
+	good := s.token(room)
+	forged := good[:len(good)-4] + "AAAA"
+	for name, tok := range map[string]string{"other room": otherTok, "forged": forged, "refresh token": refresh, "API key": "k", "empty": ""} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := client.Join(ctx, client.ConnectURL(s.url, room), tok, client.Options{Loopback: true})
+		cancel()
+		var je *client.JoinError
+		if !errors.As(err, &je) || je.Code != signal.CodeUnauthorized {
+			t.Errorf("%s: %v, want unauthorized", name, err)
+		}
+	}
+	_, r := s.api("GET", "/rooms/"+room, nil)
+	if data(r)["active_session_id"] != nil {
+		t.Errorf("a refused join opened a session")
+	}
+}
+
+func TestLeaveReconnectAndEmptyTimeout(t *testing.T) {
+	s := newServer(t, func(c *config.Config) { c.EmptyTimeout = 500 * time.Millisecond; c.ReconnectGrace = time.Second })
+	room := s.room(nil)
+	a := s.join(room, "Alice", true, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, p := s.api("GET", "/room_participants/"+a.ParticipantID, nil)
+	if data(p)["left_at"] == nil {
+		t.Fatalf("left_at not set after leave: %v", p)
+	}
+	// The session stays open for the empty timeout, then ends.
+	_, r := s.api("GET", "/rooms/"+room, nil)
+	if data(r)["active_session_id"] != a.SessionID {
+		t.Errorf("session ended at once; want it kept for the empty timeout")
+	}
+	eventually(t, 5*time.Second, "the empty session ends", func() bool {
+		_, r := s.api("GET", "/room_sessions/"+a.SessionID, nil)
+		return data(r)["active"] == false
+	})
+	// Joining again opens a new session with a new participant.
+	b := s.join(room, "Alice", false, false)
+	if b.SessionID == a.SessionID || b.ParticipantID == a.ParticipantID {
+		t.Errorf("rejoin reused the old session or participant")
+	}
+	_, r = s.api("GET", "/rooms/"+room, nil)
+	if data(r)["active_session_id"] != b.SessionID {
+		t.Errorf("active_session_id = %v, want %s", data(r)["active_session_id"], b.SessionID)
+	}
+	// A dropped connection leaves after the grace period, as disconnected.
+	b.Close()
+	eventually(t, 5*time.Second, "the dropped participant leaves", func() bool {
+		_, p := s.api("GET", "/room_participants/"+b.ParticipantID, nil)
+		return data(p)["left_at"] != nil
+	})
+}
+
+func TestBadMessagesGetErrors(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	c := s.join(room, "Alice", false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Send(ctx, signal.Message{Type: "dance"})
+	if m := waitEvent(t, c, "error", 5*time.Second); m.Code != signal.CodeUnknownType {
+		t.Errorf("unknown type: %+v", m)
+	}
+	c.Send(ctx, signal.Message{Type: signal.TypeAnswer, SDP: "nonsense"})
+	if m := waitEvent(t, c, "error", 5*time.Second); m.Code != signal.CodeNegotiation {
+		t.Errorf("answer without offer: %+v", m)
+	}
+	c.Send(ctx, signal.Message{Type: signal.TypeCandidate})
+	waitEvent(t, c, "error", 5*time.Second)
+	c.Send(ctx, signal.Message{Type: signal.TypePing})
+	waitEvent(t, c, "pong", 5*time.Second)
+	// Still connected after all that.
+	_, p := s.api("GET", "/room_participants/"+c.ParticipantID, nil)
+	if data(p)["left_at"] != nil {
+		t.Errorf("bad messages disconnected the participant")
+	}
+}

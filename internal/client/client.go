@@ -1,0 +1,460 @@
+// Package client is a roomsd participant written with pion: it joins a
+// room through the signaling socket with a client token, publishes a
+// synthetic tone and test pattern, receives everyone else and counts what
+// arrives. The integration tests and `roomsd bot` are built on it.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomsd/roomsd/internal/signal"
+)
+
+// Options tune a client.
+type Options struct {
+	// Context is stored on the participant (a name, say).
+	Context string
+	// Audio and Video say what to publish.
+	Audio, Video bool
+	// Loopback pins ICE to 127.0.0.1, for tests and bots on the server's
+	// own machine.
+	Loopback bool
+	// HTTPClient dials the signaling socket (default http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// TrackStats counts what arrived from one remote track.
+type TrackStats struct {
+	Participant string    `json:"participant_id"`
+	Kind        string    `json:"kind"`
+	Packets     int64     `json:"packets"`
+	Bytes       int64     `json:"bytes"`
+	Keyframes   int64     `json:"keyframes,omitempty"`
+	First       time.Time `json:"-"`
+	FirstKey    time.Time `json:"-"`
+}
+
+// Client is one connected participant.
+type Client struct {
+	ParticipantID string
+	SessionID     string
+
+	ws      *websocket.Conn
+	pc      *webrtc.PeerConnection
+	wmu     sync.Mutex
+	events  chan signal.Message
+	stop    chan struct{}
+	done    chan struct{}
+	stopped sync.Once
+	sent    atomic.Int64
+
+	mu         sync.Mutex
+	stats      map[string]*TrackStats // stream+kind → stats
+	candidates []webrtc.ICECandidateInit
+	err        error
+}
+
+// ConnectURL turns a server base URL (http://host:port) into the
+// signaling URL of a room.
+func ConnectURL(server, roomID string) string {
+	u := strings.TrimSuffix(server, "/")
+	u = strings.TrimSuffix(u, "/v2")
+	u = strings.Replace(u, "http", "ws", 1)
+	return u + "/v2/rooms/" + roomID + "/connect"
+}
+
+// Join connects to url (see ConnectURL) with a client token and returns
+// once the server has admitted the participant; media connects in the
+// background (see WaitConnected).
+func Join(ctx context.Context, url, token string, opts Options) (*Client, error) {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(1 << 20)
+	c := &Client{ws: ws, events: make(chan signal.Message, 1024), stop: make(chan struct{}), done: make(chan struct{}),
+		stats: map[string]*TrackStats{}}
+	if err := c.write(ctx, signal.Message{Type: signal.TypeJoin, Token: token, Context: opts.Context}); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	first, err := c.read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	if first.Type != signal.TypeJoined {
+		ws.CloseNow()
+		return nil, &JoinError{Code: first.Code, Message: first.Message}
+	}
+	c.ParticipantID, c.SessionID = first.ParticipantID, first.SessionID
+	if err := c.setup(ctx, opts); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// JoinError is the server's refusal of a join.
+type JoinError struct{ Code, Message string }
+
+func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e.Message }
+
+func newAPI(loopback bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	se.LoggerFactory = lf
+	if loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// setup builds the PeerConnection, starts publishing and sends the first
+// offer.
+func (c *Client) setup(ctx context.Context, opts Options) error {
+	api, err := newAPI(opts.Loopback)
+	if err != nil {
+		return err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	c.pc = pc
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			init := cand.ToJSON()
+			c.send(signal.Message{Type: signal.TypeCandidate, Candidate: &init})
+		}
+	})
+	pc.OnTrack(c.receive)
+	// A data channel keeps the first offer valid when nothing is published.
+	if _, err := pc.CreateDataChannel("roomsd", nil); err != nil {
+		return err
+	}
+	if opts.Audio {
+		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "roomsd-bot")
+		if err != nil {
+			return err
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		go drainRTCP(tr.Sender(), nil)
+		go c.run(func() error { return sendAudio(t, c.stop) })
+	}
+	if opts.Video {
+		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "roomsd-bot")
+		if err != nil {
+			return err
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		keyframe := &atomic.Bool{}
+		go drainRTCP(tr.Sender(), keyframe)
+		go c.run(func() error { return sendVideo(t, keyframe, c.stop) })
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	return c.write(ctx, signal.Message{Type: signal.TypeOffer, SDP: pc.LocalDescription().SDP})
+}
+
+// drainRTCP reads a sender's RTCP (which drives the interceptors) and
+// notes keyframe requests.
+func drainRTCP(s *webrtc.RTPSender, keyframe *atomic.Bool) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				if keyframe != nil {
+					keyframe.Store(true)
+				}
+			}
+		}
+	}
+}
+
+func (c *Client) run(fn func() error) {
+	if err := fn(); err != nil {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+	}
+}
+
+// receive counts one remote track's packets. Like a browser, it asks for
+// a keyframe every half second until a video track delivers one.
+func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	key := remote.StreamID() + "/" + remote.Kind().String()
+	c.mu.Lock()
+	st := c.stats[key]
+	if st == nil {
+		st = &TrackStats{Participant: remote.StreamID(), Kind: remote.Kind().String()}
+		c.stats[key] = st
+	}
+	c.mu.Unlock()
+	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	var gotKey atomic.Bool
+	if video {
+		go func() {
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for !gotKey.Load() {
+				c.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(remote.SSRC())}})
+				select {
+				case <-t.C:
+				case <-c.stop:
+					return
+				}
+			}
+		}()
+	}
+	var vp8 codecs.VP8Packet
+	for {
+		pkt, _, err := remote.ReadRTP()
+		if err != nil {
+			return
+		}
+		keyframe := false
+		if video {
+			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&1 == 0 {
+				keyframe = true
+				gotKey.Store(true)
+			}
+		}
+		now := time.Now()
+		c.mu.Lock()
+		if st.Packets == 0 {
+			st.First = now
+		}
+		st.Packets++
+		st.Bytes += int64(len(pkt.Payload))
+		if keyframe {
+			if st.Keyframes == 0 {
+				st.FirstKey = now
+			}
+			st.Keyframes++
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Stats returns what arrived so far, by remote participant and kind.
+func (c *Client) Stats() []TrackStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]TrackStats, 0, len(c.stats))
+	for _, s := range c.stats {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// Received returns the stats of one remote participant's track kind.
+func (c *Client) Received(participantID, kind string) TrackStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stats[participantID+"/"+kind]; s != nil {
+		return *s
+	}
+	return TrackStats{Participant: participantID, Kind: kind}
+}
+
+// Events delivers every server message other than negotiation.
+func (c *Client) Events() <-chan signal.Message { return c.events }
+
+// Done is closed when the signaling connection ends.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Connected reports whether media is flowing (ICE and DTLS are up).
+func (c *Client) Connected() bool {
+	return c.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+// Err returns the first error of a media sender, if any.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) write(ctx context.Context, m signal.Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// send writes m with a timeout, from callbacks that have no context.
+func (c *Client) send(m signal.Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.write(ctx, m)
+}
+
+// Send writes a raw protocol message (tests use it for bad input).
+func (c *Client) Send(ctx context.Context, m signal.Message) error { return c.write(ctx, m) }
+
+func (c *Client) read(ctx context.Context) (signal.Message, error) {
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return signal.Message{}, err
+	}
+	var m signal.Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("client: bad server message: %w", err)
+	}
+	return m, nil
+}
+
+// readLoop answers the server's offers and candidates and passes every
+// other message to Events.
+func (c *Client) readLoop() {
+	defer close(c.done)
+	defer close(c.events)
+	defer c.shutdown()
+	for {
+		m, err := c.read(context.Background())
+		if err != nil {
+			return
+		}
+		switch m.Type {
+		case signal.TypeOffer:
+			if err := c.answer(m.SDP); err != nil {
+				c.fail(err)
+			}
+		case signal.TypeAnswer:
+			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+				c.fail(err)
+			}
+			c.flushCandidates()
+		case signal.TypeCandidate:
+			if m.Candidate != nil {
+				c.addCandidate(*m.Candidate)
+			}
+		default:
+			select {
+			case c.events <- m:
+			default: // nobody is listening; drop rather than stall media
+			}
+		}
+	}
+}
+
+func (c *Client) answer(sdp string) error {
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return err
+	}
+	c.flushCandidates()
+	ans, err := c.pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.SetLocalDescription(ans); err != nil {
+		return err
+	}
+	c.send(signal.Message{Type: signal.TypeAnswer, SDP: c.pc.LocalDescription().SDP})
+	return nil
+}
+
+func (c *Client) addCandidate(cand webrtc.ICECandidateInit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pc.RemoteDescription() == nil {
+		c.candidates = append(c.candidates, cand)
+		return
+	}
+	_ = c.pc.AddICECandidate(cand)
+}
+
+func (c *Client) flushCandidates() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cand := range c.candidates {
+		_ = c.pc.AddICECandidate(cand)
+	}
+	c.candidates = nil
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) shutdown() {
+	c.stopped.Do(func() {
+		close(c.stop)
+		c.pc.Close()
+	})
+}
+
+// Leave says goodbye and waits (until ctx ends) for the server to close.
+func (c *Client) Leave(ctx context.Context) error {
+	if err := c.write(ctx, signal.Message{Type: signal.TypeLeave}); err != nil {
+		c.Close()
+		return err
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.Close()
+		return ctx.Err()
+	}
+}
+
+// Close drops the connection without a goodbye, as a crash would.
+func (c *Client) Close() {
+	c.ws.CloseNow()
+	c.shutdown()
+}
+
+// ErrTimeout is returned by the Wait helpers when their deadline passes.
+var ErrTimeout = errors.New("client: timed out")

@@ -1,0 +1,93 @@
+package client
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// The synthetic media a client publishes: a 440 Hz tone (Opus, 20 ms
+// pages) and a moving test pattern (VP8, 320x240 at 15 fps, whose only
+// keyframe is its first frame, so a keyframe reaches a late subscriber
+// only when a keyframe request is relayed). Both loop.
+var (
+	//go:embed media/tone.ogg
+	toneOgg []byte
+	//go:embed media/pattern.ivf
+	patternIVF []byte
+)
+
+// sendAudio writes the tone until stop is closed.
+func sendAudio(track *webrtc.TrackLocalStaticSample, stop <-chan struct{}) error {
+	for {
+		ogg, _, err := oggreader.NewWith(bytes.NewReader(toneOgg))
+		if err != nil {
+			return err
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		for {
+			page, _, err := ogg.ParseNextPage()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				tick.Stop()
+				return err
+			}
+			select {
+			case <-stop:
+				tick.Stop()
+				return nil
+			case <-tick.C:
+			}
+			if err := track.WriteSample(media.Sample{Data: page, Duration: 20 * time.Millisecond}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				tick.Stop()
+				return err
+			}
+		}
+		tick.Stop()
+	}
+}
+
+// sendVideo writes the test pattern until stop is closed; when keyframe
+// is set (a keyframe was asked for) it starts over from the first frame.
+func sendVideo(track *webrtc.TrackLocalStaticSample, keyframe *atomic.Bool, stop <-chan struct{}) error {
+	const frame = time.Second / 15
+	tick := time.NewTicker(frame)
+	defer tick.Stop()
+	for {
+		ivf, _, err := ivfreader.NewWith(bytes.NewReader(patternIVF))
+		if err != nil {
+			return err
+		}
+		keyframe.Store(false)
+		for {
+			data, _, err := ivf.ParseNextFrame()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			select {
+			case <-stop:
+				return nil
+			case <-tick.C:
+			}
+			if err := track.WriteSample(media.Sample{Data: data, Duration: frame}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				return err
+			}
+			if keyframe.Load() {
+				break
+			}
+		}
+	}
+}

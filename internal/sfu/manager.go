@@ -1,0 +1,194 @@
+package sfu
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Event types, reported to each participant's Events callback. They are
+// the server messages of the signaling protocol.
+const (
+	EventOffer              = "offer"
+	EventAnswer             = "answer"
+	EventCandidate          = "candidate"
+	EventParticipantJoined  = "participant_joined"
+	EventParticipantLeft    = "participant_left"
+	EventTrackPublished     = "track_published"
+	EventTrackUnpublished   = "track_unpublished"
+	EventMuted              = "muted"
+	EventUnmuted            = "unmuted"
+	EventClosed             = "closed"
+	EventConnectionFailed   = "connection_failed"
+	EventRenegotiationError = "renegotiation_error"
+)
+
+// Event is something a participant's signaling connection must hear of.
+type Event struct {
+	Type          string
+	ParticipantID string
+	Context       string
+	TrackID       string
+	Kind          string
+	Reason        string
+	SDP           *webrtc.SessionDescription
+	Candidate     *webrtc.ICECandidateInit
+}
+
+// Manager holds the live rooms. It is safe for concurrent use.
+type Manager struct {
+	cfg Config
+	api *webrtc.API
+	log *slog.Logger
+
+	mu           sync.Mutex
+	rooms        map[string]*Room
+	participants map[string]*Participant
+	closed       bool
+}
+
+// NewManager builds the WebRTC API on cfg.UDP.
+func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
+	if cfg.UDP == nil {
+		return nil, errors.New("sfu: no UDP socket")
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.KeyframeInterval == 0 {
+		cfg.KeyframeInterval = 500 * time.Millisecond
+	}
+	api, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg, api: api, log: log, rooms: map[string]*Room{}, participants: map[string]*Participant{}}, nil
+}
+
+// ErrClosed is returned by Join once the Manager is closing.
+var ErrClosed = errors.New("sfu: closed")
+
+// Join adds a participant (already admitted by the rooms service) to the
+// live room and returns it. events receives everything that participant's
+// signaling connection must send; it must not block for long.
+func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event)) (*Participant, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	room := m.rooms[roomID]
+	if room == nil {
+		room = &Room{id: roomID, m: m, members: map[string]*Participant{}}
+		m.rooms[roomID] = room
+	}
+	m.mu.Unlock()
+
+	p, err := newParticipant(m, room, sessionID, participantID, context, events)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.participants[participantID] = p
+	m.mu.Unlock()
+	room.add(p)
+	return p, nil
+}
+
+func (m *Manager) forget(p *Participant) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.participants[p.id] == p {
+		delete(m.participants, p.id)
+	}
+}
+
+// dropRoomIfEmpty removes an empty room from the registry.
+func (m *Manager) dropRoomIfEmpty(r *Room) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rooms[r.id] == r && r.empty() {
+		delete(m.rooms, r.id)
+	}
+}
+
+func (m *Manager) lookup(ids []string) []*Participant {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Participant, 0, len(ids))
+	for _, id := range ids {
+		if p := m.participants[id]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Participant returns a connected participant by id, or nil.
+func (m *Manager) Participant(id string) *Participant {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.participants[id]
+}
+
+// Disconnect closes the given participants' media and signaling with a
+// reason (kicked, ...). Unknown ids are ignored: they are not connected
+// here.
+func (m *Manager) Disconnect(participantIDs []string, reason string) {
+	for _, p := range m.lookup(participantIDs) {
+		p.Close(reason)
+	}
+}
+
+// SetMuted stops (or resumes) forwarding the participants' audio and tells
+// everyone in their rooms.
+func (m *Manager) SetMuted(participantIDs []string, muted bool) {
+	for _, p := range m.lookup(participantIDs) {
+		p.setMuted(muted)
+	}
+}
+
+// CloseRoom disconnects everyone in a room.
+func (m *Manager) CloseRoom(roomID, reason string) {
+	m.mu.Lock()
+	room := m.rooms[roomID]
+	m.mu.Unlock()
+	if room == nil {
+		return
+	}
+	for _, p := range room.snapshot() {
+		p.Close(reason)
+	}
+}
+
+// Participants reports who is connected to a room right now.
+func (m *Manager) Participants(roomID string) []string {
+	m.mu.Lock()
+	room := m.rooms[roomID]
+	m.mu.Unlock()
+	if room == nil {
+		return nil
+	}
+	var ids []string
+	for _, p := range room.snapshot() {
+		ids = append(ids, p.id)
+	}
+	return ids
+}
+
+// Close disconnects everyone and refuses new joins.
+func (m *Manager) Close(reason string) {
+	m.mu.Lock()
+	m.closed = true
+	var all []*Participant
+	for _, p := range m.participants {
+		all = append(all, p)
+	}
+	m.mu.Unlock()
+	for _, p := range all {
+		p.Close(reason)
+	}
+}

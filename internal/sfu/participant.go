@@ -1,0 +1,379 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Participant is one connected person: a PeerConnection, what they publish
+// and what they receive.
+type Participant struct {
+	m         *Manager
+	room      *Room
+	id        string
+	sessionID string
+	context   string
+	pc        *webrtc.PeerConnection
+	muted     atomic.Bool
+	connected atomic.Bool
+	done      chan struct{}
+
+	mu          sync.Mutex
+	events      func(Event)
+	closed      bool
+	reason      string
+	tracks      []*track
+	subs        map[*track]*webrtc.RTPSender
+	ready       bool // the client's first offer has been answered
+	offering    bool // a server offer awaits the client's answer
+	renegotiate bool // tracks changed while an offer was out
+	candidates  []webrtc.ICECandidateInit
+}
+
+// ErrNegotiating refuses a client offer while a server offer awaits its
+// answer; the client answers first, then offers again.
+var ErrNegotiating = errors.New("a server offer is waiting for your answer; answer it, then offer again")
+
+func newParticipant(m *Manager, room *Room, sessionID, id, context string, events func(Event)) (*Participant, error) {
+	pc, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: m.cfg.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: peer connection: %w", err)
+	}
+	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
+		subs: map[*track]*webrtc.RTPSender{}, done: make(chan struct{})}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			init := c.ToJSON()
+			p.emit(Event{Type: EventCandidate, Candidate: &init})
+		}
+	})
+	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.onTrack(remote) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.connected.Store(true)
+		case webrtc.PeerConnectionStateFailed:
+			p.Close(EventConnectionFailed)
+		}
+	})
+	// ICE that never succeeds stays "checking" rather than failing: give
+	// up after ConnectTimeout.
+	time.AfterFunc(m.cfg.ConnectTimeout, func() {
+		if !p.connected.Load() {
+			p.Close(EventConnectionFailed)
+		}
+	})
+	return p, nil
+}
+
+// ID is the participant id (the REST API's room_participant id).
+func (p *Participant) ID() string { return p.id }
+
+// RoomID is the room the participant is in.
+func (p *Participant) RoomID() string { return p.room.id }
+
+// SessionID is the room session the participant joined.
+func (p *Participant) SessionID() string { return p.sessionID }
+
+// Resync repeats a server offer that is still waiting for its answer, for
+// a signaling connection that resumed and may have missed it.
+func (p *Participant) Resync() {
+	p.mu.Lock()
+	var desc *webrtc.SessionDescription
+	if p.offering {
+		desc = p.pc.LocalDescription()
+	}
+	p.mu.Unlock()
+	if desc != nil {
+		p.emit(Event{Type: EventOffer, SDP: desc})
+	}
+}
+
+// Done is closed once the participant has left the media server.
+func (p *Participant) Done() <-chan struct{} { return p.done }
+
+// Reason says why the participant left, once Done is closed.
+func (p *Participant) Reason() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reason
+}
+
+// SetEvents replaces the sink of the participant's events, for a
+// signaling connection that resumes a participant.
+func (p *Participant) SetEvents(events func(Event)) {
+	p.mu.Lock()
+	p.events = events
+	p.mu.Unlock()
+}
+
+func (p *Participant) emit(ev Event) {
+	p.mu.Lock()
+	fn, closed := p.events, p.closed
+	p.mu.Unlock()
+	if fn != nil && (!closed || ev.Type == EventClosed) {
+		fn(ev)
+	}
+}
+
+// HandleOffer applies a client offer and answers it.
+func (p *Participant) HandleOffer(sdp string) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.offering {
+		p.mu.Unlock()
+		return ErrNegotiating
+	}
+	answer, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}, true)
+	p.ready = err == nil || p.ready
+	again := p.renegotiate && err == nil
+	p.renegotiate = p.renegotiate && !again
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.emit(Event{Type: EventAnswer, SDP: &answer})
+	if again {
+		p.negotiate()
+	}
+	return nil
+}
+
+// HandleAnswer applies the client's answer to the server's last offer.
+func (p *Participant) HandleAnswer(sdp string) error {
+	p.mu.Lock()
+	if !p.offering {
+		p.mu.Unlock()
+		return errors.New("no server offer is waiting for an answer")
+	}
+	_, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}, false)
+	p.offering = false
+	again := p.renegotiate
+	p.renegotiate = false
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if again {
+		p.negotiate()
+	}
+	return nil
+}
+
+// applyRemote sets a remote description, adds the candidates that came
+// early, and for an offer creates and sets the answer. p.mu is held.
+func (p *Participant) applyRemote(desc webrtc.SessionDescription, isOffer bool) (webrtc.SessionDescription, error) {
+	if err := p.pc.SetRemoteDescription(desc); err != nil {
+		return webrtc.SessionDescription{}, fmt.Errorf("remote %s: %w", desc.Type, err)
+	}
+	for _, c := range p.candidates {
+		if err := p.pc.AddICECandidate(c); err != nil {
+			p.m.log.Debug("early ICE candidate refused", "participant_id", p.id, "err", err)
+		}
+	}
+	p.candidates = nil
+	if !isOffer {
+		return webrtc.SessionDescription{}, nil
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return answer, fmt.Errorf("create answer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return answer, fmt.Errorf("set answer: %w", err)
+	}
+	return *p.pc.LocalDescription(), nil
+}
+
+// AddCandidate adds a remote ICE candidate (held until the first remote
+// description arrives).
+func (p *Participant) AddCandidate(c webrtc.ICECandidateInit) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pc.RemoteDescription() == nil {
+		p.candidates = append(p.candidates, c)
+		return nil
+	}
+	return p.pc.AddICECandidate(c)
+}
+
+// negotiate sends a server offer when the tracks to send have changed,
+// unless one is already out or the client has not made its first offer.
+func (p *Participant) negotiate() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if !p.ready || p.offering || p.pc.SignalingState() != webrtc.SignalingStateStable {
+		p.renegotiate = true
+		p.mu.Unlock()
+		return
+	}
+	offer, err := p.pc.CreateOffer(nil)
+	if err == nil {
+		err = p.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.mu.Unlock()
+		p.m.log.Warn("server offer failed", "participant_id", p.id, "err", err)
+		p.emit(Event{Type: EventRenegotiationError, Reason: err.Error()})
+		return
+	}
+	p.offering = true
+	desc := *p.pc.LocalDescription()
+	p.mu.Unlock()
+	p.emit(Event{Type: EventOffer, SDP: &desc})
+}
+
+// onTrack starts forwarding a track the participant publishes.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote) {
+	t, err := newTrack(p, remote)
+	if err != nil {
+		p.m.log.Warn("cannot forward track", "participant_id", p.id, "err", err)
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.tracks = append(p.tracks, t)
+	p.mu.Unlock()
+	go t.forward()
+	p.room.publish(p, t)
+}
+
+func (p *Participant) published() []*track {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*track(nil), p.tracks...)
+}
+
+// unpublish stops forwarding a track the publisher no longer sends.
+func (p *Participant) unpublish(t *track) {
+	p.mu.Lock()
+	for i, x := range p.tracks {
+		if x == t {
+			p.tracks = append(p.tracks[:i], p.tracks[i+1:]...)
+			break
+		}
+	}
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return
+	}
+	for _, o := range p.room.snapshot() {
+		if o != p && o.unsubscribe(t) {
+			o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.local.ID(), Kind: t.kind.String()})
+			o.negotiate()
+		}
+	}
+}
+
+// subscribe adds t to what p receives (the caller renegotiates).
+func (p *Participant) subscribe(t *track) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || t.owner == p || p.subs[t] != nil {
+		return
+	}
+	tr, err := p.pc.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.local.ID(), "err", err)
+		return
+	}
+	sender := tr.Sender()
+	p.subs[t] = sender
+	go p.readRTCP(sender, t)
+}
+
+// readRTCP drains a sender's RTCP, which drives pion's interceptors (NACK
+// answers, reports), and relays picture-loss requests to the publisher.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, t *track) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.requestKeyframe()
+			}
+		}
+	}
+}
+
+func (p *Participant) unsubscribe(t *track) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sender := p.subs[t]
+	if sender == nil {
+		return false
+	}
+	delete(p.subs, t)
+	if !p.closed {
+		_ = p.pc.RemoveTrack(sender)
+	}
+	return true
+}
+
+// unsubscribeFrom drops every track of a participant who left.
+func (p *Participant) unsubscribeFrom(owner *Participant) {
+	p.mu.Lock()
+	var gone []*track
+	for t := range p.subs {
+		if t.owner == owner {
+			gone = append(gone, t)
+		}
+	}
+	p.mu.Unlock()
+	changed := false
+	for _, t := range gone {
+		changed = p.unsubscribe(t) || changed
+	}
+	if changed {
+		p.negotiate()
+	}
+}
+
+func (p *Participant) setMuted(muted bool) {
+	if p.muted.Swap(muted) == muted {
+		return
+	}
+	ev := EventUnmuted
+	if muted {
+		ev = EventMuted
+	}
+	p.room.broadcast(Event{Type: ev, ParticipantID: p.id})
+}
+
+// Close disconnects the participant for a reason (the first one wins) and
+// tells its signaling connection. It is safe to call more than once.
+func (p *Participant) Close(reason string) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed, p.reason = true, reason
+	p.mu.Unlock()
+	p.emit(Event{Type: EventClosed, Reason: reason})
+	if err := p.pc.Close(); err != nil {
+		p.m.log.Debug("close peer connection", "participant_id", p.id, "err", err)
+	}
+	p.room.remove(p, reason)
+	p.m.forget(p)
+	close(p.done)
+}

@@ -1,0 +1,112 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+)
+
+// Room is the live part of one room: who is connected and what they
+// publish.
+type Room struct {
+	id string
+	m  *Manager
+
+	mu         sync.Mutex
+	members    map[string]*Participant
+	emptyTimer *time.Timer
+}
+
+func (r *Room) snapshot() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Participant, 0, len(r.members))
+	for _, p := range r.members {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (r *Room) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members) == 0
+}
+
+// add makes p a member: p learns who is there and gets their tracks, and
+// the others learn of p.
+func (r *Room) add(p *Participant) {
+	r.mu.Lock()
+	if r.emptyTimer != nil {
+		r.emptyTimer.Stop()
+		r.emptyTimer = nil
+	}
+	others := make([]*Participant, 0, len(r.members))
+	for _, o := range r.members {
+		others = append(others, o)
+	}
+	r.members[p.id] = p
+	r.mu.Unlock()
+
+	for _, o := range others {
+		p.emit(Event{Type: EventParticipantJoined, ParticipantID: o.id, Context: o.context})
+		if o.muted.Load() {
+			p.emit(Event{Type: EventMuted, ParticipantID: o.id})
+		}
+		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
+		for _, t := range o.published() {
+			p.subscribe(t)
+		}
+	}
+	p.negotiate()
+}
+
+// remove drops p; the others stop receiving its tracks and hear it left.
+// When the room becomes empty, OnEmpty runs after EmptyTimeout unless
+// someone joins first.
+func (r *Room) remove(p *Participant, reason string) {
+	r.mu.Lock()
+	if r.members[p.id] != p {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.members, p.id)
+	others := make([]*Participant, 0, len(r.members))
+	for _, o := range r.members {
+		others = append(others, o)
+	}
+	if len(r.members) == 0 && r.m.cfg.OnEmpty != nil {
+		r.emptyTimer = time.AfterFunc(r.m.cfg.EmptyTimeout, func() {
+			if r.empty() {
+				r.m.dropRoomIfEmpty(r)
+				r.m.cfg.OnEmpty(r.id)
+			}
+		})
+	}
+	r.mu.Unlock()
+	for _, o := range others {
+		o.unsubscribeFrom(p)
+		o.emit(Event{Type: EventParticipantLeft, ParticipantID: p.id, Reason: reason})
+	}
+	if len(others) == 0 && r.m.cfg.OnEmpty == nil {
+		r.m.dropRoomIfEmpty(r)
+	}
+}
+
+// publish forwards a new track of p to everyone else.
+func (r *Room) publish(p *Participant, t *track) {
+	for _, o := range r.snapshot() {
+		if o == p {
+			continue
+		}
+		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.local.ID(), Kind: t.kind.String()})
+		o.subscribe(t)
+		o.negotiate()
+	}
+}
+
+// broadcast sends ev to every member.
+func (r *Room) broadcast(ev Event) {
+	for _, o := range r.snapshot() {
+		o.emit(ev)
+	}
+}

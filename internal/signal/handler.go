@@ -1,0 +1,299 @@
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/sfu"
+)
+
+// joinTimeout bounds the wait for the first message, which must be join.
+const joinTimeout = 10 * time.Second
+
+// Handler serves GET /v2/rooms/{room_id}/connect.
+type Handler struct {
+	rooms      *rooms.Service
+	media      *sfu.Manager
+	log        *slog.Logger
+	grace      time.Duration
+	iceServers []webrtc.ICEServer
+
+	mu      sync.Mutex
+	dropped map[string]*time.Timer // participant id → its grace timer
+	conns   map[string]*conn       // participant id → its current socket
+	leaves  sync.WaitGroup         // afterLeave goroutines
+}
+
+// Wait returns once every departed participant's leave is recorded; call it
+// after closing the media server and before closing the database.
+func (h *Handler) Wait() { h.leaves.Wait() }
+
+// New returns the signaling handler. grace is how long a participant whose
+// socket dropped may come back (join with resume) before it leaves.
+func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
+	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	roomID, err := uuid.Parse(r.PathValue("room_id"))
+	if err != nil || len(r.PathValue("room_id")) != 36 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"errors":[{"code":"10006","title":"Invalid ID","detail":"room_id must be a UUID.","source":{"parameter":"room_id"}}]}`+"\n")
+		return
+	}
+	// The server's read and write timeouts are for requests; a socket lives
+	// for a whole meeting and keeps itself alive with pings.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	// Tokens, not cookies, authenticate this socket, so a page of any
+	// origin may open it.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	c := newConn(ws, h.log)
+	h.serve(r.Context(), c, roomID.String())
+	c.finish(websocket.StatusNormalClosure, "")
+	<-c.done
+}
+
+// serve runs one connection: join (or resume), then messages until the
+// socket closes or the participant leaves.
+func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	m, ok, err := c.read(jctx)
+	cancel()
+	switch {
+	case err != nil && jctx.Err() != nil && ctx.Err() == nil:
+		c.fail(websocket.StatusPolicyViolation, CodeJoinTimeout, "send join first, within 10 seconds")
+		return
+	case err != nil:
+		return
+	case !ok || m.Type != TypeJoin:
+		c.fail(websocket.StatusPolicyViolation, CodeNotJoined, `the first message must be {"type":"join","token":...}`)
+		return
+	}
+	if _, err := h.rooms.VerifyJoinToken(ctx, roomID, m.Token); err != nil {
+		if errors.Is(err, domain.ErrForbidden) {
+			c.fail(websocket.StatusPolicyViolation, CodeUnauthorized, "the token does not allow joining this room: "+err.Error())
+		} else {
+			h.log.Error("verify join token", "room_id", roomID, "err", err)
+			c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not check the token; try again")
+		}
+		return
+	}
+	var p *sfu.Participant
+	if m.Resume != "" {
+		p = h.resume(c, roomID, m.Resume)
+	} else {
+		p = h.join(ctx, c, roomID, m.Context)
+	}
+	if p == nil {
+		return
+	}
+	h.loop(ctx, c, p)
+}
+
+// join admits a new participant (the cap is checked in the database) and
+// connects it to the media server.
+func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Participant {
+	part, err := h.rooms.Join(ctx, roomID, who)
+	switch {
+	case errors.Is(err, domain.ErrRoomFull):
+		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
+		return nil
+	case errors.Is(err, domain.ErrNotFound):
+		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
+		return nil
+	case err != nil:
+		h.log.Error("join", "room_id", roomID, "err", err)
+		c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not add you to the room; try again")
+		return nil
+	}
+	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers})
+	h.mu.Lock()
+	h.conns[part.ID] = c
+	h.mu.Unlock()
+	p, err := h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
+	if err != nil {
+		h.log.Error("media join", "room_id", roomID, "err", err)
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		h.rooms.Leave(lctx, part.ID, domain.ReasonDisconnected)
+		cancel()
+		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
+		return nil
+	}
+	h.leaves.Add(1)
+	go func() {
+		defer h.leaves.Done()
+		h.afterLeave(p)
+	}()
+	// A kick, end or delete that landed between the admission and the
+	// media join found nobody to disconnect; look again now that the
+	// participant is reachable.
+	if now, err := h.rooms.GetParticipant(ctx, part.ID); errors.Is(err, domain.ErrNotFound) {
+		p.Close(domain.ReasonDeleted)
+	} else if err == nil && now.LeftAt != nil {
+		p.Close(now.LeftReason)
+	}
+	return p
+}
+
+// afterLeave records the leave once the participant is gone from the media
+// server, whatever the cause, and only then tells its socket and closes
+// it: a client that sees its socket close finds the REST view updated.
+func (h *Handler) afterLeave(p *sfu.Participant) {
+	<-p.Done()
+	h.mu.Lock()
+	if t := h.dropped[p.ID()]; t != nil {
+		t.Stop()
+		delete(h.dropped, p.ID())
+	}
+	c := h.conns[p.ID()]
+	delete(h.conns, p.ID())
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reason := p.Reason()
+	if _, err := h.rooms.Leave(ctx, p.ID(), leftReason(reason)); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		h.log.Error("record leave", "participant_id", p.ID(), "err", err)
+	}
+	if c == nil {
+		return
+	}
+	switch reason {
+	case domain.ReasonKicked:
+		c.send(Message{Type: TypeKicked})
+	case domain.ReasonEnded:
+		c.send(Message{Type: TypeSessionEnded})
+	default:
+		c.send(Message{Type: TypeClosed, Reason: leftReason(reason)})
+	}
+	c.finish(websocket.StatusNormalClosure, reason)
+}
+
+// leftReason maps why a participant left the media server to the reason
+// recorded on the participant.
+func leftReason(r string) string {
+	switch r {
+	case domain.ReasonLeft, domain.ReasonKicked, domain.ReasonEnded, domain.ReasonDeleted:
+		return r
+	}
+	return domain.ReasonDisconnected
+}
+
+// resume reattaches a participant whose socket dropped within the grace
+// period.
+func (h *Handler) resume(c *conn, roomID, participantID string) *sfu.Participant {
+	h.mu.Lock()
+	t := h.dropped[participantID]
+	p := h.media.Participant(participantID)
+	ok := t != nil && p != nil && p.RoomID() == roomID && t.Stop()
+	if ok {
+		delete(h.dropped, participantID)
+	}
+	h.mu.Unlock()
+	if !ok {
+		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "no participant to resume; join again")
+		return nil
+	}
+	h.mu.Lock()
+	h.conns[p.ID()] = c
+	h.mu.Unlock()
+	p.SetEvents(h.events(c))
+	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers})
+	p.Resync()
+	return p
+}
+
+// loop handles the participant's messages until its socket closes or it
+// leaves.
+func (h *Handler) loop(ctx context.Context, c *conn, p *sfu.Participant) {
+	for {
+		m, ok, err := c.read(ctx)
+		if err != nil {
+			select {
+			case <-p.Done():
+			default:
+				h.graceStart(p)
+			}
+			return
+		}
+		if !ok {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: `messages are JSON objects with a "type"`})
+			continue
+		}
+		if err := h.handle(c, p, m); err != nil {
+			c.send(Message{Type: TypeError, Code: CodeNegotiation, Message: err.Error()})
+		}
+	}
+}
+
+// graceStart starts the grace period of a participant whose socket dropped.
+func (h *Handler) graceStart(p *sfu.Participant) {
+	p.SetEvents(nil)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, p.ID())
+	h.dropped[p.ID()] = time.AfterFunc(h.grace, func() { p.Close(domain.ReasonDisconnected) })
+}
+
+func (h *Handler) handle(c *conn, p *sfu.Participant, m Message) error {
+	switch m.Type {
+	case TypeOffer:
+		return p.HandleOffer(m.SDP)
+	case TypeAnswer:
+		return p.HandleAnswer(m.SDP)
+	case TypeCandidate:
+		if m.Candidate == nil {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: "candidate needs a candidate object"})
+			return nil
+		}
+		return p.AddCandidate(*m.Candidate)
+	case TypeLeave:
+		p.Close(domain.ReasonLeft)
+	case TypePing:
+		c.send(Message{Type: TypePong})
+	case TypeJoin:
+		c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: "already joined"})
+	default:
+		c.send(Message{Type: TypeError, Code: CodeUnknownType, Message: fmt.Sprintf("unknown message type %q", m.Type)})
+	}
+	return nil
+}
+
+// events turns the media server's events into protocol messages on c.
+func (h *Handler) events(c *conn) func(sfu.Event) {
+	return func(ev sfu.Event) {
+		switch ev.Type {
+		case sfu.EventOffer, sfu.EventAnswer:
+			c.send(Message{Type: ev.Type, SDP: ev.SDP.SDP})
+		case sfu.EventCandidate:
+			c.send(Message{Type: ev.Type, Candidate: ev.Candidate})
+		case sfu.EventParticipantJoined:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Context: ev.Context})
+		case sfu.EventParticipantLeft:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Reason: leftReason(ev.Reason)})
+		case sfu.EventTrackPublished, sfu.EventTrackUnpublished:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, StreamID: ev.ParticipantID, Kind: ev.Kind})
+		case sfu.EventMuted, sfu.EventUnmuted:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID})
+		case sfu.EventRenegotiationError:
+			c.send(Message{Type: TypeError, Code: CodeNegotiation, Message: ev.Reason})
+		}
+		// EventClosed is answered by afterLeave, once the leave is recorded.
+	}
+}

@@ -1,0 +1,79 @@
+// Package signal is the WebSocket signaling endpoint through which a
+// participant joins a room with a client token, negotiates its
+// PeerConnection with the media server and hears what happens in the room.
+// docs/signaling.md describes the protocol.
+package signal
+
+import "github.com/pion/webrtc/v4"
+
+// Message is every message of the protocol, both directions; Type says
+// which fields matter.
+type Message struct {
+	Type string `json:"type"`
+
+	// join (client)
+	Token   string `json:"token,omitempty"`
+	Context string `json:"context,omitempty"`
+	// Resume, on join, reattaches a participant whose connection dropped
+	// less than the grace period ago.
+	Resume string `json:"resume,omitempty"`
+
+	// offer, answer
+	SDP string `json:"sdp,omitempty"`
+	// candidate
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+
+	// joined and server events
+	RoomID        string             `json:"room_id,omitempty"`
+	SessionID     string             `json:"session_id,omitempty"`
+	ParticipantID string             `json:"participant_id,omitempty"`
+	TrackID       string             `json:"track_id,omitempty"`
+	StreamID      string             `json:"stream_id,omitempty"`
+	Kind          string             `json:"kind,omitempty"`
+	Reason        string             `json:"reason,omitempty"`
+	ICEServers    []webrtc.ICEServer `json:"ice_servers,omitempty"`
+	Participants  []ParticipantInfo  `json:"participants,omitempty"`
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ParticipantInfo describes someone in the room.
+type ParticipantInfo struct {
+	ParticipantID string `json:"participant_id"`
+	Context       string `json:"context"`
+}
+
+// Client message types.
+const (
+	TypeJoin      = "join"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeLeave     = "leave"
+	TypePing      = "ping"
+)
+
+// Server message types beyond the sfu events, which keep their names.
+const (
+	TypeJoined       = "joined"
+	TypePong         = "pong"
+	TypeError        = "error"
+	TypeKicked       = "kicked"
+	TypeSessionEnded = "session_ended"
+	TypeClosed       = "closed"
+)
+
+// Error codes.
+const (
+	CodeBadMessage   = "bad_message"
+	CodeUnknownType  = "unknown_type"
+	CodeUnauthorized = "unauthorized"
+	CodeRoomFull     = "room_full"
+	CodeNotFound     = "not_found"
+	CodeNotJoined    = "not_joined"
+	CodeJoinTimeout  = "join_timeout"
+	CodeNegotiation  = "negotiation_failed"
+	CodeUnavailable  = "unavailable"
+)
