@@ -171,7 +171,7 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 			return err
 		}
 		go drainRTCP(tr.Sender(), nil)
-		go c.run(func() error { return sendAudio(t, c.stop) })
+		go c.run(func() error { return sendAudio(t, &c.sent, c.stop) })
 	}
 	if opts.Video {
 		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "roomsd-bot")
@@ -300,6 +300,9 @@ func (c *Client) Received(participantID, kind string) TrackStats {
 	}
 	return TrackStats{Participant: participantID, Kind: kind}
 }
+
+// SentAudio is how many audio packets this client has published.
+func (c *Client) SentAudio() int64 { return c.sent.Load() }
 
 // Events delivers every server message other than negotiation.
 func (c *Client) Events() <-chan signal.Message { return c.events }

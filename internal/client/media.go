@@ -26,7 +26,7 @@ var (
 )
 
 // sendAudio writes the tone until stop is closed.
-func sendAudio(track *webrtc.TrackLocalStaticSample, stop <-chan struct{}) error {
+func sendAudio(track *webrtc.TrackLocalStaticSample, sent *atomic.Int64, stop <-chan struct{}) error {
 	for {
 		ogg, _, err := oggreader.NewWith(bytes.NewReader(toneOgg))
 		if err != nil {
@@ -52,6 +52,7 @@ func sendAudio(track *webrtc.TrackLocalStaticSample, stop <-chan struct{}) error
 				tick.Stop()
 				return err
 			}
+			sent.Add(1) // one Opus page is one RTP packet
 		}
 		tick.Stop()
 	}
