@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Load test of GET /v2/rooms over loopback HTTP against the roomsd binary,
 # next to a fixed-page baseline measured in the same run (see
-# docs/performance.md). For each size it seeds a fresh database with SQL,
-# starts roomsd on 127.0.0.1 with a free port, runs cmd/roomsd-load and
-# stops the server.
+# docs/performance.md). For each size it seeds a fresh database with SQL;
+# then, for each list-cache setting in CACHE, it starts roomsd on
+# 127.0.0.1 with a free port and ROOMSD_LIST_CACHE set, runs
+# cmd/roomsd-load (which measures its own baseline first) and stops the
+# server. The list+writes scenario is the list scenario while one more
+# connection PATCHes a room every WRITE_EVERY, emptying the cache each time.
 #
-#   scripts/loadtest.sh                     # 10k and 1M rooms, 10 s per scenario
-#   SIZES=10000 DURATION=3s scripts/loadtest.sh
+#   scripts/loadtest.sh                     # 10k and 1M rooms, cache on and off, 10 s per scenario
+#   SIZES=10000 CACHE=off DURATION=3s scripts/loadtest.sh
 #
-# Variables: SIZES (room counts), DURATION, CONCURRENCY, SCENARIOS, WORK
-# (directory for binaries and databases; a temporary one by default).
+# Variables: SIZES (room counts), CACHE (list-cache settings, "on off"),
+# DURATION, CONCURRENCY, SCENARIOS, WRITE_EVERY, WORK (directory for
+# binaries and databases; a temporary one by default).
 set -euo pipefail
 
 SIZES=${SIZES:-"10000 1000000"}
+CACHE=${CACHE:-"on off"}
 DURATION=${DURATION:-10s}
+WRITE_EVERY=${WRITE_EVERY:-10ms}
 CONCURRENCY=${CONCURRENCY:-16}
-SCENARIOS=${SCENARIOS:-list,date,deep,unique_name,include_sessions,page250}
+SCENARIOS=${SCENARIOS:-list,list+writes,date,deep,unique_name,include_sessions,page250}
 KEY=loadtest-key
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,25 +47,28 @@ for n in $SIZES; do
 	rm -f "$db" "$db-wal" "$db-shm"
 	"$work/roomsd-load" -seed-db "$db" -seed-rooms "$n"
 
-	log="$work/roomsd-$n.log"
-	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$db" ROOMSD_API_KEYS="$KEY" "$work/roomsd" serve >"$log" 2>&1 &
-	pid=$!
-	url=""
-	for _ in $(seq 1 300); do
-		url=$(sed -n 's/.*msg="roomsd listening" url=\(http:[^ ]*\).*/\1/p' "$log" | head -n1)
-		[[ -n $url ]] && break
-		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "roomsd exited" >&2; exit 1; }
-		sleep 0.1
+	for cache in $CACHE; do
+		log="$work/roomsd-$n-cache-$cache.log"
+		ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$db" ROOMSD_API_KEYS="$KEY" ROOMSD_LIST_CACHE="$cache" \
+			"$work/roomsd" serve >"$log" 2>&1 &
+		pid=$!
+		url=""
+		for _ in $(seq 1 300); do
+			url=$(sed -n 's/.*msg="roomsd listening" url=\(http:[^ ]*\).*/\1/p' "$log" | head -n1)
+			[[ -n $url ]] && break
+			kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "roomsd exited" >&2; exit 1; }
+			sleep 0.1
+		done
+		[[ -n $url ]] || { cat "$log" >&2; echo "roomsd did not report its address" >&2; exit 1; }
+
+		echo
+		echo "## $n rooms, ROOMSD_LIST_CACHE=$cache: roomsd at $url"
+		"$work/roomsd-load" -url "$url" -key "$KEY" -baseline -duration "$DURATION" \
+			-concurrency "$CONCURRENCY" -scenarios "$SCENARIOS" -write-every "$WRITE_EVERY"
+
+		kill -TERM "$pid"
+		wait "$pid" || true
+		pid=""
 	done
-	[[ -n $url ]] || { cat "$log" >&2; echo "roomsd did not report its address" >&2; exit 1; }
-
-	echo
-	echo "## $n rooms: roomsd at $url"
-	"$work/roomsd-load" -url "$url" -key "$KEY" -baseline -duration "$DURATION" \
-		-concurrency "$CONCURRENCY" -scenarios "$SCENARIOS"
-
-	kill -TERM "$pid"
-	wait "$pid" || true
-	pid=""
 	rm -f "$db" "$db-wal" "$db-shm"
 done
