@@ -21,11 +21,15 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 			return err
 		}
 		now := s.clock()
+		to := roomDestination(room)
 		sess, err := q.ActiveSession(ctx, room.ID)
 		switch {
 		case errors.Is(err, domain.ErrNotFound):
 			sess = domain.Session{ID: s.newID(), RoomID: room.ID, Active: true, CreatedAt: now, UpdatedAt: now}
 			if err := q.InsertSession(ctx, sess); err != nil {
+				return err
+			}
+			if err := s.emit(ctx, q, to, domain.Event{Type: domain.EventSessionStarted, RoomID: room.ID, SessionID: sess.ID}, now); err != nil {
 				return err
 			}
 		case err != nil:
@@ -40,8 +44,15 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 			}
 		}
 		p = domain.Participant{ID: s.newID(), SessionID: sess.ID, Context: context, JoinedAt: now, UpdatedAt: now}
-		return q.InsertParticipant(ctx, p)
+		if err := q.InsertParticipant(ctx, p); err != nil {
+			return err
+		}
+		return s.emit(ctx, q, to, domain.Event{Type: domain.EventParticipantJoined, RoomID: room.ID, SessionID: sess.ID,
+			ParticipantID: p.ID, Context: context}, now)
 	})
+	if err == nil {
+		s.notifyEvents()
+	}
 	return p, err
 }
 
@@ -57,8 +68,22 @@ func (s *Service) Leave(ctx context.Context, participantID, reason string) (doma
 		}
 		now := domain.Advance(p.UpdatedAt, s.now())
 		p.LeftAt, p.UpdatedAt, p.LeftReason = &now, now, reason
-		return q.UpdateParticipant(ctx, p)
+		if err := q.UpdateParticipant(ctx, p); err != nil {
+			return err
+		}
+		sess, err := q.GetSession(ctx, p.SessionID)
+		if err != nil {
+			return err
+		}
+		to, err := roomOf(ctx, q, sess.RoomID)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, q, to, leftEvent(sess, p), now)
 	})
+	if err == nil {
+		s.notifyEvents()
+	}
 	return p, err
 }
 
@@ -71,20 +96,16 @@ func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (dom
 		present []domain.Participant
 	)
 	err := s.store.InTx(ctx, func(q store.Queries) error {
-		var err error
-		if sess, err = activeSession(ctx, q, sessionID); err != nil {
+		cur, err := activeSession(ctx, q, sessionID)
+		if err != nil {
 			return err
 		}
-		if present, err = q.PresentParticipants(ctx, sess.ID); err != nil {
-			return err
-		}
-		now := domain.Advance(sess.UpdatedAt, s.now())
-		sess.Active, sess.EndedAt, sess.UpdatedAt, sess.EndedReason = false, &now, now, reason
-		if err := q.LeaveAll(ctx, sess.ID, now, domain.ReasonEnded); err != nil {
-			return err
-		}
-		return q.UpdateSession(ctx, sess)
+		sess, present, err = s.endSessionTx(ctx, q, cur, reason, domain.ReasonEnded)
+		return err
 	})
+	if err == nil {
+		s.notifyEvents()
+	}
 	if err == nil && s.media != nil {
 		s.media.CloseRoom(sess.RoomID, domain.ReasonEnded)
 	}
@@ -118,18 +139,15 @@ func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
 		if err != nil || len(sessions) == 0 {
 			return n, err
 		}
+		defer s.notifyEvents()
 		for _, sess := range sessions {
 			err := s.store.InTx(ctx, func(q store.Queries) error {
 				cur, err := activeSession(ctx, q, sess.ID)
 				if err != nil {
 					return err
 				}
-				now := domain.Advance(cur.UpdatedAt, s.now())
-				cur.Active, cur.EndedAt, cur.UpdatedAt, cur.EndedReason = false, &now, now, domain.ReasonRestart
-				if err := q.LeaveAll(ctx, cur.ID, now, domain.ReasonDisconnected); err != nil {
-					return err
-				}
-				return q.UpdateSession(ctx, cur)
+				_, _, err = s.endSessionTx(ctx, q, cur, domain.ReasonRestart, domain.ReasonDisconnected)
+				return err
 			})
 			if err != nil && !errors.Is(err, domain.ErrSessionEnded) {
 				return n, err
@@ -212,7 +230,7 @@ func (sel Selection) resolve(ctx context.Context, q store.Queries, sessionID str
 // Kick removes the selected participants from an active session and
 // returns them, so the media server can disconnect them.
 func (s *Service) Kick(ctx context.Context, sessionID string, sel Selection) ([]domain.Participant, error) {
-	kicked, err := s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, now time.Time) bool {
+	kicked, err := s.updateSelected(ctx, sessionID, sel, true, func(p *domain.Participant, now time.Time) bool {
 		p.LeftAt, p.LeftReason = &now, domain.ReasonKicked
 		return true
 	})
@@ -233,7 +251,7 @@ func ids(ps []domain.Participant) []string {
 // SetMuted mutes or unmutes the audio of the selected participants and
 // returns those whose state changed.
 func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection, muted bool) ([]domain.Participant, error) {
-	changed, err := s.updateSelected(ctx, sessionID, sel, func(p *domain.Participant, _ time.Time) bool {
+	changed, err := s.updateSelected(ctx, sessionID, sel, false, func(p *domain.Participant, _ time.Time) bool {
 		if p.AudioMuted == muted {
 			return false
 		}
@@ -247,12 +265,18 @@ func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection,
 }
 
 // updateSelected applies change to each selected participant in one
-// transaction and stores those it changed.
-func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Selection,
+// transaction and stores those it changed; with leaving set, each changed
+// participant's leave is reported as an event.
+func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Selection, leaving bool,
 	change func(p *domain.Participant, now time.Time) bool) ([]domain.Participant, error) {
 	var changed []domain.Participant
 	err := s.store.InTx(ctx, func(q store.Queries) error {
-		if _, err := activeSession(ctx, q, sessionID); err != nil {
+		sess, err := activeSession(ctx, q, sessionID)
+		if err != nil {
+			return err
+		}
+		to, err := roomOf(ctx, q, sess.RoomID)
+		if err != nil {
 			return err
 		}
 		selected, err := sel.resolve(ctx, q, sessionID)
@@ -268,9 +292,17 @@ func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Sele
 			if err := q.UpdateParticipant(ctx, p); err != nil {
 				return err
 			}
+			if leaving {
+				if err := s.emit(ctx, q, to, leftEvent(sess, p), now); err != nil {
+					return err
+				}
+			}
 			changed = append(changed, p)
 		}
 		return nil
 	})
+	if err == nil && leaving {
+		s.notifyEvents()
+	}
 	return changed, err
 }

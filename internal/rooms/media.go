@@ -40,8 +40,19 @@ func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, 
 		now := s.clock()
 		r = domain.Recording{ID: s.newID(), RoomID: sess.RoomID, SessionID: sess.ID, ParticipantID: p.ID,
 			Status: domain.RecordingProcessing, Type: mediaType, Codec: codec, StartedAt: now, CreatedAt: now, UpdatedAt: now}
-		return q.InsertRecording(ctx, r)
+		if err := q.InsertRecording(ctx, r); err != nil {
+			return err
+		}
+		to, err := roomOf(ctx, q, sess.RoomID)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, q, to, domain.Event{Type: domain.EventRecordingStarted, RoomID: r.RoomID, SessionID: r.SessionID,
+			ParticipantID: r.ParticipantID, RecordingID: r.ID, MediaType: r.Type}, now)
 	})
+	if err == nil {
+		s.notifyEvents()
+	}
 	return r, err
 }
 
@@ -59,8 +70,20 @@ func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float
 		}
 		r.Status, r.CompletedAt, r.UpdatedAt = domain.RecordingCompleted, &now, now
 		r.SizeMB, r.DurationSecs, r.DownloadURL = &sizeMB, &durationSecs, &downloadURL
-		return q.UpdateRecording(ctx, r)
+		if err := q.UpdateRecording(ctx, r); err != nil {
+			return err
+		}
+		to, err := roomOf(ctx, q, r.RoomID)
+		if err != nil {
+			return err
+		}
+		return s.emit(ctx, q, to, domain.Event{Type: domain.EventRecordingCompleted, RoomID: r.RoomID, SessionID: r.SessionID,
+			ParticipantID: r.ParticipantID, RecordingID: r.ID, MediaType: r.Type, Codec: r.Codec, SizeMB: r.SizeMB,
+			DurationSecs: r.DurationSecs, DownloadURL: downloadURL}, now)
 	})
+	if err == nil {
+		s.notifyEvents()
+	}
 	return r, err
 }
 

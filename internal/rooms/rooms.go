@@ -6,6 +6,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"time"
 	"unicode/utf8"
@@ -22,6 +23,7 @@ type Service struct {
 	store  store.Store
 	signer *token.Signer
 	media  Media
+	notify func()
 	now    func() time.Time
 	newID  func() string
 }
@@ -217,9 +219,25 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 // DeleteRoom removes the room with its sessions and participants, and
 // disconnects whoever is in it.
 func (s *Service) DeleteRoom(ctx context.Context, id string) error {
-	if err := s.store.DeleteRoom(ctx, id); err != nil {
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		if _, err := q.LockRoom(ctx, id); err != nil {
+			return err
+		}
+		// An active session ends first, so its webhooks go out.
+		sess, err := q.ActiveSession(ctx, id)
+		if err == nil {
+			if _, _, err := s.endSessionTx(ctx, q, sess, domain.ReasonDeleted, domain.ReasonDeleted); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+		return q.DeleteRoom(ctx, id)
+	})
+	if err != nil {
 		return err
 	}
+	s.notifyEvents()
 	if s.media != nil {
 		s.media.CloseRoom(id, domain.ReasonDeleted)
 	}

@@ -47,6 +47,7 @@ func (r *Room) add(p *Participant) {
 	r.members[p.id] = p
 	r.mu.Unlock()
 
+	subscribed := false
 	for _, o := range others {
 		p.emit(Event{Type: EventParticipantJoined, ParticipantID: o.id, Context: o.context})
 		if o.muted.Load() {
@@ -54,10 +55,14 @@ func (r *Room) add(p *Participant) {
 		}
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
+			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.local.ID(), Kind: t.kind.String()})
 			p.subscribe(t)
+			subscribed = true
 		}
 	}
-	p.negotiate()
+	if subscribed {
+		p.negotiate()
+	}
 }
 
 // remove drops p; the others stop receiving its tracks and hear it left.

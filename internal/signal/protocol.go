@@ -32,17 +32,10 @@ type Message struct {
 	Kind          string             `json:"kind,omitempty"`
 	Reason        string             `json:"reason,omitempty"`
 	ICEServers    []webrtc.ICEServer `json:"ice_servers,omitempty"`
-	Participants  []ParticipantInfo  `json:"participants,omitempty"`
 
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
-}
-
-// ParticipantInfo describes someone in the room.
-type ParticipantInfo struct {
-	ParticipantID string `json:"participant_id"`
-	Context       string `json:"context"`
 }
 
 // Client message types.

@@ -141,10 +141,21 @@ type Queries interface {
 	DeleteRecordings(ctx context.Context, f RecordingFilter, p *Page) (int, error)
 
 	InsertComposition(ctx context.Context, c domain.Composition) error
+	UpdateComposition(ctx context.Context, c domain.Composition) error
 	GetComposition(ctx context.Context, id string) (domain.Composition, error)
 	// ListCompositions returns one page, newest first.
 	ListCompositions(ctx context.Context, f CompositionFilter, p Page) ([]domain.Composition, int, error)
 	DeleteComposition(ctx context.Context, id string) error
+
+	// AppendDelivery adds an event to the webhook outbox. Call it in the
+	// transaction of the change that caused the event.
+	AppendDelivery(ctx context.Context, d domain.Delivery) error
+}
+
+// DeliveryFilter restricts a listing of webhook deliveries.
+type DeliveryFilter struct {
+	Status *string
+	RoomID *string
 }
 
 // Store is a database: Queries outside any transaction, InTx for atomic
@@ -160,11 +171,21 @@ type Store interface {
 	// InsertAPIKeyHash stores the hash of a newly created API key.
 	InsertAPIKeyHash(ctx context.Context, hash []byte, at time.Time) error
 
-	// SigningKeySeed returns the stored token-signing key seed, or
-	// domain.ErrNotFound when none was created yet.
-	SigningKeySeed(ctx context.Context) ([]byte, error)
-	// InsertSigningKeySeed stores the token-signing key seed.
-	InsertSigningKeySeed(ctx context.Context, kid string, seed []byte, at time.Time) error
+	// SigningKeySeed returns the stored key seed for a purpose ("token",
+	// "webhook"), or domain.ErrNotFound when none was created yet.
+	SigningKeySeed(ctx context.Context, purpose string) ([]byte, error)
+	// InsertSigningKeySeed stores a key seed for a purpose.
+	InsertSigningKeySeed(ctx context.Context, purpose, kid string, seed []byte, at time.Time) error
+
+	// DueDeliveries returns, for each room with pending webhook events,
+	// its oldest pending event if that one is due at now; at most limit.
+	// Taking only the head of each room's queue keeps a room's events in
+	// order.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error)
+	// UpdateDelivery records the outcome of an attempt.
+	UpdateDelivery(ctx context.Context, d domain.Delivery) error
+	// ListDeliveries returns recent deliveries, newest first.
+	ListDeliveries(ctx context.Context, f DeliveryFilter, p Page) ([]domain.Delivery, int, error)
 
 	Close() error
 }

@@ -91,9 +91,9 @@ func (q queries) PresentParticipants(ctx context.Context, sessionID string) ([]d
 }
 
 // SigningKeySeed implements store.Store.
-func (s *Store) SigningKeySeed(ctx context.Context) ([]byte, error) {
+func (s *Store) SigningKeySeed(ctx context.Context, purpose string) ([]byte, error) {
 	var seed []byte
-	err := s.reader.QueryRowContext(ctx, `SELECT seed FROM signing_keys ORDER BY created_at DESC LIMIT 1`).Scan(&seed)
+	err := s.reader.QueryRowContext(ctx, `SELECT seed FROM signing_keys WHERE purpose = ? ORDER BY created_at DESC LIMIT 1`, purpose).Scan(&seed)
 	if err != nil {
 		return nil, wrap("signing key", err)
 	}
@@ -101,8 +101,8 @@ func (s *Store) SigningKeySeed(ctx context.Context) ([]byte, error) {
 }
 
 // InsertSigningKeySeed implements store.Store.
-func (s *Store) InsertSigningKeySeed(ctx context.Context, kid string, seed []byte, at time.Time) error {
-	_, err := s.writer.ExecContext(ctx, `INSERT INTO signing_keys (kid, seed, created_at) VALUES (?, ?, ?)`, kid, seed, micros(at))
+func (s *Store) InsertSigningKeySeed(ctx context.Context, purpose, kid string, seed []byte, at time.Time) error {
+	_, err := s.writer.ExecContext(ctx, `INSERT INTO signing_keys (kid, seed, created_at, purpose) VALUES (?, ?, ?, ?)`, kid, seed, micros(at), purpose)
 	return wrap("insert signing key", err)
 }
 

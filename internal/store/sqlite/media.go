@@ -172,6 +172,14 @@ func (q queries) InsertComposition(ctx context.Context, c domain.Composition) er
 	return wrap("insert composition", err)
 }
 
+func (q queries) UpdateComposition(ctx context.Context, c domain.Composition) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE room_compositions SET status = ?, size_mb = ?, duration_secs = ?, download_url = ?,
+		started_at = ?, ended_at = ?, completed_at = ?, updated_at = ? WHERE id = ?`,
+		c.Status, c.SizeMB, c.DurationSecs, c.DownloadURL, nullMicros(c.StartedAt), nullMicros(c.EndedAt),
+		nullMicros(c.CompletedAt), micros(c.UpdatedAt), c.ID)
+	return affected("update composition", res, err)
+}
+
 func (q queries) GetComposition(ctx context.Context, id string) (domain.Composition, error) {
 	c, err := scanComposition(q.r.QueryRowContext(ctx, `SELECT `+compositionColumns+` FROM room_compositions WHERE id = ?`, id))
 	return c, wrap("get composition", err)

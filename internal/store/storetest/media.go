@@ -13,16 +13,19 @@ import (
 
 func testSigningKey(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	if _, err := st.SigningKeySeed(ctx); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := st.SigningKeySeed(ctx, "token"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("SigningKeySeed on a new store: %v, want ErrNotFound", err)
 	}
 	seed := []byte("0123456789abcdef0123456789abcdef")
-	if err := st.InsertSigningKeySeed(ctx, "kid1", seed, base); err != nil {
+	if err := st.InsertSigningKeySeed(ctx, "token", "kid1", seed, base); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.SigningKeySeed(ctx)
+	got, err := st.SigningKeySeed(ctx, "token")
 	if err != nil || string(got) != string(seed) {
 		t.Errorf("SigningKeySeed = %q, %v", got, err)
+	}
+	if _, err := st.SigningKeySeed(ctx, "webhook"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("a token key answered for the webhook purpose: %v", err)
 	}
 }
 

@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// eventJSON is how an event is kept in the payload column.
+type eventJSON struct {
+	SessionID     string   `json:"session_id,omitempty"`
+	ParticipantID string   `json:"participant_id,omitempty"`
+	Context       string   `json:"context,omitempty"`
+	RecordingID   string   `json:"recording_id,omitempty"`
+	CompositionID string   `json:"composition_id,omitempty"`
+	MediaType     string   `json:"media_type,omitempty"`
+	Codec         string   `json:"codec,omitempty"`
+	SizeMB        *float64 `json:"size_mb,omitempty"`
+	DurationSecs  *int     `json:"duration_secs,omitempty"`
+	DownloadURL   string   `json:"download_url,omitempty"`
+	Format        string   `json:"format,omitempty"`
+	Resolution    string   `json:"resolution,omitempty"`
+	Reason        string   `json:"reason,omitempty"`
+}
+
+const deliveryColumns = `seq, id, room_id, event_type, occurred_at, payload, url, failover_url, timeout_secs, status,
+	attempts, next_attempt_at, last_error, last_status, delivered_to, delivered_at, created_at, updated_at`
+
+func scanDelivery(sc scanner, extra ...any) (domain.Delivery, error) {
+	var (
+		d                        domain.Delivery
+		payload                  string
+		occurred, next, cre, upd int64
+		timeout                  sql.NullInt64
+		delivered                sql.NullInt64
+	)
+	e := &d.Event
+	if err := sc.Scan(append([]any{&d.Seq, &e.ID, &e.RoomID, &e.Type, &occurred, &payload, &d.URL, &d.FailoverURL, &timeout,
+		&d.Status, &d.Attempts, &next, &d.LastError, &d.LastStatus, &d.DeliveredTo, &delivered, &cre, &upd}, extra...)...); err != nil {
+		return d, err
+	}
+	var p eventJSON
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return d, err
+	}
+	e.SessionID, e.ParticipantID, e.Context, e.RecordingID, e.CompositionID = p.SessionID, p.ParticipantID, p.Context, p.RecordingID, p.CompositionID
+	e.MediaType, e.Codec, e.SizeMB, e.DurationSecs, e.DownloadURL = p.MediaType, p.Codec, p.SizeMB, p.DurationSecs, p.DownloadURL
+	e.Format, e.Resolution, e.Reason = p.Format, p.Resolution, p.Reason
+	e.OccurredAt, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMicros(occurred), fromMicros(next), fromMicros(cre), fromMicros(upd)
+	d.TimeoutSecs, d.DeliveredAt = nullInt(timeout), fromNullMicros(delivered)
+	return d, nil
+}
+
+func (q queries) AppendDelivery(ctx context.Context, d domain.Delivery) error {
+	e := d.Event
+	payload, err := json.Marshal(eventJSON{SessionID: e.SessionID, ParticipantID: e.ParticipantID, Context: e.Context,
+		RecordingID: e.RecordingID, CompositionID: e.CompositionID, MediaType: e.MediaType, Codec: e.Codec, SizeMB: e.SizeMB,
+		DurationSecs: e.DurationSecs, DownloadURL: e.DownloadURL, Format: e.Format, Resolution: e.Resolution, Reason: e.Reason})
+	if err != nil {
+		return wrap("append delivery", err)
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO webhook_events (id, room_id, event_type, occurred_at, payload, url, failover_url,
+		timeout_secs, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		e.ID, e.RoomID, e.Type, micros(e.OccurredAt), string(payload), d.URL, d.FailoverURL, d.TimeoutSecs, d.Status,
+		micros(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
+	return wrap("append delivery", err)
+}
+
+// DueDeliveries implements store.Store.
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_events e
+		WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+		  AND e.seq = (SELECT min(h.seq) FROM webhook_events h WHERE h.room_id = e.room_id AND h.status = 'pending')
+		ORDER BY e.seq LIMIT ?`, micros(now), limit)
+	if err != nil {
+		return nil, wrap("due deliveries", err)
+	}
+	defer rows.Close()
+	var out []domain.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, wrap("due deliveries", err)
+		}
+		out = append(out, d)
+	}
+	return out, wrap("due deliveries", rows.Err())
+}
+
+// UpdateDelivery implements store.Store.
+func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
+	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET status = ?, attempts = ?, next_attempt_at = ?,
+		last_error = ?, last_status = ?, delivered_to = ?, delivered_at = ?, updated_at = ? WHERE seq = ?`,
+		d.Status, d.Attempts, micros(d.NextAttemptAt), d.LastError, d.LastStatus, d.DeliveredTo, nullMicros(d.DeliveredAt),
+		micros(d.UpdatedAt), d.Seq)
+	return affected("update delivery", res, err)
+}
+
+// ListDeliveries implements store.Store.
+func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p store.Page) ([]domain.Delivery, int, error) {
+	var w where
+	w.eq("status", f.Status)
+	w.eq("room_id", f.RoomID)
+	return listPage(ctx, s.queries, "list deliveries", "webhook_events", deliveryColumns, w, "created_at DESC, seq DESC", p, scanDelivery)
+}
