@@ -185,14 +185,14 @@ func tokenSigner(ctx context.Context, cfg config.Config, st store.Store) (*token
 		}
 		return token.NewSigner(key, nil), nil
 	}
-	seed, err := st.SigningKeySeed(ctx)
+	seed, err := st.SigningKeySeed(ctx, "token")
 	if errors.Is(err, domain.ErrNotFound) {
 		seed = make([]byte, ed25519.SeedSize)
 		if _, err := rand.Read(seed); err != nil {
 			return nil, fmt.Errorf("create token signing key: %w", err)
 		}
 		signer := token.NewSigner(ed25519.NewKeyFromSeed(seed), nil)
-		if err := st.InsertSigningKeySeed(ctx, signer.KeyID(), seed, time.Now()); err != nil {
+		if err := st.InsertSigningKeySeed(ctx, "token", signer.KeyID(), seed, time.Now()); err != nil {
 			return nil, fmt.Errorf("store token signing key: %w", err)
 		}
 		return signer, nil
