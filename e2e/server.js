@@ -83,8 +83,11 @@ export function waitExit(child, deadlineMs) {
   });
 }
 
-/** Starts roomsd and resolves once it has logged its URL. */
-export function startServer(bin, { dbPath, apiKey }) {
+/**
+ * Starts roomsd and resolves once it has logged its URL. env adds ROOMSD_*
+ * settings (e.g. ROOMSD_RTC_LOOPBACK) to the defaults below.
+ */
+export function startServer(bin, { dbPath, apiKey, env = {} }) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['serve'], {
       cwd: path.dirname(dbPath),
@@ -92,6 +95,10 @@ export function startServer(bin, { dbPath, apiKey }) {
         ROOMSD_ADDR: '127.0.0.1:0',
         ROOMSD_DB: dbPath,
         ROOMSD_API_KEYS: apiKey,
+        // A free media port, so that servers of files run in parallel
+        // do not collide on the default one.
+        ROOMSD_RTC_UDP_PORT: '0',
+        ...env,
       }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -128,10 +135,12 @@ export function startServer(bin, { dbPath, apiKey }) {
 /**
  * A roomsd for one test file: a temp directory holding the binary (built
  * unless ROOMSD_BIN is set) and a fresh database, a random API key, and an
- * SDK client factory. Call start() in before() and close() in after().
+ * SDK client factory. env adds server settings. Call start() in before()
+ * and close() in after().
  */
 export class TestServer {
-  constructor() {
+  constructor({ env = {} } = {}) {
+    this.env = env;
     this.apiKey = `e2e_${randomBytes(24).toString('hex')}`;
     /** Directories removed by close(). */
     this.tempDirs = [];
@@ -159,7 +168,7 @@ export class TestServer {
     const bin = process.env.ROOMSD_BIN || (await goBuild('./cmd/roomsd', path.join(this.dir, 'roomsd')));
     this.dbPath = path.join(this.dir, 'roomsd.db');
     try {
-      this.server = await startServer(bin, { dbPath: this.dbPath, apiKey: this.apiKey });
+      this.server = await startServer(bin, { dbPath: this.dbPath, apiKey: this.apiKey, env: this.env });
     } catch (err) {
       this.server = err.server;
       throw err;

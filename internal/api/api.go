@@ -15,15 +15,25 @@ import (
 
 // API serves the REST routes.
 type API struct {
-	rooms *rooms.Service
-	keys  *auth.Keyring
-	log   *slog.Logger
-	mux   *http.ServeMux
+	rooms      *rooms.Service
+	keys       *auth.Keyring
+	log        *slog.Logger
+	mux        *http.ServeMux
+	webhookKey string
 }
 
+// Option tunes the API.
+type Option func(*API)
+
+// WithWebhookPublicKey publishes the key that verifies webhooks.
+func WithWebhookPublicKey(base64Key string) Option { return func(a *API) { a.webhookKey = base64Key } }
+
 // New returns the HTTP handler for the whole REST API.
-func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger) http.Handler {
+func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger, opts ...Option) http.Handler {
 	a := &API{rooms: svc, keys: keys, log: log, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(a)
+	}
 	a.routes()
 	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.mux))))
 }
@@ -57,7 +67,10 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}", a.viewComposition)
 	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}", a.deleteComposition)
 
+	a.mux.HandleFunc("GET /v2/webhook_deliveries", a.listDeliveries)
+
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	a.mux.HandleFunc("GET /.well-known/webhook-public-key", a.webhookPublicKey)
 	a.mux.HandleFunc("/", a.noRoute)
 }
 
@@ -65,7 +78,7 @@ func (a *API) routes() {
 // token-signing public key, and token refresh, whose refresh token is
 // itself the credential (browsers call it and hold no API key).
 func isPublic(r *http.Request) bool {
-	if r.URL.Path == "/.well-known/jwks.json" {
+	if r.URL.Path == "/.well-known/jwks.json" || r.URL.Path == "/.well-known/webhook-public-key" {
 		return true
 	}
 	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/rooms/") &&

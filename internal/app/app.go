@@ -28,6 +28,8 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/token"
+	"github.com/roomsd/roomsd/internal/web"
+	"github.com/roomsd/roomsd/internal/webhook"
 )
 
 // App is a configured, not yet serving, roomsd.
@@ -40,6 +42,7 @@ type App struct {
 	media   *sfu.Manager
 	signal  *signal.Handler
 	rooms   *rooms.Service
+	hooks   *webhook.Dispatcher
 }
 
 // Options carries what the process provides besides configuration.
@@ -75,6 +78,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	hookSigner, err := webhookSigner(ctx, cfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
+		BaseBackoff: cfg.WebhookBackoff}, opts.Logger)
 	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
 	if cfg.RTCLoopback {
 		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
@@ -102,7 +112,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media)}, opts.RoomOptions...)...)
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media),
+		rooms.WithEventNotifier(hooks.Notify)}, opts.RoomOptions...)...)
 	if n, err := svc.EndStaleSessions(ctx); err != nil {
 		udp.Close()
 		st.Close()
@@ -113,8 +124,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	sig := signal.New(svc, media, opts.Logger, cfg.ReconnectGrace, iceServers)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
-	mux.Handle("/", api.New(svc, keys, opts.Logger))
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: mux, udp: udp, media: media, signal: sig, rooms: svc}, nil
+	// The meeting page (/ and /join) and its script and style are public;
+	// every other path is the REST API's, with its API key and JSON errors.
+	page := web.New()
+	for _, p := range web.Paths {
+		mux.Handle("GET "+p, page)
+	}
+	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey())))
+	hooks.Start()
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: mux, udp: udp, media: media, signal: sig, rooms: svc, hooks: hooks}, nil
 }
 
 // parseICEServers reads STUN/TURN URLs; turn:user:pass@host:port carries
@@ -185,36 +203,65 @@ func tokenSigner(ctx context.Context, cfg config.Config, st store.Store) (*token
 		}
 		return token.NewSigner(key, nil), nil
 	}
-	seed, err := st.SigningKeySeed(ctx, "token")
-	if errors.Is(err, domain.ErrNotFound) {
-		seed = make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, fmt.Errorf("create token signing key: %w", err)
-		}
-		signer := token.NewSigner(ed25519.NewKeyFromSeed(seed), nil)
-		if err := st.InsertSigningKeySeed(ctx, "token", signer.KeyID(), seed, time.Now()); err != nil {
-			return nil, fmt.Errorf("store token signing key: %w", err)
-		}
-		return signer, nil
-	}
+	key, err := storedKey(ctx, st, "token")
 	if err != nil {
-		return nil, fmt.Errorf("read token signing key: %w", err)
+		return nil, err
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("the stored token signing key is %d bytes, want %d; the database is damaged", len(seed), ed25519.SeedSize)
-	}
-	return token.NewSigner(ed25519.NewKeyFromSeed(seed), nil), nil
+	return token.NewSigner(key, nil), nil
 }
 
 // Handler is the full HTTP handler, for tests that serve it themselves.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close disconnects everyone and releases the media port and the database.
+// Close disconnects everyone, lets webhook attempts in flight finish, and
+// releases the media port and the database.
 func (a *App) Close() error {
 	a.media.Close(domain.ReasonDisconnected)
 	a.signal.Wait()
+	a.hooks.Stop()
 	a.udp.Close()
 	return a.store.Close()
+}
+
+// webhookSigner loads (or creates, on first start) the Ed25519 key that
+// signs webhooks, and reads the Standard Webhooks secret if configured.
+func webhookSigner(ctx context.Context, cfg config.Config, st store.Store) (*webhook.Signer, error) {
+	var secret []byte
+	if cfg.WebhookSecret != "" {
+		var err error
+		if secret, err = webhook.ParseSecret(cfg.WebhookSecret); err != nil {
+			return nil, fmt.Errorf("ROOMSD_WEBHOOK_SECRET: %w", err)
+		}
+	}
+	key, err := storedKey(ctx, st, "webhook")
+	if err != nil {
+		return nil, err
+	}
+	return webhook.NewSigner(key, secret), nil
+}
+
+// storedKey returns the Ed25519 key kept for a purpose, creating it the
+// first time.
+func storedKey(ctx context.Context, st store.Store, purpose string) (ed25519.PrivateKey, error) {
+	seed, err := st.SigningKeySeed(ctx, purpose)
+	if errors.Is(err, domain.ErrNotFound) {
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("create %s signing key: %w", purpose, err)
+		}
+		key := ed25519.NewKeyFromSeed(seed)
+		if err := st.InsertSigningKeySeed(ctx, purpose, token.NewSigner(key, nil).KeyID(), seed, time.Now()); err != nil {
+			return nil, fmt.Errorf("store %s signing key: %w", purpose, err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s signing key: %w", purpose, err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("the stored %s signing key is %d bytes, want %d; the database is damaged", purpose, len(seed), ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // Serve answers HTTP on ln until ctx is cancelled, then lets in-flight
@@ -254,10 +301,41 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// their leaves are recorded before the database closes.
 	a.media.Close(domain.ReasonDisconnected)
 	a.signal.Wait()
+	a.hooks.Stop()
 	a.udp.Close()
 	if err := a.store.Close(); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("close database: %w", err))
 	}
 	a.log.Info("stopped")
 	return serveErr
+}
+
+// Keys are the public halves of the server's signing keys.
+type Keys struct {
+	// WebhookPublicKey verifies telnyx-signature-ed25519 (base64, 32 bytes).
+	WebhookPublicKey string
+	// TokenKeyID is the kid of the key that signs client tokens.
+	TokenKeyID string
+}
+
+// LoadKeys opens the database and returns the public keys, creating the
+// keys if this database has none yet. It starts nothing else.
+func LoadKeys(ctx context.Context, cfg config.Config) (Keys, error) {
+	if cfg.IsPostgres() {
+		return Keys{}, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
+	}
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.WithoutListCache())
+	if err != nil {
+		return Keys{}, fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	defer st.Close()
+	hooks, err := webhookSigner(ctx, config.Config{}, st)
+	if err != nil {
+		return Keys{}, err
+	}
+	tokens, err := tokenSigner(ctx, cfg, st)
+	if err != nil {
+		return Keys{}, err
+	}
+	return Keys{WebhookPublicKey: hooks.PublicKey(), TokenKeyID: tokens.KeyID()}, nil
 }

@@ -28,6 +28,10 @@ type Config struct {
 	RTCLoopback     bool
 	EmptyTimeout    time.Duration
 	ReconnectGrace  time.Duration
+	WebhookSecret   string
+	WebhookTimeout  time.Duration
+	WebhookAttempts int
+	WebhookBackoff  time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -54,6 +58,10 @@ func settings() []setting {
 		{"rtc-loopback", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
 		{"empty-timeout", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
 		{"reconnect-grace", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
+		{"webhook-secret", "ROOMSD_WEBHOOK_SECRET", "", "Standard Webhooks secret (whsec_ and base64); when set, every webhook also carries webhook-id, webhook-timestamp and webhook-signature"},
+		{"webhook-timeout", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
+		{"webhook-attempts", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
+		{"webhook-backoff", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
@@ -135,6 +143,16 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 			return c, fmt.Errorf("%s/--%s: %q is not a duration such as 30s", d.env, d.name, *vals[d.name])
 		}
 		*d.dst = v
+	}
+	c.WebhookSecret = *vals["webhook-secret"]
+	if c.WebhookTimeout, err = time.ParseDuration(*vals["webhook-timeout"]); err != nil || c.WebhookTimeout <= 0 {
+		return c, fmt.Errorf("ROOMSD_WEBHOOK_TIMEOUT/--webhook-timeout: %q is not a positive duration such as 10s", *vals["webhook-timeout"])
+	}
+	if c.WebhookBackoff, err = time.ParseDuration(*vals["webhook-backoff"]); err != nil || c.WebhookBackoff <= 0 {
+		return c, fmt.Errorf("ROOMSD_WEBHOOK_BACKOFF/--webhook-backoff: %q is not a positive duration such as 2s", *vals["webhook-backoff"])
+	}
+	if c.WebhookAttempts, err = strconv.Atoi(*vals["webhook-attempts"]); err != nil || c.WebhookAttempts < 1 {
+		return c, fmt.Errorf("ROOMSD_WEBHOOK_ATTEMPTS/--webhook-attempts: %q is not a positive number", *vals["webhook-attempts"])
 	}
 	d, err := time.ParseDuration(*vals["shutdown-timeout"])
 	if err != nil || d < 0 {

@@ -128,3 +128,8 @@ func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB flo
 	}
 	return c, err
 }
+
+// ListDeliveries returns recent webhook deliveries, newest first.
+func (s *Service) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p store.Page) ([]domain.Delivery, int, error) {
+	return s.store.ListDeliveries(ctx, f, p)
+}

@@ -182,6 +182,10 @@ type Store interface {
 	// Taking only the head of each room's queue keeps a room's events in
 	// order.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error)
+	// ClaimDelivery checks, just before an attempt, that the delivery is
+	// still pending, due at now and has made the given number of attempts;
+	// false means another attempt got there first.
+	ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error)
 	// UpdateDelivery records the outcome of an attempt.
 	UpdateDelivery(ctx context.Context, d domain.Delivery) error
 	// ListDeliveries returns recent deliveries, newest first.

@@ -91,6 +91,17 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return out, wrap("due deliveries", rows.Err())
 }
 
+// ClaimDelivery implements store.Store.
+func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET updated_at = ?
+		WHERE seq = ? AND status = 'pending' AND attempts = ? AND next_attempt_at <= ?`, micros(now), seq, attempts, micros(now))
+	if err != nil {
+		return false, wrap("claim delivery", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap("claim delivery", err)
+}
+
 // UpdateDelivery implements store.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
 	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET status = ?, attempts = ?, next_attempt_at = ?,

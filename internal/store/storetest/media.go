@@ -293,3 +293,63 @@ func testMediaOutlivesRoom(t *testing.T, st store.Store) {
 		t.Errorf("composition lost with its room: %v", err)
 	}
 }
+
+func testOutbox(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	roomA, roomB := id(), id()
+	add := func(room string, at time.Time, typ string) domain.Delivery {
+		d := domain.Delivery{Event: domain.Event{ID: id(), Type: typ, OccurredAt: at, RoomID: room, SessionID: "s",
+			ParticipantID: "p", Context: "Alice", DurationSecs: ptr(7), SizeMB: ptr(1.5), Reason: "kicked"},
+			URL: "https://h.example/a", FailoverURL: "https://h.example/b", TimeoutSecs: ptr(3), Status: domain.DeliveryPending,
+			NextAttemptAt: at, CreatedAt: at, UpdatedAt: at}
+		if err := st.AppendDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a1 := add(roomA, day(1), domain.EventSessionStarted)
+	add(roomA, day(1), domain.EventParticipantJoined)
+	b1 := add(roomB, day(2), domain.EventSessionStarted)
+	add(roomB, day(9), domain.EventParticipantLeft)
+
+	due, err := st.DueDeliveries(ctx, day(3), 10)
+	if err != nil || len(due) != 2 || due[0].Event.ID != a1.Event.ID || due[1].Event.ID != b1.Event.ID {
+		t.Fatalf("DueDeliveries = %+v, %v; want the head of each room", due, err)
+	}
+	got := due[0]
+	if got.Event.Context != "Alice" || *got.Event.DurationSecs != 7 || *got.Event.SizeMB != 1.5 || got.Event.Reason != "kicked" ||
+		got.FailoverURL != "https://h.example/b" || *got.TimeoutSecs != 3 || got.Seq == 0 || !got.Event.OccurredAt.Equal(day(1)) {
+		t.Errorf("round trip: %+v", got)
+	}
+	if ok, err := st.ClaimDelivery(ctx, got.Seq, 0, day(3)); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 1, day(3)); ok {
+		t.Errorf("a claim with the wrong attempt count succeeded")
+	}
+	// A failed attempt moves the head into the future: room A waits.
+	got.Attempts, got.NextAttemptAt, got.LastError, got.UpdatedAt = 1, day(5), "answered 500", day(3)
+	if err := st.UpdateDelivery(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := st.DueDeliveries(ctx, day(4), 10); len(due) != 1 || due[0].Event.ID != b1.Event.ID {
+		t.Errorf("after A's failure, due = %d (want only B's head)", len(due))
+	}
+	// Delivered: the next event of room A becomes the head.
+	got.Status, got.DeliveredTo, got.DeliveredAt = domain.DeliveryDelivered, got.URL, ptr(day(5))
+	if err := st.UpdateDelivery(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = st.DueDeliveries(ctx, day(5), 10)
+	if len(due) != 2 || due[0].Event.Type != domain.EventParticipantJoined {
+		t.Errorf("after A's delivery, due = %+v", due)
+	}
+	delivered := domain.DeliveryDelivered
+	list, total, err := st.ListDeliveries(ctx, store.DeliveryFilter{Status: &delivered}, store.Page{Number: 1, Size: 10})
+	if err != nil || total != 1 || list[0].DeliveredTo != "https://h.example/a" || list[0].DeliveredAt == nil {
+		t.Errorf("ListDeliveries(delivered) = %+v, %d, %v", list, total, err)
+	}
+	if _, total, _ := st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &roomB}, store.Page{Number: 1, Size: 10}); total != 2 {
+		t.Errorf("room B has %d deliveries, want 2", total)
+	}
+}

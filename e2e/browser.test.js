@@ -1,0 +1,203 @@
+// The meeting page in a real browser: headless Chromium from the system
+// (Debian's chromium package; never a downloaded build) with a fake camera
+// and microphone, driven through playwright-core. Two pages join one room
+// with their own client tokens, each decodes the other's video and receives
+// its audio, the REST API shows both present, and the page reacts to mute,
+// leave and the end of the session.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+import { TestServer } from './server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const LAUNCH_DEADLINE_MS = 60_000;
+const JOIN_DEADLINE_MS = 20_000;
+const MEDIA_DEADLINE_MS = 45_000;
+const EVENT_DEADLINE_MS = 15_000;
+
+const CHROMIUM_FLAGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  // The server's media is on 127.0.0.1 (ROOMSD_RTC_LOOPBACK=on).
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Polls fn until it returns a truthy value; fails with what() at the deadline. */
+async function eventually(fn, deadlineMs, what) {
+  const deadline = Date.now() + deadlineMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`${what()} (not within ${deadlineMs} ms)`);
+    await delay(200);
+  }
+}
+
+describe('meeting page in headless Chromium', () => {
+  const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
+  let browser;
+  let client;
+  /** Page errors and console errors, shown when a test fails. */
+  const logs = [];
+
+  before(async () => {
+    try {
+      await access(CHROMIUM, constants.X_OK);
+    } catch {
+      throw new Error(
+        `Chromium is required for the browser test and was not found at ${CHROMIUM}. ` +
+          'Install it with `apt-get install -y chromium` (.ci/run does this) or set CHROMIUM_PATH.',
+      );
+    }
+    await ts.start();
+    client = ts.sdk();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      timeout: LAUNCH_DEADLINE_MS,
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await ts.close();
+  });
+
+  /** A page of its own browser context, with its problems logged. */
+  async function openPage(name) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('pageerror', (err) => logs.push(`${name}: page error: ${err.message}`));
+    page.on('console', (m) => m.type() === 'error' && logs.push(`${name}: console: ${m.text()}`));
+    return page;
+  }
+
+  const state = (page) => page.evaluate(() => window.roomsd.state);
+  const status = (page) => page.locator('#status').textContent();
+  const diag = async (pages) => {
+    const out = [];
+    for (const [name, page] of Object.entries(pages)) {
+      out.push(`${name}: ${JSON.stringify(await page.evaluate(async () => ({ state: window.roomsd.state, connection: window.roomsd.connection, stats: await window.roomsd.stats() })))} status "${await status(page)}"`);
+    }
+    return [...out, ...logs].join('\n');
+  };
+
+  it('serves the page without an API key', async () => {
+    const res = await fetch(ts.rootURL);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.match(res.headers.get('content-security-policy'), /default-src 'self'/);
+    assert.match(await res.text(), /<form id="join"/);
+  });
+
+  it('tells a person why joining failed', async (t) => {
+    const room = (await client.rooms.create({})).data;
+    const page = await openPage('carol');
+    t.after(() => page.context().close());
+    // A link with the values after # (the first case), then typed in.
+    await page.goto(`${ts.rootURL}#${new URLSearchParams({ room: room.id, token: 'not-a-token' })}`);
+    for (const [fields, want] of [
+      [{}, /Could not join: the token does not allow joining this room/],
+      [{ room: 'no-such-room', token: 'x' }, /Could not join: .*check the room id/],
+    ]) {
+      for (const [name, value] of Object.entries(fields)) await page.fill(`input[name=${name}]`, value);
+      await page.click('button[type=submit]');
+      await page.waitForFunction(() => window.roomsd.state === 'error', null, { timeout: JOIN_DEADLINE_MS });
+      assert.match(await status(page), want);
+      assert.equal(await page.locator('#join').isVisible(), true);
+    }
+  });
+
+  it('two pages in one room see and hear each other', async (t) => {
+    const pages = { alice: await openPage('alice'), bob: await openPage('bob') };
+    t.after(() => Promise.all(Object.values(pages).map((p) => p.context().close())));
+    try {
+      await meeting(pages);
+    } catch (err) {
+      err.message += `\n${await diag(pages)}`;
+      throw err;
+    }
+  });
+
+  async function meeting(pages) {
+    const room = (await client.rooms.create({ unique_name: 'browser-meeting', max_participants: 4 })).data;
+    const token = async () => (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+    const ids = {};
+
+    for (const [name, page] of Object.entries(pages)) {
+      // A link carries the room, the token and the name; one click joins.
+      const link = new URL('/', ts.rootURL);
+      link.search = new URLSearchParams({ room: room.id, token: await token(), name }).toString();
+      await page.goto(link.href);
+      assert.equal(await page.inputValue('input[name=room]'), room.id);
+      assert.equal(await page.inputValue('input[name=name]'), name);
+      await page.click('button[type=submit]');
+      await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+      ids[name] = await page.evaluate(() => window.roomsd.participantId);
+    }
+
+    // Each page decodes the other's video and receives its audio.
+    const other = { alice: 'bob', bob: 'alice' };
+    await eventually(
+      async () => {
+        for (const [name, page] of Object.entries(pages)) {
+          const s = await page.evaluate(() => window.roomsd.stats());
+          if (!(s.byParticipant[ids[other[name]]] > 0 && s.audioPackets[ids[other[name]]] > 0)) return false;
+        }
+        return true;
+      },
+      MEDIA_DEADLINE_MS,
+      () => 'remote video and audio did not reach both pages',
+    );
+
+    // Each tile is labelled with the other's name.
+    for (const [name, page] of Object.entries(pages)) {
+      const caption = page.locator(`figure[data-participant="${ids[other[name]]}"] figcaption`);
+      assert.equal(await caption.textContent(), other[name]);
+      assert.equal(await page.locator('#self').isVisible(), true, `${name} does not see their own camera`);
+    }
+
+    // The REST API shows the two of them present in the room's session.
+    const { sessions } = (await client.rooms.retrieve(room.id, { include_sessions: true })).data;
+    assert.equal(sessions.length, 1);
+    const present = sessions[0].participants.filter((p) => p.left_at === null);
+    assert.deepEqual(present.map((p) => p.id).sort(), [ids.alice, ids.bob].sort());
+    assert.deepEqual(present.map((p) => p.context).sort(), ['alice', 'bob']);
+    const sessionId = sessions[0].id;
+
+    // A mute by the host shows on both pages.
+    await client.rooms.sessions.actions.mute(sessionId, { participants: [ids.alice] });
+    await pages.bob.locator(`figure.muted[data-participant="${ids.alice}"]`).waitFor({ timeout: EVENT_DEADLINE_MS });
+    await pages.alice.locator('#self.muted').waitFor({ timeout: EVENT_DEADLINE_MS });
+    await client.rooms.sessions.actions.unmute(sessionId, { participants: [ids.alice] });
+    await pages.bob.locator(`figure.muted[data-participant="${ids.alice}"]`).waitFor({ state: 'detached', timeout: EVENT_DEADLINE_MS });
+
+    // Alice leaves with the button: Bob's page drops her tile, and the API
+    // records her leave.
+    await pages.alice.click('#leave');
+    await pages.alice.waitForFunction(() => window.roomsd.state === 'left', null, { timeout: EVENT_DEADLINE_MS });
+    assert.equal(await pages.alice.locator('#join').isVisible(), true);
+    await pages.bob.locator(`figure[data-participant="${ids.alice}"]`).waitFor({ state: 'detached', timeout: EVENT_DEADLINE_MS });
+    const alice = (await client.roomParticipants.retrieve(ids.alice)).data;
+    assert.notEqual(alice.left_at, null);
+
+    // Ending the session tells Bob's page.
+    await client.rooms.sessions.actions.end(sessionId);
+    await pages.bob.waitForFunction(() => window.roomsd.state === 'ended', null, { timeout: EVENT_DEADLINE_MS });
+    assert.match(await status(pages.bob), /ended/);
+    assert.equal(await state(pages.bob), 'ended');
+  }
+});

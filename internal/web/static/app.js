@@ -1,0 +1,280 @@
+// The roomsd meeting page: a client of the signaling protocol (see
+// internal/signal). It joins with a client token, publishes the camera and
+// microphone with sendonly transceivers (or, with neither, only a data
+// channel), makes the first offer, answers every offer of the server, and
+// shows one <video> per remote participant, whose MediaStream id is that
+// participant's id. window.roomsd exposes its state for tests.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const form = $('join');
+const statusLine = $('status');
+const grid = $('grid');
+const leaveButton = $('leave');
+const self = { el: $('self'), video: $('self').querySelector('video') };
+
+const tiles = new Map(); // remote participant id → { el, video, caption, name }
+const owners = new Map(); // remote track id → participant id
+let ws = null;
+let pc = null;
+let local = null;
+let early = []; // candidates that came before the first remote description
+let queue = Promise.resolve(); // server messages are handled one at a time
+
+const live = () => ['joining', 'joined', 'leaving'].includes(state.state);
+
+// The page's state, for people (the status line) and tests (window.roomsd).
+const state = (window.roomsd = {
+  state: 'idle', // idle, joining, joined, leaving, left, kicked, ended, disconnected, error
+  participantId: null,
+  sessionId: null,
+  roomId: null,
+  connection: 'new', // the PeerConnection's connectionState
+  get pc() { return pc; },
+  remotes: () => [...tiles.keys()],
+  stats,
+});
+
+function setState(name, text) {
+  state.state = name;
+  document.body.dataset.state = name;
+  if (text) say(text);
+}
+
+function say(text) { statusLine.textContent = text; }
+
+function send(m) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+}
+
+// The form is filled from ?room=&token=&name= in the query or the hash.
+for (const part of [location.search, location.hash]) {
+  for (const [k, v] of new URLSearchParams(part.slice(1))) {
+    if (['room', 'token', 'name'].includes(k)) form.elements[k].value = v;
+  }
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  join().catch((err) => finish('error', `Could not join: ${err.message || err}`));
+});
+leaveButton.addEventListener('click', leave);
+window.addEventListener('pagehide', () => send({ type: 'leave' }));
+
+async function join() {
+  const room = form.elements.room.value.trim();
+  const token = form.elements.token.value.trim();
+  const name = form.elements.name.value.trim();
+  if (!room || !token) return say('A room id and a token are needed.');
+  form.hidden = true;
+  leaveButton.hidden = false;
+  setState('joining', 'Starting camera and microphone…');
+  local = await capture();
+  if (state.state !== 'joining') return stopLocal(); // left meanwhile
+  if (local) {
+    self.el.querySelector('figcaption').textContent = name ? `You (${name})` : 'You';
+    self.video.srcObject = local;
+    self.el.hidden = false;
+  }
+  say(local ? 'Connecting…' : 'No camera or microphone: joining to watch and listen only…');
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  ws = new WebSocket(`${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`);
+  ws.onopen = () => send({ type: 'join', token, context: name });
+  ws.onmessage = (e) => {
+    let m;
+    try { m = JSON.parse(e.data); } catch { return; }
+    queue = queue.then(() => handle(m)).catch((err) => say(`Error: ${err.message || err}`));
+  };
+  // In the queue too, so that a "kicked" or "closed" just before is shown.
+  ws.onclose = (e) => {
+    queue = queue.then(() => {
+      if (state.state === 'joining') finish('error', 'Could not join: the server refused the connection; check the room id.');
+      else if (live()) finish('disconnected', `Disconnected${e.reason ? `: ${e.reason}` : ''}.`);
+    });
+  };
+}
+
+// capture asks for camera and microphone, then either alone, then nothing.
+async function capture() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null; // not a secure context
+  for (const want of [{ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } }, { audio: true }, { video: true }]) {
+    try { return await navigator.mediaDevices.getUserMedia(want); } catch { /* try less */ }
+  }
+  return null;
+}
+
+async function handle(m) {
+  if (!live()) return;
+  switch (m.type) {
+    case 'joined': return joined(m);
+    case 'answer':
+      await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      return flush();
+    case 'offer':
+      await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await flush();
+      await pc.setLocalDescription(await pc.createAnswer());
+      return send({ type: 'answer', sdp: pc.localDescription.sdp });
+    case 'candidate':
+      if (!m.candidate) return;
+      if (pc && pc.remoteDescription) return addCandidate(m.candidate);
+      early.push(m.candidate);
+      return;
+    case 'participant_joined':
+      tile(m.participant_id, m.context);
+      return count();
+    case 'participant_left':
+      drop(m.participant_id);
+      return count();
+    case 'track_published':
+      tile(m.participant_id);
+      return;
+    case 'muted':
+    case 'unmuted': {
+      const t = m.participant_id === state.participantId ? self : tiles.get(m.participant_id);
+      if (t) t.el.classList.toggle('muted', m.type === 'muted');
+      if (t === self) say(m.type === 'muted' ? 'The host muted you: the others do not hear you.' : 'You are unmuted.');
+      return;
+    }
+    case 'kicked': return finish('kicked', 'You were removed from the room.');
+    case 'session_ended': return finish('ended', 'The meeting was ended.');
+    case 'closed':
+      if (m.reason === 'leave' || state.state === 'leaving') return finish('left', 'You left the room.');
+      return finish('disconnected', m.reason === 'room_deleted' ? 'The room was deleted.' : `Disconnected (${m.reason}).`);
+    case 'error':
+      if (state.state === 'joining' && !pc) return finish('error', `Could not join: ${m.message}`);
+      return say(`Server error: ${m.message}`);
+  }
+}
+
+async function joined(m) {
+  state.participantId = m.participant_id;
+  state.sessionId = m.session_id;
+  state.roomId = m.room_id;
+  setState('joined', 'Joined; connecting media…');
+  const iceServers = (m.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+  pc = new RTCPeerConnection({ iceServers });
+  pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', candidate: e.candidate.toJSON() }); };
+  pc.ontrack = attach;
+  pc.onconnectionstatechange = () => {
+    state.connection = pc.connectionState;
+    if (pc.connectionState === 'connected') count();
+    if (pc.connectionState === 'failed') say('The media connection failed; check that UDP reaches the server.');
+  };
+  const tracks = local ? local.getTracks() : [];
+  for (const t of tracks) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
+  // An offer needs something in it: a data channel when nothing is published.
+  if (!tracks.length) pc.createDataChannel('roomsd');
+  await pc.setLocalDescription(await pc.createOffer());
+  send({ type: 'offer', sdp: pc.localDescription.sdp });
+}
+
+function addCandidate(c) {
+  const init = { ...c };
+  if (init.sdpMid === '') delete init.sdpMid; // pion sends "", which names no m-line
+  return pc.addIceCandidate(init).catch(() => { /* a candidate the browser cannot use */ });
+}
+
+async function flush() {
+  const cs = early;
+  early = [];
+  for (const c of cs) await addCandidate(c);
+}
+
+function count() {
+  if (state.state !== 'joined') return;
+  const n = tiles.size;
+  const media = state.connection === 'connected' ? '' : ' (connecting media…)';
+  say(n ? `In the room with ${n} other${n > 1 ? 's' : ''}${media}.` : `In the room; nobody else is here yet${media}.`);
+}
+
+function tile(id, name) {
+  let t = tiles.get(id);
+  if (!t) {
+    const el = document.createElement('figure');
+    el.className = 'tile';
+    el.dataset.participant = id;
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    const caption = document.createElement('figcaption');
+    el.append(video, caption);
+    grid.append(el);
+    t = { el, video, caption, name: '' };
+    tiles.set(id, t);
+  }
+  if (name) t.name = name;
+  t.caption.textContent = t.name || `Guest ${id.slice(-4)}`;
+  return t;
+}
+
+// attach shows a received track in its publisher's tile.
+function attach(e) {
+  const stream = e.streams[0] || new MediaStream([e.track]);
+  const t = tile(stream.id);
+  owners.set(e.track.id, stream.id);
+  if (t.video.srcObject !== stream) t.video.srcObject = stream;
+  t.video.play().catch(() => {
+    // Autoplay with sound was refused: play muted until a click.
+    t.video.muted = true;
+    t.el.classList.add('no-sound');
+    t.el.onclick = () => { t.video.muted = false; t.el.classList.remove('no-sound'); t.video.play().catch(() => {}); };
+    t.video.play().catch(() => {});
+  });
+}
+
+function drop(id) {
+  const t = tiles.get(id);
+  if (!t) return;
+  t.video.srcObject = null;
+  t.el.remove();
+  tiles.delete(id);
+}
+
+function leave() {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return finish('left', 'You left the room.');
+  setState('leaving', 'Leaving…');
+  send({ type: 'leave' });
+  // The server answers with "closed"; do not wait for it forever.
+  setTimeout(() => { if (live()) finish('left', 'You left the room.'); }, 3000);
+}
+
+// finish tears everything down and shows the form again.
+function finish(name, text) {
+  setState(name, text);
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  if (pc) { pc.close(); pc = null; }
+  stopLocal();
+  for (const id of [...tiles.keys()]) drop(id);
+  owners.clear();
+  early = [];
+  self.el.hidden = true;
+  self.el.classList.remove('muted');
+  self.video.srcObject = null;
+  leaveButton.hidden = true;
+  form.hidden = false;
+}
+
+function stopLocal() {
+  if (local) for (const t of local.getTracks()) t.stop();
+  local = null;
+}
+
+// stats sums, per remote participant, the video frames decoded and the
+// audio packets received.
+async function stats() {
+  const out = { framesDecoded: 0, byParticipant: {}, audioPackets: {} };
+  if (!pc) return out;
+  for (const r of pc.getReceivers()) {
+    const owner = r.track && owners.get(r.track.id);
+    if (!owner) continue;
+    (await r.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'audio') out.audioPackets[owner] = (out.audioPackets[owner] || 0) + (s.packetsReceived || 0);
+      if (s.kind !== 'video' || !s.framesDecoded) return;
+      out.framesDecoded += s.framesDecoded;
+      out.byParticipant[owner] = (out.byParticipant[owner] || 0) + s.framesDecoded;
+    });
+  }
+  return out;
+}

@@ -1,0 +1,304 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+)
+
+// Config tunes delivery. Zero fields take the documented defaults.
+type Config struct {
+	// DefaultTimeout applies when a room's webhook_timeout_secs is null or 0.
+	DefaultTimeout time.Duration // 10s
+	// MaxAttempts is how many attempts (primary, then failover) an event
+	// gets before it is marked failed.
+	MaxAttempts int // 12
+	// BaseBackoff doubles after each failed attempt, up to MaxBackoff, with
+	// up to 20% of random jitter either way.
+	BaseBackoff time.Duration // 2s
+	MaxBackoff  time.Duration // 15m
+	// PollInterval is the backstop for wake-ups after commits.
+	PollInterval time.Duration // 1s
+	// Concurrency bounds deliveries in flight; PerHost bounds them per
+	// destination host, so a slow receiver holds up only itself.
+	Concurrency int // 32
+	PerHost     int // 4
+	// MaxResponseBytes of a receiver's answer are read, the rest dropped.
+	MaxResponseBytes int64 // 64 KiB
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.DefaultTimeout, 10*time.Second)
+	def(&c.BaseBackoff, 2*time.Second)
+	def(&c.MaxBackoff, 15*time.Minute)
+	def(&c.PollInterval, time.Second)
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 12
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 32
+	}
+	if c.PerHost == 0 {
+		c.PerHost = 4
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = 64 << 10
+	}
+}
+
+// Dispatcher delivers the outbox. Start it once; Stop waits for the
+// attempts in flight.
+type Dispatcher struct {
+	store  store.Store
+	signer *Signer
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	now    func() time.Time
+
+	wake   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	all    chan struct{} // global concurrency slots
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	busy   map[string]bool          // rooms with an attempt in flight
+	hosts  map[string]chan struct{} // per-host slots
+	stopMu sync.Once
+}
+
+// New returns a dispatcher over st.
+func New(st store.Store, signer *Signer, cfg Config, log *slog.Logger) *Dispatcher {
+	cfg.defaults()
+	d := &Dispatcher{store: st, signer: signer, cfg: cfg, log: log, now: time.Now,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		all: make(chan struct{}, cfg.Concurrency), busy: map[string]bool{}, hosts: map[string]chan struct{}{}}
+	d.client = &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: cfg.PerHost,
+			IdleConnTimeout:     60 * time.Second,
+			TLSHandshakeTimeout: 5 * time.Second,
+		},
+		// A redirect is an answer, not a delivery: it is not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return d
+}
+
+// Notify wakes the dispatcher after a commit that may have added events.
+// It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the delivery loop until Stop.
+func (d *Dispatcher) Start() {
+	go d.loop()
+}
+
+// Stop ends the loop and waits for the attempts in flight to finish (each
+// is bounded by its timeout). Pending events stay in the outbox for the
+// next start.
+func (d *Dispatcher) Stop() {
+	d.stopMu.Do(func() { close(d.stop) })
+	<-d.done
+	d.wg.Wait()
+}
+
+func (d *Dispatcher) loop() {
+	defer close(d.done)
+	tick := time.NewTicker(d.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		d.dispatchDue()
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// dispatchDue starts an attempt for the head of every room's queue that
+// is due and not already in flight.
+func (d *Dispatcher) dispatchDue() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	due, err := d.store.DueDeliveries(ctx, d.now(), 2*d.cfg.Concurrency)
+	cancel()
+	if err != nil {
+		d.log.Error("webhook outbox read failed", "err", err)
+		return
+	}
+	for _, del := range due {
+		d.mu.Lock()
+		if d.busy[del.Event.RoomID] {
+			d.mu.Unlock()
+			continue
+		}
+		d.busy[del.Event.RoomID] = true
+		d.mu.Unlock()
+		select {
+		case d.all <- struct{}{}:
+		case <-d.stop:
+			d.release(del.Event.RoomID)
+			return
+		}
+		d.wg.Add(1)
+		go func(del domain.Delivery) {
+			defer d.wg.Done()
+			defer func() { <-d.all }()
+			d.deliver(del)
+			d.release(del.Event.RoomID)
+			d.Notify() // the room's next event may be waiting
+		}(del)
+	}
+}
+
+func (d *Dispatcher) release(roomID string) {
+	d.mu.Lock()
+	delete(d.busy, roomID)
+	d.mu.Unlock()
+}
+
+// hostSlot bounds concurrent requests to one host.
+func (d *Dispatcher) hostSlot(rawURL string) chan struct{} {
+	host := rawURL
+	if u, err := url.Parse(rawURL); err == nil {
+		host = u.Host
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.hosts[host]
+	if s == nil {
+		s = make(chan struct{}, d.cfg.PerHost)
+		d.hosts[host] = s
+	}
+	return s
+}
+
+// deliver makes one attempt: the primary URL, then the failover URL if
+// the primary fails, and records the outcome.
+func (d *Dispatcher) deliver(del domain.Delivery) {
+	// The list this came from may predate an attempt that has finished
+	// since; only a delivery still in the state we read is attempted.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ok, err := d.store.ClaimDelivery(ctx, del.Seq, del.Attempts, d.now())
+	cancel()
+	if err != nil {
+		d.log.Error("webhook claim failed", "event_id", del.Event.ID, "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	attempt := del.Attempts + 1
+	status, err := d.post(del, attempt, del.URL)
+	to := del.URL
+	if err != nil && del.FailoverURL != "" {
+		d.log.Warn("webhook failed; trying the failover URL", "event_id", del.Event.ID, "url", del.URL, "err", err)
+		status, err = d.post(del, attempt, del.FailoverURL)
+		to = del.FailoverURL
+	}
+	now := d.now()
+	del.Attempts, del.UpdatedAt, del.LastStatus = attempt, now, status
+	switch {
+	case err == nil:
+		del.Status, del.DeliveredTo, del.DeliveredAt, del.LastError = domain.DeliveryDelivered, to, &now, ""
+		d.log.Info("webhook delivered", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", to, "attempt", attempt)
+	case attempt >= d.cfg.MaxAttempts || errors.Is(err, errPermanent):
+		del.Status, del.LastError = domain.DeliveryFailed, err.Error()
+		d.log.Error("webhook failed for good", "event_id", del.Event.ID, "event_type", del.Event.Type, "attempts", attempt, "err", err)
+	default:
+		del.LastError, del.NextAttemptAt = err.Error(), now.Add(d.backoff(attempt))
+		d.log.Warn("webhook failed; will retry", "event_id", del.Event.ID, "attempt", attempt, "next_attempt_at", del.NextAttemptAt, "err", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.store.UpdateDelivery(ctx, del); err != nil {
+		// The event stays pending and is tried again: at least once.
+		d.log.Error("webhook outcome not recorded", "event_id", del.Event.ID, "err", err)
+	}
+}
+
+var errPermanent = errors.New("not deliverable")
+
+// backoff is BaseBackoff·2^(attempt-1), capped, with ±20% jitter.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	b := d.cfg.BaseBackoff
+	for i := 1; i < attempt && b < d.cfg.MaxBackoff; i++ {
+		b *= 2
+	}
+	b = min(b, d.cfg.MaxBackoff)
+	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(b))
+	return b + jitter
+}
+
+// post sends one signed request and reports the status code and why it
+// did not count as delivered.
+func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, error) {
+	u, err := url.Parse(to)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("%w: %q is not an http(s) URL", errPermanent, to)
+	}
+	body, err := Body(del.Event, attempt, to)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	timeout := d.cfg.DefaultTimeout
+	if del.TimeoutSecs != nil && *del.TimeoutSecs > 0 {
+		timeout = time.Duration(*del.TimeoutSecs) * time.Second
+	}
+	slot := d.hostSlot(to)
+	select {
+	case slot <- struct{}{}:
+	case <-d.stop:
+		return 0, errors.New("shutting down")
+	}
+	defer func() { <-slot }()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, strings.NewReader(string(body)))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "roomsd-webhooks/1")
+	for k, v := range d.signer.Headers(del.Event.ID, body, d.now()) {
+		req.Header.Set(k, v)
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("no answer within %v", timeout)
+		}
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, d.cfg.MaxResponseBytes))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, fmt.Errorf("answered %d", resp.StatusCode)
+	}
+	return resp.StatusCode, nil
+}

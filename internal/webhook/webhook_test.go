@@ -1,0 +1,419 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/webhook"
+)
+
+// hit is one request a receiver got.
+type hit struct {
+	at      time.Time
+	body    []byte
+	header  http.Header
+	event   map[string]any
+	meta    map[string]any
+	eventID string
+}
+
+// receiver is a real HTTP endpoint on 127.0.0.1 whose answer a test
+// chooses per request.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	hits   []hit
+	answer func(n int, h hit) int // status for the n-th request (1-based)
+}
+
+func newReceiver(t *testing.T, answer func(n int, h hit) int) *receiver {
+	r := &receiver{answer: answer}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var env struct {
+			Data map[string]any `json:"data"`
+			Meta map[string]any `json:"meta"`
+		}
+		json.Unmarshal(body, &env)
+		h := hit{at: time.Now(), body: body, header: req.Header.Clone(), event: env.Data, meta: env.Meta}
+		h.eventID, _ = env.Data["id"].(string)
+		r.mu.Lock()
+		r.hits = append(r.hits, h)
+		n := len(r.hits)
+		r.mu.Unlock()
+		status := 200
+		if r.answer != nil {
+			status = r.answer(n, h)
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) got() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+type env struct {
+	t      *testing.T
+	st     store.Store
+	svc    *rooms.Service
+	d      *webhook.Dispatcher
+	key    ed25519.PrivateKey
+	secret []byte
+}
+
+func newEnv(t *testing.T, cfg webhook.Config) *env {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	if cfg.BaseBackoff == 0 {
+		cfg.BaseBackoff = 50 * time.Millisecond
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	d := webhook.New(st, webhook.NewSigner(key, secret), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc := rooms.New(st, rooms.WithEventNotifier(d.Notify))
+	d.Start()
+	t.Cleanup(func() {
+		d.Stop()
+		st.Close()
+	})
+	return &env{t: t, st: st, svc: svc, d: d, key: key, secret: secret}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (e *env) room(url, failover string, timeout *int) domain.Room {
+	e.t.Helper()
+	c := rooms.RoomChanges{WebhookEventURL: rooms.Some(&url), WebhookTimeoutSecs: rooms.Some(timeout)}
+	if failover != "" {
+		c.WebhookEventFailoverURL = rooms.Some(&failover)
+	}
+	r, err := e.svc.CreateRoom(context.Background(), c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func types(hs []hit) string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, strings.TrimPrefix(h.event["event_type"].(string), "video.room."))
+	}
+	return strings.Join(out, " ")
+}
+
+// verify checks both signatures on a request, as a receiver would.
+func (e *env) verify(h hit) {
+	e.t.Helper()
+	ts := h.header.Get("telnyx-timestamp")
+	sig, err := base64.StdEncoding.DecodeString(h.header.Get("telnyx-signature-ed25519"))
+	if err != nil || !ed25519.Verify(e.key.Public().(ed25519.PublicKey), append([]byte(ts+"|"), h.body...), sig) {
+		e.t.Errorf("Ed25519 signature does not verify")
+	}
+	mac := hmac.New(sha256.New, e.secret)
+	mac.Write([]byte(h.header.Get("webhook-id") + "." + h.header.Get("webhook-timestamp") + "."))
+	mac.Write(h.body)
+	if h.header.Get("webhook-signature") != "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)) || h.header.Get("webhook-id") != h.eventID {
+		e.t.Errorf("Standard Webhooks signature does not verify")
+	}
+	if h.header.Get("Content-Type") != "application/json" {
+		e.t.Errorf("Content-Type %q", h.header.Get("Content-Type"))
+	}
+}
+
+func TestEveryEventTypeWithItsShape(t *testing.T) {
+	e := newEnv(t, webhook.Config{})
+	ctx := context.Background()
+	rx := newReceiver(t, nil)
+	compRx := newReceiver(t, nil)
+	room := e.room(rx.URL+"/hooks", "", nil)
+	alice, err := e.svc.Join(ctx, room.ID, "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := e.svc.Join(ctx, room.ID, "Bob")
+	rec, _ := e.svc.StartRecording(ctx, alice.ID, "audio", "opus")
+	e.svc.CompleteRecording(ctx, rec.ID, 1.5, 42, "https://files.example/a.ogg")
+	e.svc.Kick(ctx, alice.SessionID, rooms.Selection{IDs: []string{bob.ID}})
+	e.svc.Leave(ctx, alice.ID, domain.ReasonLeft)
+	carol, _ := e.svc.Join(ctx, room.ID, "Carol")
+	e.svc.EndSession(ctx, alice.SessionID, domain.ReasonAPI)
+	comp, err := e.svc.CreateComposition(ctx, rooms.CompositionRequest{SessionID: &alice.SessionID,
+		Webhooks: rooms.RoomChanges{WebhookEventURL: rooms.Some(ptr(compRx.URL))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.CompleteComposition(ctx, comp.ID, 2.5, 40, "https://files.example/c.mp4")
+
+	want := "session.started participant.joined participant.joined recording.started recording.completed " +
+		"participant.left participant.left participant.joined participant.left session.ended"
+	eventually(t, 10*time.Second, "all room events delivered", func() bool { return len(rx.got()) >= 10 })
+	hs := rx.got()
+	if types(hs) != want {
+		t.Fatalf("events in order:\n got %s\nwant %s", types(hs), want)
+	}
+	for _, h := range hs {
+		e.verify(h)
+		if h.event["record_type"] != "event" || h.meta["attempt"] != float64(1) || h.meta["delivered_to"] != rx.URL+"/hooks" {
+			t.Errorf("envelope: %s", h.body)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, h.event["occurred_at"].(string)); err != nil {
+			t.Errorf("occurred_at: %v", err)
+		}
+	}
+	payload := func(i int) map[string]any { return hs[i].event["payload"].(map[string]any) }
+	check := func(i int, want map[string]any) {
+		t.Helper()
+		got := payload(i)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %#v, want %#v", hs[i].event["event_type"], k, got[k], v)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s payload has fields %v, want exactly %v", hs[i].event["event_type"], got, want)
+		}
+	}
+	sid := alice.SessionID
+	check(0, map[string]any{"session_id": sid, "room_id": room.ID})
+	check(1, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": alice.ID, "context": "Alice"})
+	check(3, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": alice.ID, "recording_id": rec.ID, "type": "audio"})
+	check(4, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": alice.ID, "recording_id": rec.ID, "type": "audio",
+		"size_mb": 1.5, "download_url": "https://files.example/a.ogg", "codec": "opus", "duration_secs": float64(42)})
+	check(5, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": bob.ID, "context": "Bob",
+		"duration_secs": float64(0), "left_reason": "kicked"})
+	check(6, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": alice.ID, "context": "Alice",
+		"duration_secs": float64(0), "left_reason": "leave"})
+	check(8, map[string]any{"session_id": sid, "room_id": room.ID, "participant_id": carol.ID, "context": "Carol",
+		"duration_secs": float64(0), "left_reason": "session_ended"})
+	check(9, map[string]any{"session_id": sid, "room_id": room.ID, "duration_secs": float64(0), "ended_reason": "api"})
+
+	eventually(t, 10*time.Second, "the composition event reaches the composition's own URL", func() bool { return len(compRx.got()) == 1 })
+	c := compRx.got()[0]
+	e.verify(c)
+	cp := c.event["payload"].(map[string]any)
+	if c.event["event_type"] != "video.room.composition.completed" || cp["composition_id"] != comp.ID || cp["size_mb"] != 2.5 ||
+		cp["format"] != "mp4" || cp["resolution"] != "1280x720" || cp["download_url"] != "https://files.example/c.mp4" ||
+		cp["duration_secs"] != float64(40) || cp["room_id"] != room.ID || cp["session_id"] != sid {
+		t.Errorf("composition.completed: %s", c.body)
+	}
+	// Rooms without a webhook URL produce no outbox rows.
+	quiet, _ := e.svc.CreateRoom(ctx, rooms.RoomChanges{})
+	e.svc.Join(ctx, quiet.ID, "Zed")
+	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &quiet.ID}, store.Page{Number: 1, Size: 10})
+	if len(ds) != 0 {
+		t.Errorf("%d deliveries for a room without a webhook URL", len(ds))
+	}
+}
+
+func TestFailoverOnErrorAndOnTimeout(t *testing.T) {
+	e := newEnv(t, webhook.Config{})
+	ctx := context.Background()
+	failing := newReceiver(t, func(int, hit) int { return 500 })
+	hanging := newReceiver(t, func(int, hit) int { time.Sleep(3 * time.Second); return 200 })
+	failover := newReceiver(t, nil)
+
+	r1 := e.room(failing.URL, failover.URL+"/a", nil)
+	e.svc.Join(ctx, r1.ID, "A")
+	eventually(t, 5*time.Second, "failover gets both events of room 1", func() bool { return len(failover.got()) == 2 })
+	for _, h := range failover.got() {
+		if h.meta["delivered_to"] != failover.URL+"/a" || h.meta["attempt"] != float64(1) {
+			t.Errorf("failover envelope: %s", h.body)
+		}
+		e.verify(h)
+	}
+	if len(failing.got()) != 2 {
+		t.Errorf("primary tried %d times, want once per event", len(failing.got()))
+	}
+
+	start := time.Now()
+	r2 := e.room(hanging.URL, failover.URL+"/b", ptr(1))
+	e.svc.Join(ctx, r2.ID, "B") // session.started and participant.joined
+	eventually(t, 10*time.Second, "failover gets room 2's first event after the room's 1 s timeout", func() bool {
+		for _, h := range failover.got() {
+			if h.meta["delivered_to"] == failover.URL+"/b" {
+				return true
+			}
+		}
+		return false
+	})
+	if el := time.Since(start); el < time.Second || el > 2500*time.Millisecond {
+		t.Errorf("failover after %v; the room's timeout is 1 s", el)
+	}
+	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r1.ID}, store.Page{Number: 1, Size: 10})
+	for _, d := range ds {
+		if d.Status != domain.DeliveryDelivered || d.DeliveredTo != failover.URL+"/a" || d.LastStatus != 200 {
+			t.Errorf("delivery record: %+v", d)
+		}
+	}
+}
+
+func TestRetriesWithBackoffThenFail(t *testing.T) {
+	e := newEnv(t, webhook.Config{BaseBackoff: 100 * time.Millisecond, MaxAttempts: 4})
+	ctx := context.Background()
+	flaky := newReceiver(t, func(n int, _ hit) int {
+		if n <= 2 {
+			return 503
+		}
+		return 204
+	})
+	r := e.room(flaky.URL, "", nil)
+	rm := r.ID
+	e.svc.CreateRoom(ctx, rooms.RoomChanges{}) // unrelated
+	e.svc.Join(ctx, rm, "A")
+	eventually(t, 10*time.Second, "both events delivered after two failures", func() bool { return len(flaky.got()) == 4 })
+	hs := flaky.got()
+	for i, want := range []float64{1, 2, 3} {
+		if hs[i].meta["attempt"] != want || hs[i].eventID != hs[0].eventID {
+			t.Errorf("request %d: attempt %v of %s", i, hs[i].meta["attempt"], hs[i].eventID)
+		}
+	}
+	g1, g2 := hs[1].at.Sub(hs[0].at), hs[2].at.Sub(hs[1].at)
+	if g1 < 70*time.Millisecond || g2 < 140*time.Millisecond || g2 < g1 {
+		t.Errorf("backoff gaps %v then %v; want about 100 ms then 200 ms", g1, g2)
+	}
+	if hs[3].event["event_type"] != "video.room.participant.joined" {
+		t.Errorf("the second event went before the first was delivered")
+	}
+
+	dead := newReceiver(t, func(int, hit) int { return 500 })
+	r2 := e.room(dead.URL, "", nil)
+	e.svc.Join(ctx, r2.ID, "B")
+	failed := domain.DeliveryFailed
+	eventually(t, 10*time.Second, "the first event is marked failed after 4 attempts", func() bool {
+		ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r2.ID, Status: &failed}, store.Page{Number: 1, Size: 10})
+		return len(ds) >= 1
+	})
+	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r2.ID, Status: &failed}, store.Page{Number: 1, Size: 10})
+	if d := ds[len(ds)-1]; d.Attempts != 4 || d.LastError != "answered 500" || d.LastStatus != 500 {
+		t.Errorf("failed delivery: %+v", d)
+	}
+}
+
+// A room's events arrive in the order they happened even when one needs
+// retries, while another room's events are not held up.
+func TestOrderPerRoomAndIsolation(t *testing.T) {
+	e := newEnv(t, webhook.Config{BaseBackoff: 200 * time.Millisecond})
+	ctx := context.Background()
+	var once sync.Once
+	slowFirst := newReceiver(t, func(n int, h hit) int {
+		fail := false
+		once.Do(func() { fail = true })
+		if fail {
+			return 500
+		}
+		return 200
+	})
+	other := newReceiver(t, nil)
+	a := e.room(slowFirst.URL, "", nil)
+	b := e.room(other.URL, "", nil)
+	for _, who := range []string{"1", "2", "3"} {
+		e.svc.Join(ctx, a.ID, who)
+	}
+	start := time.Now()
+	e.svc.Join(ctx, b.ID, "x")
+	eventually(t, 2*time.Second, "the other room's events arrive at once", func() bool { return len(other.got()) == 2 })
+	if el := time.Since(start); el > 150*time.Millisecond {
+		t.Errorf("the other room waited %v behind a retrying room", el)
+	}
+	eventually(t, 10*time.Second, "room A's events all arrive", func() bool { return len(slowFirst.got()) == 5 })
+	got := slowFirst.got()
+	var order []string
+	for _, h := range got[1:] { // the first request was the failed attempt
+		p := h.event["payload"].(map[string]any)
+		order = append(order, strings.TrimPrefix(h.event["event_type"].(string), "video.room.")+":"+strings.TrimSpace(fmtAny(p["context"])))
+	}
+	if strings.Join(order, " ") != "session.started: participant.joined:1 participant.joined:2 participant.joined:3" {
+		t.Errorf("room A order: %v", order)
+	}
+	if got[0].eventID != got[1].eventID {
+		t.Errorf("the retried event was not the first one")
+	}
+}
+
+func fmtAny(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// Redirects are not followed, big answers are cut, and Stop leaves
+// pending events for the next start.
+func TestRedirectsBodiesAndRestart(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, webhook.Config{BaseBackoff: time.Hour})
+	target := newReceiver(t, nil)
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(strings.Repeat("x", 10<<20)))
+	}))
+	defer big.Close()
+
+	r1 := e.room(redirect.URL, "", nil)
+	r2 := e.room(big.URL, "", nil)
+	e.svc.Join(ctx, r1.ID, "A")
+	e.svc.Join(ctx, r2.ID, "B")
+	eventually(t, 5*time.Second, "both rooms' first events attempted", func() bool {
+		d1, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r1.ID}, store.Page{Number: 1, Size: 10})
+		d2, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r2.ID}, store.Page{Number: 1, Size: 10})
+		return d1[1].Attempts == 1 && d2[1].Status == domain.DeliveryDelivered && d2[0].Status == domain.DeliveryDelivered
+	})
+	d1, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r1.ID}, store.Page{Number: 1, Size: 10})
+	if d1[1].Status != domain.DeliveryPending || d1[1].LastStatus != http.StatusTemporaryRedirect || len(target.got()) != 0 {
+		t.Errorf("redirect: %+v; target got %d requests", d1[1], len(target.got()))
+	}
+
+	// A new dispatcher on the same outbox (a restart) delivers what is left.
+	e.d.Stop()
+	rx := newReceiver(t, nil)
+	r3 := e.room(rx.URL, "", nil)
+	e.svc.Join(ctx, r3.ID, "C") // recorded while no dispatcher runs
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	d2 := webhook.New(e.st, webhook.NewSigner(key, nil), webhook.Config{PollInterval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d2.Start()
+	defer d2.Stop()
+	eventually(t, 5*time.Second, "the restarted dispatcher delivers the pending events", func() bool { return len(rx.got()) == 2 })
+	if h := rx.got()[0]; h.header.Get("webhook-signature") != "" {
+		t.Errorf("Standard Webhooks header sent without a secret")
+	}
+}
