@@ -27,10 +27,14 @@ const usage = `roomsd: self-hosted video rooms with a Telnyx-compatible REST API
 
 Usage:
   roomsd [serve] [flags]   run the server (the default command)
+  roomsd bot --room ID     join a room with synthetic media and report what
+                           arrived, as one participant or many (load)
+  roomsd keys              print the public keys that verify webhooks and tokens
   roomsd version           print the version
   roomsd help              print this help
 
-Run "roomsd serve --help" for the server's flags and ROOMSD_* variables.
+Run "roomsd serve --help" for the server's flags and ROOMSD_* variables,
+"roomsd bot --help" for the bot's flags and its JSON report.
 `
 
 func main() {
@@ -39,13 +43,17 @@ func main() {
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "version" || args[0] == "help") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "bot" || args[0] == "keys" || args[0] == "version" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "bot":
+		return botMain(args, getenv, stdout, stderr)
+	case "keys":
+		return keysMain(args, getenv, stdout, stderr)
 	case "version":
 		if len(args) > 0 {
 			fmt.Fprint(stdout, "Usage: roomsd version\n\nPrints the roomsd version and the Go version it was built with.\n")

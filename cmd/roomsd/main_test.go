@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,5 +63,23 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 	code, _, errs := runCmd(map[string]string{"ROOMSD_ADDR": "127.0.0.1:0", "ROOMSD_DB": filepath.Join(dir, "a.db")}, "--addr", "nohostport")
 	if code != 2 || !strings.Contains(errs, `"nohostport"`) {
 		t.Errorf("flag did not override: exit %d %q", code, errs)
+	}
+}
+
+// roomsd keys prints the webhook public key that the server also serves,
+// and the same one on every run against one database.
+func TestKeysCommand(t *testing.T) {
+	env := map[string]string{"ROOMSD_DB": filepath.Join(t.TempDir(), "k.db")}
+	code, out, errs := runCmd(env, "keys")
+	if code != 0 || !strings.Contains(out, "Webhook signing key") {
+		t.Fatalf("keys: exit %d, %q %q", code, out, errs)
+	}
+	key := strings.Fields(strings.SplitN(out, "TELNYX_PUBLIC_KEY):", 2)[1])[0]
+	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 32 {
+		t.Fatalf("printed key %q is not a base64 Ed25519 public key", key)
+	}
+	_, again, _ := runCmd(env, "keys")
+	if !strings.Contains(again, key) {
+		t.Errorf("the key changed between runs")
 	}
 }

@@ -94,6 +94,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", udpAddr, err)
 	}
+	// Every participant's media arrives on this one socket: ask for a
+	// large receive buffer (the kernel caps it at net.core.rmem_max).
+	if uc, ok := udp.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(8 << 20)
+		_ = uc.SetWriteBuffer(8 << 20)
+	}
 	iceServers := parseICEServers(cfg.RTCICEServers)
 	var svc *rooms.Service
 	media, err := sfu.NewManager(sfu.Config{

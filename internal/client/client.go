@@ -48,6 +48,10 @@ type TrackStats struct {
 	Keyframes   int64     `json:"keyframes,omitempty"`
 	First       time.Time `json:"-"`
 	FirstKey    time.Time `json:"-"`
+	// Expected is how many packets the RTP sequence numbers say were
+	// sent from the first one received to the highest one: Expected
+	// minus Packets were lost (retransmitted duplicates aside).
+	Expected int64 `json:"expected"`
 }
 
 // Client is one connected participant.
@@ -64,10 +68,16 @@ type Client struct {
 	stopped sync.Once
 	sent    atomic.Int64
 
+	connected chan struct{} // closed once media is connected
+	failed    chan struct{} // closed if ICE or DTLS fails
+	connOnce  sync.Once
+	failOnce  sync.Once
+
 	mu         sync.Mutex
 	stats      map[string]*TrackStats // stream+kind → stats
 	candidates []webrtc.ICECandidateInit
 	err        error
+	closeErr   error // why the signaling connection ended
 }
 
 // ConnectURL turns a server base URL (http://host:port) into the
@@ -89,7 +99,7 @@ func Join(ctx context.Context, url, token string, opts Options) (*Client, error)
 	}
 	ws.SetReadLimit(1 << 20)
 	c := &Client{ws: ws, events: make(chan signal.Message, 1024), stop: make(chan struct{}), done: make(chan struct{}),
-		stats: map[string]*TrackStats{}}
+		connected: make(chan struct{}), failed: make(chan struct{}), stats: map[string]*TrackStats{}}
 	if err := c.write(ctx, signal.Message{Type: signal.TypeJoin, Token: token, Context: opts.Context}); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -150,6 +160,14 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	c.pc = pc
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			c.connOnce.Do(func() { close(c.connected) })
+		case webrtc.PeerConnectionStateFailed:
+			c.failOnce.Do(func() { close(c.failed) })
+		}
+	})
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
 			init := cand.ToJSON()
@@ -251,6 +269,7 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}()
 	}
 	var vp8 codecs.VP8Packet
+	var base, highest int64 // extended sequence numbers
 	for {
 		pkt, _, err := remote.ReadRTP()
 		if err != nil {
@@ -267,7 +286,11 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		if st.Packets == 0 {
 			st.First = now
+			base, highest = int64(pkt.SequenceNumber), int64(pkt.SequenceNumber)
+		} else if d := int16(pkt.SequenceNumber - uint16(highest)); d > 0 {
+			highest += int64(d)
 		}
+		st.Expected = highest - base + 1
 		st.Packets++
 		st.Bytes += int64(len(pkt.Payload))
 		if keyframe {
@@ -313,6 +336,35 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // Connected reports whether media is flowing (ICE and DTLS are up).
 func (c *Client) Connected() bool {
 	return c.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+// WaitConnected waits until media is connected (ICE and DTLS are up). It
+// returns ErrTimeout when ctx ends first, and an error when the connection
+// fails or the signaling connection closes.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	select {
+	case <-c.connected:
+		return nil
+	default:
+	}
+	select {
+	case <-c.connected:
+		return nil
+	case <-c.failed:
+		return errors.New("client: media connection failed (ICE or DTLS)")
+	case <-c.done:
+		return errors.New("client: signaling connection closed before media connected")
+	case <-ctx.Done():
+		return fmt.Errorf("%w waiting for media to connect", ErrTimeout)
+	}
+}
+
+// CloseErr returns the error that ended the signaling connection (a
+// websocket.CloseError when the server closed it), once Done is closed.
+func (c *Client) CloseErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
 }
 
 // Err returns the first error of a media sender, if any.
@@ -363,6 +415,9 @@ func (c *Client) readLoop() {
 	for {
 		m, err := c.read(context.Background())
 		if err != nil {
+			c.mu.Lock()
+			c.closeErr = err
+			c.mu.Unlock()
 			return
 		}
 		switch m.Type {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -48,7 +49,11 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		return nil, fmt.Errorf("sfu: codecs: %w", err)
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	// Each outgoing stream keeps packets for retransmission on NACK. 256 of
+	// them (pion's default is 1,024) cover over a second of camera video at
+	// a quarter of the memory per subscriber.
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(256))); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}

@@ -195,24 +195,31 @@ func leftReason(r string) string {
 	return domain.ReasonDisconnected
 }
 
-// resume reattaches a participant whose socket dropped within the grace
-// period.
+// resume reattaches a participant to a new socket: one whose socket
+// dropped less than the grace period ago, or one whose old socket the
+// server still holds (the client noticed the drop first); the old socket
+// is closed.
 func (h *Handler) resume(c *conn, roomID, participantID string) *sfu.Participant {
 	h.mu.Lock()
-	t := h.dropped[participantID]
 	p := h.media.Participant(participantID)
-	ok := t != nil && p != nil && p.RoomID() == roomID && t.Stop()
-	if ok {
+	ok := p != nil && p.RoomID() == roomID
+	if t := h.dropped[participantID]; ok && t != nil {
+		ok = t.Stop() // false: the grace period just ran out
 		delete(h.dropped, participantID)
+	}
+	var old *conn
+	if ok {
+		old = h.conns[participantID]
+		h.conns[participantID] = c
 	}
 	h.mu.Unlock()
 	if !ok {
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "no participant to resume; join again")
 		return nil
 	}
-	h.mu.Lock()
-	h.conns[p.ID()] = c
-	h.mu.Unlock()
+	if old != nil {
+		old.finish(websocket.StatusNormalClosure, "resumed on another connection")
+	}
 	p.SetEvents(h.events(c))
 	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers})
 	p.Resync()
@@ -228,7 +235,7 @@ func (h *Handler) loop(ctx context.Context, c *conn, p *sfu.Participant) {
 			select {
 			case <-p.Done():
 			default:
-				h.graceStart(p)
+				h.graceStart(p, c)
 			}
 			return
 		}
@@ -243,10 +250,13 @@ func (h *Handler) loop(ctx context.Context, c *conn, p *sfu.Participant) {
 }
 
 // graceStart starts the grace period of a participant whose socket dropped.
-func (h *Handler) graceStart(p *sfu.Participant) {
-	p.SetEvents(nil)
+func (h *Handler) graceStart(p *sfu.Participant, c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.conns[p.ID()] != c {
+		return // this socket was replaced by a resume
+	}
+	p.SetEvents(nil)
 	delete(h.conns, p.ID())
 	h.dropped[p.ID()] = time.AfterFunc(h.grace, func() { p.Close(domain.ReasonDisconnected) })
 }

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// notifySnapshot: there is no SIGUSR1 here, so no snapshots.
+func notifySnapshot(chan<- struct{}) func() { return func() {} }

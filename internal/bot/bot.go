@@ -1,0 +1,538 @@
+// Package bot joins a room like a user, or like many users: each
+// participant mints a client token through the REST API, joins over the
+// signaling socket with package client, publishes synthetic media,
+// receives everyone else and counts what arrives. `roomsd bot` is a thin
+// command line over Run; the report it prints is Report.
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/client"
+	"github.com/roomsd/roomsd/internal/signal"
+)
+
+// Config is one run of the bot.
+type Config struct {
+	// Server is the roomsd base URL, http://host:port, with or without /v2.
+	Server string
+	// APIKey authorizes the token requests (Authorization: Bearer).
+	APIKey string
+	// Room is the room id to join.
+	Room string
+	// Context is stored on each participant; with Count > 1 the
+	// participants are Context-1 … Context-N.
+	Context string
+	// Count is how many participants join (at once).
+	Count int
+	// Duration is how long the participants stay once every one of them
+	// has joined and connected its media (or failed to).
+	Duration time.Duration
+	// Audio and Video say what each participant publishes.
+	Audio, Video bool
+	// Loopback pins ICE to 127.0.0.1.
+	Loopback bool
+	// ConnectTimeout bounds each participant's token request, join and
+	// media connection (default 20s).
+	ConnectTimeout time.Duration
+	// HTTPClient requests tokens and dials the signaling socket
+	// (default: a client with a 10 s timeout for tokens).
+	HTTPClient *http.Client
+	// Log receives progress lines and errors (nil: discarded).
+	Log io.Writer
+	// ProgressEvery is how often a progress line is written (0: never).
+	ProgressEvery time.Duration
+	// Snapshot, when a value arrives, writes a snapshot line at once;
+	// scripts use it to mark a measurement window.
+	Snapshot <-chan struct{}
+}
+
+// Report is what a run prints: one JSON object.
+type Report struct {
+	Server    string    `json:"server"`
+	RoomID    string    `json:"room_id"`
+	Publish   []string  `json:"publish"`
+	StartedAt time.Time `json:"started_at"`
+	// DurationMS runs from the first token request to the moment the
+	// counts were taken, just before the participants left.
+	DurationMS     int64         `json:"duration_ms"`
+	ParticipantIDs []string      `json:"participant_ids"`
+	Participants   []Participant `json:"participants"`
+	Totals         Counts        `json:"totals"`
+	// Failed counts participants that did not join, did not connect
+	// their media, or were disconnected before the run ended.
+	Failed int `json:"failed"`
+}
+
+// Participant is one bot participant. Times are milliseconds from its
+// token request; null when the event did not happen.
+type Participant struct {
+	Context       string `json:"context"`
+	ParticipantID string `json:"participant_id,omitempty"`
+	SessionID     string `json:"session_id,omitempty"`
+	Connected     bool   `json:"connected"`
+	JoinMS        *int64 `json:"join_ms"`
+	ConnectMS     *int64 `json:"connect_ms"`
+	// FirstVideoMS is the first remote video packet of any participant;
+	// FirstKeyframeMS the first packet of a remote keyframe, the first
+	// picture a real client could show.
+	FirstAudioMS    *int64 `json:"join_to_first_audio_ms"`
+	FirstVideoMS    *int64 `json:"join_to_first_video_ms"`
+	FirstKeyframeMS *int64 `json:"join_to_first_keyframe_ms"`
+	// Received is keyed by remote participant id, then "audio"/"video".
+	Received map[string]map[string]Counts `json:"received"`
+	Error    string                       `json:"error,omitempty"`
+}
+
+// Counts is what arrived. Lost is from RTP sequence numbers: packets
+// between the first and the highest one received that never arrived.
+type Counts struct {
+	Packets   int64 `json:"packets"`
+	Bytes     int64 `json:"bytes"`
+	Lost      int64 `json:"lost"`
+	Keyframes int64 `json:"keyframes,omitempty"`
+}
+
+func (c *Counts) add(o Counts) {
+	c.Packets += o.Packets
+	c.Bytes += o.Bytes
+	c.Lost += o.Lost
+	c.Keyframes += o.Keyframes
+}
+
+// ParsePublish reads "audio", "video", "audio,video" or "none".
+func ParsePublish(s string) (audio, video bool, err error) {
+	s = strings.TrimSpace(s)
+	if s == "none" || s == "" {
+		return false, false, nil
+	}
+	for _, k := range strings.Split(s, ",") {
+		switch strings.TrimSpace(k) {
+		case "audio":
+			audio = true
+		case "video":
+			video = true
+		default:
+			return false, false, fmt.Errorf("%q is not audio, video, audio,video or none", s)
+		}
+	}
+	return audio, video, nil
+}
+
+// BaseURL checks a server URL and returns it without a trailing / or /v2.
+func BaseURL(server string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(server))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not a server URL such as http://127.0.0.1:8080", server)
+	}
+	s := strings.TrimSuffix(u.String(), "/")
+	return strings.TrimSuffix(s, "/v2"), nil
+}
+
+// IsLoopbackServer reports whether the server URL names this machine
+// (127.0.0.1, ::1 or localhost).
+func IsLoopbackServer(server string) bool {
+	u, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	switch h := u.Hostname(); {
+	case h == "localhost", h == "::1", strings.HasPrefix(h, "127."):
+		return true
+	}
+	return false
+}
+
+// member is one participant during a run.
+type member struct {
+	ctxName string
+	start   time.Time
+
+	mu        sync.Mutex
+	c         *client.Client
+	joined    time.Time
+	connected time.Time
+	err       error
+	leaving   atomic.Bool
+}
+
+func (m *member) fail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
+	}
+}
+
+func (m *member) state() (c *client.Client, connected bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.c, !m.connected.IsZero(), m.err
+}
+
+type runner struct {
+	cfg     Config
+	base    string
+	http    *http.Client
+	members []*member
+	start   time.Time
+	logMu   sync.Mutex
+}
+
+// Run joins Count participants, keeps them for Duration and returns what
+// they received. It returns an error only for a bad Config; participants
+// that fail are in the report (Failed) and in the log. Ending ctx ends
+// the run early, with a report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	base, err := BaseURL(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Room == "":
+		return nil, errors.New("no room id")
+	case cfg.APIKey == "":
+		return nil, errors.New("no API key")
+	case cfg.Count < 1:
+		return nil, fmt.Errorf("count %d: at least 1", cfg.Count)
+	case cfg.Duration < 0:
+		return nil, fmt.Errorf("duration %v is negative", cfg.Duration)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 20 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	r := &runner{cfg: cfg, base: base, http: cfg.HTTPClient}
+	if r.http == nil {
+		r.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	return r.run(ctx), nil
+}
+
+func (r *runner) logf(format string, args ...any) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	fmt.Fprintf(r.cfg.Log, "roomsd bot: "+format+"\n", args...)
+}
+
+func (r *runner) run(ctx context.Context) *Report {
+	r.start = time.Now()
+	r.members = make([]*member, r.cfg.Count)
+	var ready sync.WaitGroup // joined and connected, or failed
+	for i := range r.members {
+		name := r.cfg.Context
+		if r.cfg.Count > 1 {
+			name = fmt.Sprintf("%s-%d", r.cfg.Context, i+1)
+		}
+		m := &member{ctxName: name}
+		r.members[i] = m
+		ready.Add(1)
+		go r.participate(ctx, m, ready.Done)
+	}
+
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go r.progress(stopProgress, progressDone)
+
+	allReady := make(chan struct{})
+	go func() { ready.Wait(); close(allReady) }()
+	// Joins end by themselves: each is bounded by ConnectTimeout and
+	// by ctx.
+	<-allReady
+	if ctx.Err() == nil {
+		t := time.NewTimer(r.cfg.Duration)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		case <-r.allGone():
+		}
+		t.Stop()
+	}
+	end := time.Now()
+	close(stopProgress)
+	<-progressDone
+	report := r.report(end)
+
+	// Leave together; a participant still connecting is dropped.
+	var wg sync.WaitGroup
+	for _, m := range r.members {
+		m.leaving.Store(true)
+		c, _, _ := m.state()
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = c.Leave(lctx)
+		}()
+	}
+	wg.Wait()
+	r.logf("done after %.1fs: %d of %d participants ok, %d packets (%d bytes) received, %d lost",
+		end.Sub(r.start).Seconds(), r.cfg.Count-report.Failed, r.cfg.Count, report.Totals.Packets, report.Totals.Bytes, report.Totals.Lost)
+	return report
+}
+
+// allGone is closed when every participant's connection has ended (or
+// never started), so a run whose room was ended stops at once.
+func (r *runner) allGone() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for _, m := range r.members {
+			if c, _, _ := m.state(); c != nil {
+				<-c.Done()
+			}
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// participate mints a token, joins, waits for media and then watches the
+// connection until it ends.
+func (r *runner) participate(ctx context.Context, m *member, ready func()) {
+	m.start = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	readyOnce := sync.OnceFunc(ready)
+	defer readyOnce()
+	failed := func(err error) {
+		m.fail(err)
+		r.logf("%s: %v", m.ctxName, err)
+	}
+	token, err := r.token(cctx)
+	if err != nil {
+		failed(err)
+		return
+	}
+	c, err := client.Join(cctx, client.ConnectURL(r.base, r.cfg.Room), token,
+		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("join: interrupted: %w", err)
+		} else if cctx.Err() != nil {
+			err = fmt.Errorf("join: no answer within %v: %w", r.cfg.ConnectTimeout, err)
+		}
+		failed(err)
+		return
+	}
+	m.mu.Lock()
+	m.c, m.joined = c, time.Now()
+	m.mu.Unlock()
+
+	// The last word from the server before it closed the connection.
+	var last signal.Message
+	events := make(chan struct{})
+	go func() {
+		defer close(events)
+		for e := range c.Events() {
+			switch e.Type {
+			case signal.TypeKicked, signal.TypeSessionEnded, signal.TypeClosed, signal.TypeError:
+				last = e
+			}
+		}
+	}()
+
+	if err := c.WaitConnected(cctx); err != nil {
+		if !m.leaving.Load() {
+			failed(fmt.Errorf("media: %w", err))
+		}
+	} else {
+		m.mu.Lock()
+		m.connected = time.Now()
+		m.mu.Unlock()
+	}
+	readyOnce()
+	<-events
+	if !m.leaving.Load() {
+		why := "the signaling connection ended"
+		if last.Type != "" {
+			why += fmt.Sprintf(" after a %q message", last.Type)
+			if d := strings.TrimSpace(last.Reason + " " + last.Code + " " + last.Message); d != "" {
+				why += " (" + d + ")"
+			}
+		}
+		if err := c.CloseErr(); err != nil {
+			why += ": " + err.Error()
+		}
+		failed(errors.New(why))
+	}
+}
+
+// token asks the REST API for a client token.
+func (r *runner) token(ctx context.Context) (string, error) {
+	u := r.base + "/v2/rooms/" + url.PathEscape(r.cfg.Room) + "/actions/generate_join_client_token"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("token request: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+		Errors []struct {
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		} `json:"errors"`
+	}
+	derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	if resp.StatusCode != http.StatusCreated {
+		msg := resp.Status
+		if len(body.Errors) > 0 {
+			msg += ": " + body.Errors[0].Title
+			if d := body.Errors[0].Detail; d != "" {
+				msg += ": " + d
+			}
+		}
+		return "", fmt.Errorf("token request: POST %s: %s", u, msg)
+	}
+	if derr != nil || body.Data.Token == "" {
+		return "", fmt.Errorf("token request: POST %s: no token in the answer", u)
+	}
+	return body.Data.Token, nil
+}
+
+// tally sums what every participant has received so far.
+func (r *runner) tally() (connected, failed int, total Counts, audio, video int64) {
+	for _, m := range r.members {
+		c, ok, err := m.state()
+		if err != nil {
+			failed++
+		} else if ok {
+			connected++
+		}
+		if c == nil {
+			continue
+		}
+		for _, s := range c.Stats() {
+			total.add(counts(s))
+			if s.Kind == "video" {
+				video += s.Packets
+			} else {
+				audio += s.Packets
+			}
+		}
+	}
+	return connected, failed, total, audio, video
+}
+
+// progress writes a line every ProgressEvery, and a snapshot line when
+// asked, until stop is closed.
+func (r *runner) progress(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	var tick <-chan time.Time
+	if r.cfg.ProgressEvery > 0 {
+		t := time.NewTicker(r.cfg.ProgressEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	line := func(what string) {
+		connected, failed, total, audio, video := r.tally()
+		r.logf("%s t=%.3fs connected=%d/%d failed=%d packets=%d audio=%d video=%d bytes=%d lost=%d",
+			what, time.Since(r.start).Seconds(), connected, r.cfg.Count, failed, total.Packets, audio, video, total.Bytes, total.Lost)
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick:
+			line("progress")
+		case _, ok := <-r.cfg.Snapshot:
+			if !ok {
+				r.cfg.Snapshot = nil
+				continue
+			}
+			line("snapshot")
+		}
+	}
+}
+
+func counts(s client.TrackStats) Counts {
+	return Counts{Packets: s.Packets, Bytes: s.Bytes, Lost: max(0, s.Expected-s.Packets), Keyframes: s.Keyframes}
+}
+
+func ms(from, to time.Time) *int64 {
+	if to.IsZero() {
+		return nil
+	}
+	v := to.Sub(from).Milliseconds()
+	return &v
+}
+
+// report takes the counts at end.
+func (r *runner) report(end time.Time) *Report {
+	rep := &Report{Server: r.base, RoomID: r.cfg.Room, Publish: []string{}, StartedAt: r.start.UTC(),
+		DurationMS: end.Sub(r.start).Milliseconds(), ParticipantIDs: []string{}, Participants: []Participant{}}
+	if r.cfg.Audio {
+		rep.Publish = append(rep.Publish, "audio")
+	}
+	if r.cfg.Video {
+		rep.Publish = append(rep.Publish, "video")
+	}
+	for _, m := range r.members {
+		c, _, err := m.state()
+		m.mu.Lock()
+		p := Participant{Context: m.ctxName, Received: map[string]map[string]Counts{},
+			JoinMS: ms(m.start, m.joined), ConnectMS: ms(m.start, m.connected), Connected: !m.connected.IsZero()}
+		m.mu.Unlock()
+		if err == nil && !p.Connected {
+			err = errors.New("media did not connect before the run ended")
+			r.logf("%s: %v", m.ctxName, err)
+		}
+		if c != nil {
+			p.ParticipantID, p.SessionID = c.ParticipantID, c.SessionID
+			rep.ParticipantIDs = append(rep.ParticipantIDs, c.ParticipantID)
+			var firstAudio, firstVideo, firstKey time.Time
+			earliest := func(t *time.Time, v time.Time) {
+				if !v.IsZero() && (t.IsZero() || v.Before(*t)) {
+					*t = v
+				}
+			}
+			for _, s := range c.Stats() {
+				if s.Packets == 0 {
+					continue
+				}
+				if p.Received[s.Participant] == nil {
+					p.Received[s.Participant] = map[string]Counts{}
+				}
+				cn := counts(s)
+				p.Received[s.Participant][s.Kind] = cn
+				rep.Totals.add(cn)
+				if s.Kind == "video" {
+					earliest(&firstVideo, s.First)
+					earliest(&firstKey, s.FirstKey)
+				} else {
+					earliest(&firstAudio, s.First)
+				}
+			}
+			p.FirstAudioMS, p.FirstVideoMS, p.FirstKeyframeMS = ms(m.start, firstAudio), ms(m.start, firstVideo), ms(m.start, firstKey)
+		}
+		if err != nil {
+			p.Error = err.Error()
+			rep.Failed++
+		}
+		rep.Participants = append(rep.Participants, p)
+	}
+	return rep
+}
