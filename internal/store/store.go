@@ -182,6 +182,9 @@ type Store interface {
 	// Taking only the head of each room's queue keeps a room's events in
 	// order.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error)
+	// NextDelivery returns a room's oldest pending event if it is due at
+	// now; ok is false when there is none.
+	NextDelivery(ctx context.Context, roomID string, now time.Time) (d domain.Delivery, ok bool, err error)
 	// ClaimDelivery checks, just before an attempt, that the delivery is
 	// still pending, due at now and has made the given number of attempts;
 	// false means another attempt got there first.

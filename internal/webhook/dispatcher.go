@@ -145,7 +145,7 @@ func (d *Dispatcher) loop() {
 // is due and not already in flight.
 func (d *Dispatcher) dispatchDue() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	due, err := d.store.DueDeliveries(ctx, d.now(), 2*d.cfg.Concurrency)
+	due, err := d.store.DueDeliveries(ctx, d.now(), dueBatch)
 	cancel()
 	if err != nil {
 		d.log.Error("webhook outbox read failed", "err", err)
@@ -157,22 +157,64 @@ func (d *Dispatcher) dispatchDue() {
 			d.mu.Unlock()
 			continue
 		}
-		d.busy[del.Event.RoomID] = true
 		d.mu.Unlock()
+		// A host already at its limit is skipped, not waited for, so a
+		// slow receiver holds up only its own rooms.
+		slot := d.hostSlot(del.URL)
+		select {
+		case slot <- struct{}{}:
+		default:
+			continue
+		}
 		select {
 		case d.all <- struct{}{}:
 		case <-d.stop:
-			d.release(del.Event.RoomID)
+			<-slot
 			return
 		}
+		d.mu.Lock()
+		d.busy[del.Event.RoomID] = true
+		d.mu.Unlock()
 		d.wg.Add(1)
 		go func(del domain.Delivery) {
 			defer d.wg.Done()
-			defer func() { <-d.all }()
-			d.deliver(del)
+			d.drainRoom(del)
+			<-slot
+			<-d.all
 			d.release(del.Event.RoomID)
-			d.Notify() // the room's next event may be waiting
+			d.Notify() // the room may have more, or others may be waiting
 		}(del)
+	}
+}
+
+// dueBatch is how many queue heads one pass reads; rooms whose host is
+// at its limit are skipped, so the batch is well over the concurrency.
+const dueBatch = 1000
+
+// streak bounds how many events of one room an attempt goroutine sends in
+// a row before it gives its host slot back to other rooms.
+const streak = 64
+
+// drainRoom delivers del and then, while they go through and are due, the
+// room's next events, keeping the host slot: a backlog drains without a
+// pass over every waiting room per event.
+func (d *Dispatcher) drainRoom(del domain.Delivery) {
+	for i := 0; i < streak; i++ {
+		if !d.deliver(del) {
+			return
+		}
+		select {
+		case <-d.stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		next, ok, err := d.store.NextDelivery(ctx, del.Event.RoomID, d.now())
+		cancel()
+		if err != nil || !ok || next.URL != del.URL {
+			return // another host's slot is not ours to use
+		}
+		del = next
 	}
 }
 
@@ -199,8 +241,9 @@ func (d *Dispatcher) hostSlot(rawURL string) chan struct{} {
 }
 
 // deliver makes one attempt: the primary URL, then the failover URL if
-// the primary fails, and records the outcome.
-func (d *Dispatcher) deliver(del domain.Delivery) {
+// the primary fails, and records the outcome. It reports whether the
+// event was delivered.
+func (d *Dispatcher) deliver(del domain.Delivery) bool {
 	// The list this came from may predate an attempt that has finished
 	// since; only a delivery still in the state we read is attempted.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -208,10 +251,10 @@ func (d *Dispatcher) deliver(del domain.Delivery) {
 	cancel()
 	if err != nil {
 		d.log.Error("webhook claim failed", "event_id", del.Event.ID, "err", err)
-		return
+		return false
 	}
 	if !ok {
-		return
+		return false
 	}
 	attempt := del.Attempts + 1
 	status, err := d.post(del, attempt, del.URL)
@@ -239,7 +282,9 @@ func (d *Dispatcher) deliver(del domain.Delivery) {
 	if err := d.store.UpdateDelivery(ctx, del); err != nil {
 		// The event stays pending and is tried again: at least once.
 		d.log.Error("webhook outcome not recorded", "event_id", del.Event.ID, "err", err)
+		return false
 	}
+	return del.Status == domain.DeliveryDelivered
 }
 
 var errPermanent = errors.New("not deliverable")
@@ -270,13 +315,6 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 	if del.TimeoutSecs != nil && *del.TimeoutSecs > 0 {
 		timeout = time.Duration(*del.TimeoutSecs) * time.Second
 	}
-	slot := d.hostSlot(to)
-	select {
-	case slot <- struct{}{}:
-	case <-d.stop:
-		return 0, errors.New("shutting down")
-	}
-	defer func() { <-slot }()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, strings.NewReader(string(body)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/domain"
@@ -70,11 +71,24 @@ func (q queries) AppendDelivery(ctx context.Context, d domain.Delivery) error {
 	return wrap("append delivery", err)
 }
 
-// DueDeliveries implements store.Store.
+// DueDeliveries implements store.Store. It walks the rooms that have
+// pending events with a loose index scan (one seek per room on the queue
+// index) and takes each room's oldest pending event, so its cost grows
+// with the number of rooms waiting, not with the size of the backlog.
+// (Left to itself the planner prefers the status index and reads every
+// pending row.)
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_events e
-		WHERE e.status = 'pending' AND e.next_attempt_at <= ?
-		  AND e.seq = (SELECT min(h.seq) FROM webhook_events h WHERE h.room_id = e.room_id AND h.status = 'pending')
+	rows, err := s.reader.QueryContext(ctx, `WITH RECURSIVE waiting(room) AS (
+			SELECT min(room_id) FROM webhook_events INDEXED BY webhook_events_queue WHERE status = 'pending'
+			UNION ALL
+			SELECT (SELECT min(room_id) FROM webhook_events INDEXED BY webhook_events_queue
+				WHERE status = 'pending' AND room_id > waiting.room)
+			FROM waiting WHERE waiting.room IS NOT NULL
+		)
+		SELECT `+deliveryColumns+` FROM waiting JOIN webhook_events e ON e.seq =
+			(SELECT min(h.seq) FROM webhook_events h INDEXED BY webhook_events_queue
+				WHERE h.room_id = waiting.room AND h.status = 'pending')
+		WHERE e.next_attempt_at <= ?
 		ORDER BY e.seq LIMIT ?`, micros(now), limit)
 	if err != nil {
 		return nil, wrap("due deliveries", err)
@@ -89,6 +103,19 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		out = append(out, d)
 	}
 	return out, wrap("due deliveries", rows.Err())
+}
+
+// NextDelivery implements store.Store.
+func (s *Store) NextDelivery(ctx context.Context, roomID string, now time.Time) (domain.Delivery, bool, error) {
+	d, err := scanDelivery(s.reader.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_events INDEXED BY webhook_events_queue
+		WHERE room_id = ? AND status = 'pending' ORDER BY seq LIMIT 1`, roomID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, wrap("next delivery", err)
+	}
+	return d, !d.NextAttemptAt.After(now), nil
 }
 
 // ClaimDelivery implements store.Store.

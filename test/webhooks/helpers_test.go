@@ -1,0 +1,444 @@
+// Package webhooks_test runs the real roomsd binary and checks webhook
+// delivery from the outside: a receiver on 127.0.0.1, the REST API, and
+// the server's SQLite file opened next to it (as e2e/fixture does) to make
+// room events happen through the real rooms operations.
+package webhooks_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const apiKey = "k"
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// roomsdBinary builds ./cmd/roomsd once per test process.
+func roomsdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "roomsd-webhooks-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "roomsd")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", binPath, "./cmd/roomsd")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/roomsd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// syncBuffer collects a child's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// server is one running roomsd process.
+type server struct {
+	cmd     *exec.Cmd
+	baseURL string // http://127.0.0.1:PORT/v2
+	root    string // http://127.0.0.1:PORT
+	stderr  *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+var listening = regexp.MustCompile(`msg="roomsd listening".*?\burl=(\S+)`)
+
+// startServer runs roomsd serve with env added to a minimal environment
+// and returns once it logs its URL.
+func startServer(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	cmd := exec.Command(roomsdBinary(t), "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.stderr.Write([]byte(line + "\n"))
+			if m := listening.FindStringSubmatch(line); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(s.stderr, pipe)
+	}()
+	go func() {
+		<-copied // Wait closes the pipe; read it to the end first
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("roomsd (pid %d) stderr:\n%s", cmd.Process.Pid, s.stderr)
+		}
+	})
+	select {
+	case u := <-found:
+		s.baseURL = u
+		s.root = strings.TrimSuffix(u, "/v2")
+	case <-s.exited:
+		t.Fatalf("roomsd exited before listening (%v):\n%s", s.waitErr, s.stderr)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("roomsd did not report its URL within 20 s:\n%s", s.stderr)
+	}
+	return s
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("roomsd still running 10 s after SIGKILL")
+	}
+	if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("roomsd did not die of SIGKILL: %v", s.cmd.ProcessState)
+	}
+}
+
+// terminate sends SIGTERM and returns the exit code.
+func (s *server) terminate(t *testing.T) int {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("roomsd still running 20 s after SIGTERM")
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// call makes an API request with the API key and decodes the JSON answer.
+func (s *server) call(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.root+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+}
+
+// publicKey fetches GET /.well-known/webhook-public-key.
+func (s *server) publicKey(t *testing.T) ed25519.PublicKey {
+	t.Helper()
+	var body struct {
+		PublicKey string `json:"public_key"`
+		Algorithm string `json:"algorithm"`
+	}
+	s.call(t, http.MethodGet, "/.well-known/webhook-public-key", nil, &body)
+	key, err := base64.StdEncoding.DecodeString(body.PublicKey)
+	if err != nil || len(key) != ed25519.PublicKeySize || body.Algorithm != "ed25519" {
+		t.Fatalf("webhook public key %+v: %v", body, err)
+	}
+	return key
+}
+
+// delivery is one row of GET /v2/webhook_deliveries.
+type delivery struct {
+	ID          string `json:"id"`
+	EventType   string `json:"event_type"`
+	RoomID      string `json:"room_id"`
+	URL         string `json:"url"`
+	Status      string `json:"status"`
+	Attempts    int    `json:"attempts"`
+	LastError   string `json:"last_error"`
+	LastStatus  int    `json:"last_status"`
+	DeliveredTo string `json:"delivered_to"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// deliveries lists every delivery, oldest first (the API lists newest
+// first, by created_at and then outbox order).
+func (s *server) deliveries(t *testing.T) []delivery {
+	t.Helper()
+	var all []delivery
+	for page := 1; ; page++ {
+		var body struct {
+			Data []delivery `json:"data"`
+			Meta struct {
+				TotalPages int `json:"total_pages"`
+			} `json:"meta"`
+		}
+		s.call(t, http.MethodGet, "/v2/webhook_deliveries?page[size]=250&page[number]="+strconv.Itoa(page), nil, &body)
+		all = append(all, body.Data...)
+		if page >= body.Meta.TotalPages {
+			break
+		}
+	}
+	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
+		all[i], all[j] = all[j], all[i]
+	}
+	return all
+}
+
+// reservePort returns a loopback address nothing listens on (yet).
+func reservePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// hit is one request a receiver got.
+type hit struct {
+	eventID     string
+	eventType   string
+	roomID      string
+	attempt     int
+	deliveredTo string
+	data        json.RawMessage // the event, as sent
+	header      http.Header
+	answered    bool // false: held without an answer until the sender went away
+}
+
+// receiver records webhook requests and checks both signatures on each.
+type receiver struct {
+	key    ed25519.PublicKey
+	secret []byte
+	srv    *http.Server
+	// hold, while set, keeps every request unanswered until its sender
+	// goes away.
+	hold atomic.Bool
+	mu   sync.Mutex
+	hits []hit
+	errs []string
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+		Meta struct {
+			Attempt     int    `json:"attempt"`
+			DeliveredTo string `json:"delivered_to"`
+		} `json:"meta"`
+	}
+	var ev struct {
+		ID        string `json:"id"`
+		EventType string `json:"event_type"`
+		Payload   struct {
+			RoomID string `json:"room_id"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(body, &env) != nil || json.Unmarshal(env.Data, &ev) != nil {
+		r.fail("not an event envelope: %s", body)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if problem := r.verify(req.Header, ev.ID, body); problem != "" {
+		r.fail("event %s: %s", ev.ID, problem)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h := hit{eventID: ev.ID, eventType: ev.EventType, roomID: ev.Payload.RoomID, attempt: env.Meta.Attempt,
+		deliveredTo: env.Meta.DeliveredTo, data: env.Data, header: req.Header.Clone(), answered: !r.hold.Load()}
+	r.mu.Lock()
+	r.hits = append(r.hits, h)
+	r.mu.Unlock()
+	if !h.answered {
+		<-req.Context().Done()
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// verify checks the request as a receiver would: Telnyx's Ed25519 over
+// "timestamp|body", and Standard Webhooks' HMAC over "id.timestamp.body".
+func (r *receiver) verify(h http.Header, eventID string, body []byte) string {
+	ts := h.Get("telnyx-timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		return fmt.Sprintf("telnyx-timestamp %q is not a current Unix time", ts)
+	}
+	sig, err := base64.StdEncoding.DecodeString(h.Get("telnyx-signature-ed25519"))
+	if err != nil || !ed25519.Verify(r.key, append([]byte(ts+"|"), body...), sig) {
+		return "telnyx-signature-ed25519 does not verify"
+	}
+	if h.Get("webhook-id") != eventID || h.Get("webhook-timestamp") != ts {
+		return fmt.Sprintf("webhook-id %q / webhook-timestamp %q", h.Get("webhook-id"), h.Get("webhook-timestamp"))
+	}
+	mac := hmac.New(sha256.New, r.secret)
+	mac.Write([]byte(eventID + "." + ts + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	ok := false
+	for _, s := range strings.Fields(h.Get("webhook-signature")) {
+		ok = ok || hmac.Equal([]byte(s), []byte(want))
+	}
+	if !ok {
+		return fmt.Sprintf("webhook-signature %q does not verify", h.Get("webhook-signature"))
+	}
+	if h.Get("Content-Type") != "application/json" {
+		return fmt.Sprintf("Content-Type %q", h.Get("Content-Type"))
+	}
+	return ""
+}
+
+func (r *receiver) fail(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *receiver) got() ([]hit, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...), append([]string(nil), r.errs...)
+}
+
+// startReceiver serves on addr (retrying briefly if the port is not free
+// yet) until the test ends.
+func startReceiver(t *testing.T, addr string, key ed25519.PublicKey, secret []byte, hold bool) *receiver {
+	t.Helper()
+	r := &receiver{key: key, secret: secret}
+	r.hold.Store(hold)
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver cannot listen on the reserved %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	go r.srv.Serve(ln)
+	t.Cleanup(func() { r.srv.Close() })
+	return r
+}
+
+// eventually polls cond every 20 ms until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func hookURL(addr string) string {
+	return (&url.URL{Scheme: "http", Host: addr, Path: "/hook"}).String()
+}
