@@ -450,7 +450,17 @@ func TestResumeWithinGrace(t *testing.T) {
 		t.Fatalf("join: %+v", joined)
 	}
 	ws.CloseNow()
-	ws2, again := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Resume: joined.ParticipantID})
+	if joined.ResumeToken == "" {
+		t.Fatalf("joined carries no resume_token")
+	}
+	// Someone else in the room, with a valid token but without the resume
+	// token, cannot take the participant over.
+	wsX, stolen := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Resume: joined.ParticipantID, ResumeToken: "guess"})
+	wsX.CloseNow()
+	if stolen.Type != signal.TypeError || stolen.Code != signal.CodeNotFound {
+		t.Fatalf("resume without the resume token: %+v", stolen)
+	}
+	ws2, again := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Resume: joined.ParticipantID, ResumeToken: joined.ResumeToken})
 	defer ws2.CloseNow()
 	if again.Type != signal.TypeJoined || again.ParticipantID != joined.ParticipantID || again.SessionID != joined.SessionID {
 		t.Fatalf("resume: %+v", again)
@@ -463,7 +473,7 @@ func TestResumeWithinGrace(t *testing.T) {
 	}
 	// Resuming someone unknown, or in another room, is refused.
 	other := s.room(nil)
-	ws3, refused := rawJoin(t, s, other, signal.Message{Type: signal.TypeJoin, Token: s.token(other), Resume: joined.ParticipantID})
+	ws3, refused := rawJoin(t, s, other, signal.Message{Type: signal.TypeJoin, Token: s.token(other), Resume: joined.ParticipantID, ResumeToken: joined.ResumeToken})
 	ws3.CloseNow()
 	if refused.Type != signal.TypeError || refused.Code != signal.CodeNotFound {
 		t.Errorf("resume into another room: %+v", refused)

@@ -109,6 +109,9 @@ func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB flo
 		if c, err = q.GetComposition(ctx, id); err != nil {
 			return err
 		}
+		if c.Status == domain.CompositionCompleted {
+			return errAlreadyDone // once only: no second event
+		}
 		now := domain.Advance(c.UpdatedAt, s.now())
 		if c.StartedAt == nil {
 			c.StartedAt = &now
@@ -123,6 +126,9 @@ func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB flo
 			CompositionID: c.ID, SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: downloadURL,
 			Format: c.Format, Resolution: c.Resolution}, now)
 	})
+	if errors.Is(err, errAlreadyDone) {
+		return c, nil
+	}
 	if err == nil {
 		s.notifyEvents()
 	}

@@ -107,7 +107,7 @@ func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (dom
 		s.notifyEvents()
 	}
 	if err == nil && s.media != nil {
-		s.media.CloseRoom(sess.RoomID, domain.ReasonEnded)
+		s.media.CloseSession(sess.RoomID, sess.ID, domain.ReasonEnded)
 	}
 	return sess, present, err
 }

@@ -64,6 +64,9 @@ func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float
 		if r, err = q.GetRecording(ctx, id); err != nil {
 			return err
 		}
+		if r.Status == domain.RecordingCompleted {
+			return errAlreadyDone // once only: no second event
+		}
 		now := domain.Advance(r.UpdatedAt, s.now())
 		if r.EndedAt == nil {
 			r.EndedAt = &now
@@ -81,11 +84,17 @@ func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float
 			ParticipantID: r.ParticipantID, RecordingID: r.ID, MediaType: r.Type, Codec: r.Codec, SizeMB: r.SizeMB,
 			DurationSecs: r.DurationSecs, DownloadURL: downloadURL}, now)
 	})
+	if errors.Is(err, errAlreadyDone) {
+		return r, nil
+	}
 	if err == nil {
 		s.notifyEvents()
 	}
 	return r, err
 }
+
+// errAlreadyDone stops a transaction that would repeat a completion.
+var errAlreadyDone = errors.New("already completed")
 
 // GetRecording returns one recording.
 func (s *Service) GetRecording(ctx context.Context, id string) (domain.Recording, error) {

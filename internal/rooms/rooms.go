@@ -56,6 +56,8 @@ type Media interface {
 	Disconnect(participantIDs []string, reason string)
 	// SetMuted stops or resumes forwarding the participants' audio.
 	SetMuted(participantIDs []string, muted bool)
+	// CloseSession drops everyone connected to a room's given session.
+	CloseSession(roomID, sessionID, reason string)
 	// CloseRoom drops everyone connected to a room.
 	CloseRoom(roomID, reason string)
 }

@@ -75,27 +75,52 @@ var ErrClosed = errors.New("sfu: closed")
 // live room and returns it. events receives everything that participant's
 // signaling connection must send; it must not block for long.
 func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event)) (*Participant, error) {
-	m.mu.Lock()
-	if m.closed {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		room := m.rooms[roomID]
+		if room == nil {
+			room = &Room{id: roomID, m: m, members: map[string]*Participant{}}
+			m.rooms[roomID] = room
+		}
 		m.mu.Unlock()
-		return nil, ErrClosed
-	}
-	room := m.rooms[roomID]
-	if room == nil {
-		room = &Room{id: roomID, m: m, members: map[string]*Participant{}}
-		m.rooms[roomID] = room
-	}
-	m.mu.Unlock()
 
-	p, err := newParticipant(m, room, sessionID, participantID, context, events)
-	if err != nil {
-		return nil, err
+		// Building the PeerConnection is slow: no lock is held meanwhile.
+		p, err := newParticipant(m, room, sessionID, participantID, context, events)
+		if err != nil {
+			return nil, err
+		}
+		// Registration and membership happen in one critical section, so
+		// Disconnect, CloseRoom and the empty-room timer see the
+		// participant either fully in or not at all.
+		m.mu.Lock()
+		switch {
+		case m.closed:
+			m.mu.Unlock()
+			p.pc.Close()
+			return nil, ErrClosed
+		case m.rooms[roomID] != room:
+			// The room emptied out and was dropped while we built the
+			// connection: start over with the current one.
+			m.mu.Unlock()
+			p.pc.Close()
+			continue
+		}
+		others, ok := room.admit(p)
+		if ok {
+			m.participants[participantID] = p
+		}
+		m.mu.Unlock()
+		if !ok {
+			p.pc.Close()
+			return nil, ErrClosed // it failed or was closed while connecting
+		}
+		room.welcome(p, others)
+		return p, nil
 	}
-	m.mu.Lock()
-	m.participants[participantID] = p
-	m.mu.Unlock()
-	room.add(p)
-	return p, nil
 }
 
 func (m *Manager) forget(p *Participant) {
@@ -106,13 +131,16 @@ func (m *Manager) forget(p *Participant) {
 	}
 }
 
-// dropRoomIfEmpty removes an empty room from the registry.
-func (m *Manager) dropRoomIfEmpty(r *Room) {
+// dropRoomIfEmpty removes an empty room from the registry and reports
+// whether it did.
+func (m *Manager) dropRoomIfEmpty(r *Room) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.rooms[r.id] == r && r.empty() {
 		delete(m.rooms, r.id)
+		return true
 	}
+	return false
 }
 
 func (m *Manager) lookup(ids []string) []*Participant {
@@ -151,6 +179,22 @@ func (m *Manager) SetMuted(participantIDs []string, muted bool) {
 	}
 }
 
+// CloseSession disconnects everyone in a room who joined the given
+// session; someone who already joined the room's next session stays.
+func (m *Manager) CloseSession(roomID, sessionID, reason string) {
+	m.mu.Lock()
+	room := m.rooms[roomID]
+	m.mu.Unlock()
+	if room == nil {
+		return
+	}
+	for _, p := range room.snapshot() {
+		if p.sessionID == sessionID {
+			p.Close(reason)
+		}
+	}
+}
+
 // CloseRoom disconnects everyone in a room.
 func (m *Manager) CloseRoom(roomID, reason string) {
 	m.mu.Lock()
@@ -186,6 +230,9 @@ func (m *Manager) Close(reason string) {
 	var all []*Participant
 	for _, p := range m.participants {
 		all = append(all, p)
+	}
+	for _, r := range m.rooms {
+		r.stopTimer()
 	}
 	m.mu.Unlock()
 	for _, p := range all {

@@ -85,13 +85,9 @@ func (p *Participant) SessionID() string { return p.sessionID }
 // a signaling connection that resumed and may have missed it.
 func (p *Participant) Resync() {
 	p.mu.Lock()
-	var desc *webrtc.SessionDescription
+	defer p.mu.Unlock()
 	if p.offering {
-		desc = p.pc.LocalDescription()
-	}
-	p.mu.Unlock()
-	if desc != nil {
-		p.emit(Event{Type: EventOffer, SDP: desc})
+		p.emitLocked(Event{Type: EventOffer, SDP: p.pc.LocalDescription()})
 	}
 }
 
@@ -111,6 +107,21 @@ func (p *Participant) SetEvents(events func(Event)) {
 	p.mu.Lock()
 	p.events = events
 	p.mu.Unlock()
+}
+
+func (p *Participant) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// emitLocked is emit for a caller that holds p.mu: negotiation messages are
+// sent while the state that produced them is still held, so an answer and
+// the next offer leave in the order they were made.
+func (p *Participant) emitLocked(ev Event) {
+	if p.events != nil && !p.closed {
+		p.events(ev)
+	}
 }
 
 func (p *Participant) emit(ev Event) {
@@ -134,14 +145,15 @@ func (p *Participant) HandleOffer(sdp string) error {
 		return ErrNegotiating
 	}
 	answer, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}, true)
-	p.ready = err == nil || p.ready
-	again := p.renegotiate && err == nil
-	p.renegotiate = p.renegotiate && !again
-	p.mu.Unlock()
 	if err != nil {
+		p.mu.Unlock()
 		return err
 	}
-	p.emit(Event{Type: EventAnswer, SDP: &answer})
+	p.ready = true
+	again := p.renegotiate
+	p.renegotiate = false
+	p.emitLocked(Event{Type: EventAnswer, SDP: &answer})
+	p.mu.Unlock()
 	if again {
 		p.negotiate()
 	}
@@ -155,14 +167,15 @@ func (p *Participant) HandleAnswer(sdp string) error {
 		p.mu.Unlock()
 		return errors.New("no server offer is waiting for an answer")
 	}
-	_, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}, false)
+	if _, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}, false); err != nil {
+		// The offer still stands: the client may answer it again.
+		p.mu.Unlock()
+		return err
+	}
 	p.offering = false
 	again := p.renegotiate
 	p.renegotiate = false
 	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	if again {
 		p.negotiate()
 	}
@@ -231,8 +244,8 @@ func (p *Participant) negotiate() {
 	}
 	p.offering = true
 	desc := *p.pc.LocalDescription()
+	p.emitLocked(Event{Type: EventOffer, SDP: &desc})
 	p.mu.Unlock()
-	p.emit(Event{Type: EventOffer, SDP: &desc})
 }
 
 // onTrack starts forwarding a track the participant publishes.

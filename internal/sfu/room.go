@@ -32,10 +32,15 @@ func (r *Room) empty() bool {
 	return len(r.members) == 0
 }
 
-// add makes p a member: p learns who is there and gets their tracks, and
-// the others learn of p.
-func (r *Room) add(p *Participant) {
+// admit makes p a member unless it is already closed, and returns who
+// else is there. The Manager's lock is held (lock order: Manager, Room,
+// Participant).
+func (r *Room) admit(p *Participant) ([]*Participant, bool) {
+	if p.isClosed() {
+		return nil, false
+	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.emptyTimer != nil {
 		r.emptyTimer.Stop()
 		r.emptyTimer = nil
@@ -45,10 +50,17 @@ func (r *Room) add(p *Participant) {
 		others = append(others, o)
 	}
 	r.members[p.id] = p
-	r.mu.Unlock()
+	return others, true
+}
 
+// welcome tells p who is there and gives it their tracks, and tells the
+// others of p.
+func (r *Room) welcome(p *Participant, others []*Participant) {
 	subscribed := false
 	for _, o := range others {
+		if o.isClosed() {
+			continue // left meanwhile; its participant_left is on its way
+		}
 		p.emit(Event{Type: EventParticipantJoined, ParticipantID: o.id, Context: o.context})
 		if o.muted.Load() {
 			p.emit(Event{Type: EventMuted, ParticipantID: o.id})
@@ -59,9 +71,21 @@ func (r *Room) add(p *Participant) {
 			p.subscribe(t)
 			subscribed = true
 		}
+		if o.isClosed() {
+			p.unsubscribeFrom(o) // it left while we subscribed
+		}
 	}
 	if subscribed {
 		p.negotiate()
+	}
+}
+
+func (r *Room) stopTimer() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.emptyTimer != nil {
+		r.emptyTimer.Stop()
+		r.emptyTimer = nil
 	}
 }
 
@@ -81,8 +105,9 @@ func (r *Room) remove(p *Participant, reason string) {
 	}
 	if len(r.members) == 0 && r.m.cfg.OnEmpty != nil {
 		r.emptyTimer = time.AfterFunc(r.m.cfg.EmptyTimeout, func() {
-			if r.empty() {
-				r.m.dropRoomIfEmpty(r)
+			// Only the timer that actually drops the room reports it; a
+			// join since then keeps it.
+			if r.m.dropRoomIfEmpty(r) {
 				r.m.cfg.OnEmpty(r.id)
 			}
 		})
@@ -105,6 +130,9 @@ func (r *Room) publish(p *Participant, t *track) {
 		}
 		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.local.ID(), Kind: t.kind.String()})
 		o.subscribe(t)
+		if p.isClosed() {
+			o.unsubscribe(t) // the publisher left while we subscribed
+		}
 		o.negotiate()
 	}
 }

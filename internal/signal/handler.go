@@ -2,6 +2,9 @@ package signal
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +35,7 @@ type Handler struct {
 	mu      sync.Mutex
 	dropped map[string]*time.Timer // participant id → its grace timer
 	conns   map[string]*conn       // participant id → its current socket
+	secrets map[string]string      // participant id → its resume token
 	leaves  sync.WaitGroup         // afterLeave goroutines
 }
 
@@ -42,7 +46,7 @@ func (h *Handler) Wait() { h.leaves.Wait() }
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
 func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
-	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}}
+	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}, secrets: map[string]string{}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +101,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	}
 	var p *sfu.Participant
 	if m.Resume != "" {
-		p = h.resume(c, roomID, m.Resume)
+		p = h.resume(c, roomID, m.Resume, m.ResumeToken)
 	} else {
 		p = h.join(ctx, c, roomID, m.Context)
 	}
@@ -123,12 +127,19 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not add you to the room; try again")
 		return nil
 	}
-	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers})
+	secret := resumeToken()
+	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers,
+		ResumeToken: secret})
 	h.mu.Lock()
 	h.conns[part.ID] = c
+	h.secrets[part.ID] = secret
 	h.mu.Unlock()
 	p, err := h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
 	if err != nil {
+		h.mu.Lock()
+		delete(h.conns, part.ID)
+		delete(h.secrets, part.ID)
+		h.mu.Unlock()
 		h.log.Error("media join", "room_id", roomID, "err", err)
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		h.rooms.Leave(lctx, part.ID, domain.ReasonDisconnected)
@@ -164,6 +175,7 @@ func (h *Handler) afterLeave(p *sfu.Participant) {
 	}
 	c := h.conns[p.ID()]
 	delete(h.conns, p.ID())
+	delete(h.secrets, p.ID())
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -199,10 +211,12 @@ func leftReason(r string) string {
 // dropped less than the grace period ago, or one whose old socket the
 // server still holds (the client noticed the drop first); the old socket
 // is closed.
-func (h *Handler) resume(c *conn, roomID, participantID string) *sfu.Participant {
+func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Participant {
 	h.mu.Lock()
 	p := h.media.Participant(participantID)
-	ok := p != nil && p.RoomID() == roomID
+	want, known := h.secrets[participantID]
+	ok := p != nil && p.RoomID() == roomID && known &&
+		subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
 	if t := h.dropped[participantID]; ok && t != nil {
 		ok = t.Stop() // false: the grace period just ran out
 		delete(h.dropped, participantID)
@@ -211,19 +225,28 @@ func (h *Handler) resume(c *conn, roomID, participantID string) *sfu.Participant
 	if ok {
 		old = h.conns[participantID]
 		h.conns[participantID] = c
+		p.SetEvents(h.events(c))
 	}
 	h.mu.Unlock()
 	if !ok {
-		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "no participant to resume; join again")
+		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "no participant to resume with that resume_token; join again")
 		return nil
 	}
 	if old != nil {
 		old.finish(websocket.StatusNormalClosure, "resumed on another connection")
 	}
-	p.SetEvents(h.events(c))
-	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers})
+	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers,
+		ResumeToken: secret})
 	p.Resync()
 	return p
+}
+
+// resumeToken is a random secret that lets a participant's own client, and
+// no one else, resume it.
+func resumeToken() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // loop handles the participant's messages until its socket closes or it

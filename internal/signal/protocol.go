@@ -17,6 +17,9 @@ type Message struct {
 	// Resume, on join, reattaches a participant whose connection dropped
 	// less than the grace period ago.
 	Resume string `json:"resume,omitempty"`
+	// ResumeToken, sent in joined, must come with a resume: only the
+	// socket that joined can hand the participant on.
+	ResumeToken string `json:"resume_token,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`
