@@ -1,0 +1,240 @@
+package sfu
+
+// Interleavings found in review: each test fails on the code before the
+// fix it names.
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+func newTestManager(t *testing.T, onEmpty func(string), emptyTimeout time.Duration) *Manager {
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	m, err := NewManager(Config{UDP: udp, Loopback: true, OnEmpty: onEmpty, EmptyTimeout: emptyTimeout},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close("test") })
+	return m
+}
+
+// A Disconnect (REST kick) that lands between Join's registration in
+// m.participants and room.add leaves a closed participant in room.members.
+func TestDisconnectDuringJoinLeavesNoMember(t *testing.T) {
+	m := newTestManager(t, func(string) {}, time.Hour)
+	zombies := 0
+	for i := 0; i < 100; i++ {
+		id := "p" + string(rune('a'+i%26)) + time.Now().Format("150405.000000000")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					m.Disconnect([]string{id}, "kicked")
+				}
+			}
+		}()
+		p, err := m.Join("room", "s", id, "", func(Event) {})
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close("left")
+		p.room.mu.Lock()
+		if p.room.members[id] == p {
+			zombies++
+		}
+		p.room.mu.Unlock()
+	}
+	t.Logf("zombie members: %d of 100; Participants(room) = %d", zombies, len(m.Participants("room")))
+	if zombies > 0 {
+		t.Errorf("closed participants stay in room.members: %d", zombies)
+	}
+}
+
+// A participant whose Join looked the room up just before the last member's
+// leave dropped it lands in an orphan Room; later joiners get a new Room.
+func TestJoinDuringLastLeaveUsesTheRegisteredRoom(t *testing.T) {
+	m := newTestManager(t, nil, 0)
+	orphans := 0
+	for i := 0; i < 100; i++ {
+		a, err := m.Join("room", "s", "a", "", func(Event) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go a.Close("left")
+		b, err := m.Join("room", "s", "b", "", func(Event) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-a.Done()
+		m.mu.Lock()
+		cur := m.rooms["room"]
+		m.mu.Unlock()
+		if cur != b.room {
+			orphans++
+		}
+		b.Close("left")
+	}
+	if orphans > 0 {
+		t.Errorf("participant joined an orphan room (not in m.rooms) %d times of 100", orphans)
+	}
+}
+
+// OnEmpty fires although a participant joined between the timer's r.empty()
+// check and the call: the session is ended under a live participant.
+func TestEmptyTimerSparesANewMember(t *testing.T) {
+	var mu sync.Mutex
+	var bad int
+	var m *Manager
+	m = newTestManager(t, func(id string) {
+		if len(m.Participants(id)) > 0 {
+			mu.Lock()
+			bad++
+			mu.Unlock()
+		}
+	}, 20*time.Millisecond)
+	for i := 0; i < 40; i++ {
+		a, _ := m.Join("room", "s", "a", "", func(Event) {})
+		a.Close("left")
+		time.Sleep(20*time.Millisecond - time.Duration(i%10)*50*time.Microsecond)
+		b, _ := m.Join("room", "s", "b", "", func(Event) {})
+		time.Sleep(time.Millisecond)
+		m.mu.Lock()
+		cur := m.rooms["room"]
+		m.mu.Unlock()
+		if cur != b.room {
+			mu.Lock()
+			bad++
+			mu.Unlock()
+		}
+		b.Close("left")
+		time.Sleep(30 * time.Millisecond)
+	}
+	if bad > 0 {
+		t.Errorf("OnEmpty with a live member, or orphan room: %d of 40", bad)
+	}
+}
+
+// The answer to the client's offer leaves before any server offer.
+func TestAnswerLeavesBeforeTheNextOffer(t *testing.T) {
+	m := newTestManager(t, func(string) {}, time.Hour)
+	bad := 0
+	for i := 0; i < 100; i++ {
+		var mu sync.Mutex
+		var seq []string
+		p, err := m.Join("room", "s", fmt.Sprint("p", i), "", func(ev Event) {
+			if ev.Type == EventOffer || ev.Type == EventAnswer {
+				mu.Lock()
+				seq = append(seq, ev.Type)
+				mu.Unlock()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, _ := webrtc.NewPeerConnection(webrtc.Configuration{})
+		cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
+		o, _ := cli.CreateOffer(nil)
+		cli.SetLocalDescription(o)
+		other := &Participant{id: "o"}
+		l, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "t", "o")
+		tr := &track{owner: other, local: l, kind: webrtc.RTPCodecTypeAudio, plimu: make(chanMutex, 1)}
+		done := make(chan struct{})
+		go func() { // another participant publishes now
+			defer close(done)
+			for j := 0; j < 2000; j++ {
+				p.mu.Lock()
+				r := p.ready
+				p.mu.Unlock()
+				if r {
+					p.subscribe(tr)
+					p.negotiate()
+					return
+				}
+			}
+		}()
+		if err := p.HandleOffer(o.SDP); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		mu.Lock()
+		if len(seq) >= 2 && seq[0] == EventOffer {
+			bad++
+		}
+		mu.Unlock()
+		cli.Close()
+		p.Close("left")
+	}
+	if bad > 0 {
+		t.Errorf("server offer sent before the answer to the client's offer: %d of 100", bad)
+	}
+}
+
+// A malformed answer leaves the server's offer open, so the client can
+// answer again and negotiation goes on.
+func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
+	m := newTestManager(t, func(string) {}, time.Hour)
+	var mu sync.Mutex
+	var offers []string
+	p, err := m.Join("room", "s", "p", "", func(ev Event) {
+		if ev.Type == EventOffer {
+			mu.Lock()
+			offers = append(offers, ev.SDP.SDP)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, _ := webrtc.NewPeerConnection(webrtc.Configuration{})
+	defer cli.Close()
+	cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
+	o, _ := cli.CreateOffer(nil)
+	cli.SetLocalDescription(o)
+	if err := p.HandleOffer(o.SDP); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	other := &Participant{id: "o"}
+	l, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "t1", "o")
+	p.subscribe(&track{owner: other, local: l, kind: webrtc.RTPCodecTypeAudio, plimu: make(chanMutex, 1)})
+	p.negotiate()
+	if err := p.HandleAnswer("v=0 garbage"); err == nil {
+		t.Fatal("a malformed answer was accepted")
+	}
+	mu.Lock()
+	offer := offers[len(offers)-1]
+	mu.Unlock()
+	if err := cli.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		t.Fatal(err)
+	}
+	ans, _ := cli.CreateAnswer(nil)
+	cli.SetLocalDescription(ans)
+	if err := p.HandleAnswer(ans.SDP); err != nil {
+		t.Fatalf("a good answer after a bad one: %v", err)
+	}
+	if p.pc.SignalingState() != webrtc.SignalingStateStable {
+		t.Errorf("signaling state %v after the good answer", p.pc.SignalingState())
+	}
+}
