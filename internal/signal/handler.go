@@ -37,11 +37,18 @@ type Handler struct {
 	conns   map[string]*conn       // participant id → its current socket
 	secrets map[string]string      // participant id → its resume token
 	leaves  sync.WaitGroup         // afterLeave goroutines
+	closing bool                   // Wait has begun: no new participants
 }
 
 // Wait returns once every departed participant's leave is recorded; call it
-// after closing the media server and before closing the database.
-func (h *Handler) Wait() { h.leaves.Wait() }
+// after closing the media server and before closing the database. Joins
+// that arrive from then on are refused.
+func (h *Handler) Wait() {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	h.leaves.Wait()
+}
 
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
@@ -131,15 +138,27 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers,
 		ResumeToken: secret})
 	h.mu.Lock()
-	h.conns[part.ID] = c
-	h.secrets[part.ID] = secret
+	closing := h.closing
+	if !closing {
+		h.conns[part.ID] = c
+		h.secrets[part.ID] = secret
+		h.leaves.Add(1) // before Wait can begin: see Wait
+	}
 	h.mu.Unlock()
-	p, err := h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
+	var p *sfu.Participant
+	if closing {
+		err = sfu.ErrClosed
+	} else {
+		p, err = h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
+	}
 	if err != nil {
-		h.mu.Lock()
-		delete(h.conns, part.ID)
-		delete(h.secrets, part.ID)
-		h.mu.Unlock()
+		if !closing {
+			h.mu.Lock()
+			delete(h.conns, part.ID)
+			delete(h.secrets, part.ID)
+			h.mu.Unlock()
+			defer h.leaves.Done()
+		}
 		h.log.Error("media join", "room_id", roomID, "err", err)
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		h.rooms.Leave(lctx, part.ID, domain.ReasonDisconnected)
@@ -147,7 +166,6 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
 		return nil
 	}
-	h.leaves.Add(1)
 	go func() {
 		defer h.leaves.Done()
 		h.afterLeave(p)
