@@ -139,7 +139,7 @@ type CompositionRequest struct {
 	Format      *string
 	Resolution  *string
 	VideoLayout map[string]domain.VideoRegion
-	Webhooks    RoomChanges // only the three webhook fields are read
+	Webhooks    WebhookSettings
 }
 
 var resolutionRE = regexp.MustCompile(`^([0-9]{1,4})x([0-9]{1,4})$`)
@@ -163,9 +163,7 @@ func parseResolution(v string) (w, h int, err error) {
 // CreateComposition validates the request against the session's recordings
 // and enqueues a composition.
 func (s *Service) CreateComposition(ctx context.Context, req CompositionRequest) (domain.Composition, error) {
-	hooks := RoomChanges{WebhookEventURL: req.Webhooks.WebhookEventURL, WebhookEventFailoverURL: req.Webhooks.WebhookEventFailoverURL,
-		WebhookTimeoutSecs: req.Webhooks.WebhookTimeoutSecs}
-	if err := hooks.validate(); err != nil {
+	if err := req.Webhooks.validate(); err != nil {
 		return domain.Composition{}, err
 	}
 	if req.SessionID == nil {
@@ -196,15 +194,7 @@ func (s *Service) CreateComposition(ctx context.Context, req CompositionRequest)
 	if c.VideoLayout == nil {
 		c.VideoLayout = map[string]domain.VideoRegion{}
 	}
-	if hooks.WebhookEventURL.Set {
-		c.WebhookEventURL = hooks.WebhookEventURL.Value
-	}
-	if hooks.WebhookEventFailoverURL.Set {
-		c.WebhookEventFailoverURL = hooks.WebhookEventFailoverURL.Value
-	}
-	if hooks.WebhookTimeoutSecs.Set {
-		c.WebhookTimeoutSecs = hooks.WebhookTimeoutSecs.Value
-	}
+	req.Webhooks.apply(&c.WebhookEventURL, &c.WebhookEventFailoverURL, &c.WebhookTimeoutSecs)
 	err = s.store.InTx(ctx, func(q store.Queries) error {
 		sess, err := q.GetSession(ctx, *req.SessionID)
 		if errors.Is(err, domain.ErrNotFound) {

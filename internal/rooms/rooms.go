@@ -91,6 +91,49 @@ func (c RoomChanges) empty() bool {
 		!c.WebhookEventURL.Set && !c.WebhookEventFailoverURL.Set && !c.WebhookTimeoutSecs.Set
 }
 
+// WebhookSettings are the webhook fields that rooms and compositions share.
+type WebhookSettings struct {
+	WebhookEventURL         Opt[*string]
+	WebhookEventFailoverURL Opt[*string]
+	WebhookTimeoutSecs      Opt[*int]
+}
+
+func (c RoomChanges) webhooks() WebhookSettings {
+	return WebhookSettings{c.WebhookEventURL, c.WebhookEventFailoverURL, c.WebhookTimeoutSecs}
+}
+
+// apply copies the fields that were sent onto a destination.
+func (w WebhookSettings) apply(url, failover **string, timeout **int) {
+	if w.WebhookEventURL.Set {
+		*url = w.WebhookEventURL.Value
+	}
+	if w.WebhookEventFailoverURL.Set {
+		*failover = w.WebhookEventFailoverURL.Value
+	}
+	if w.WebhookTimeoutSecs.Set {
+		*timeout = w.WebhookTimeoutSecs.Value
+	}
+}
+
+func (w WebhookSettings) validate() error {
+	if w.WebhookEventURL.Set {
+		if err := checkURL("webhook_event_url", w.WebhookEventURL.Value); err != nil {
+			return err
+		}
+	}
+	if w.WebhookEventFailoverURL.Set {
+		if err := checkURL("webhook_event_failover_url", w.WebhookEventFailoverURL.Value); err != nil {
+			return err
+		}
+	}
+	if w.WebhookTimeoutSecs.Set && w.WebhookTimeoutSecs.Value != nil {
+		if v := *w.WebhookTimeoutSecs.Value; v < 0 || v > domain.MaxWebhookTimeoutSecs {
+			return domain.Invalid("webhook_timeout_secs", "must be between 0 and %d seconds, got %d", domain.MaxWebhookTimeoutSecs, v)
+		}
+	}
+	return nil
+}
+
 func (c RoomChanges) apply(r *domain.Room) {
 	if c.UniqueName.Set {
 		r.UniqueName = c.UniqueName.Value
@@ -101,15 +144,7 @@ func (c RoomChanges) apply(r *domain.Room) {
 	if c.EnableRecording.Set {
 		r.EnableRecording = c.EnableRecording.Value
 	}
-	if c.WebhookEventURL.Set {
-		r.WebhookEventURL = c.WebhookEventURL.Value
-	}
-	if c.WebhookEventFailoverURL.Set {
-		r.WebhookEventFailoverURL = c.WebhookEventFailoverURL.Value
-	}
-	if c.WebhookTimeoutSecs.Set {
-		r.WebhookTimeoutSecs = c.WebhookTimeoutSecs.Value
-	}
+	c.webhooks().apply(&r.WebhookEventURL, &r.WebhookEventFailoverURL, &r.WebhookTimeoutSecs)
 }
 
 // validate checks the fields a request sent, in a fixed order so the first
@@ -129,20 +164,8 @@ func (c RoomChanges) validate() error {
 			return domain.Invalid("max_participants", "must be between %d and %d, got %d", domain.MinParticipants, domain.MaxParticipants, v)
 		}
 	}
-	if c.WebhookEventURL.Set {
-		if err := checkURL("webhook_event_url", c.WebhookEventURL.Value); err != nil {
-			return err
-		}
-	}
-	if c.WebhookEventFailoverURL.Set {
-		if err := checkURL("webhook_event_failover_url", c.WebhookEventFailoverURL.Value); err != nil {
-			return err
-		}
-	}
-	if c.WebhookTimeoutSecs.Set && c.WebhookTimeoutSecs.Value != nil {
-		if v := *c.WebhookTimeoutSecs.Value; v < 0 || v > domain.MaxWebhookTimeoutSecs {
-			return domain.Invalid("webhook_timeout_secs", "must be between 0 and %d seconds, got %d", domain.MaxWebhookTimeoutSecs, v)
-		}
+	if err := c.webhooks().validate(); err != nil {
+		return err
 	}
 	return nil
 }

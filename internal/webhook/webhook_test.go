@@ -179,7 +179,7 @@ func TestEveryEventTypeWithItsShape(t *testing.T) {
 	carol, _ := e.svc.Join(ctx, room.ID, "Carol")
 	e.svc.EndSession(ctx, alice.SessionID, domain.ReasonAPI)
 	comp, err := e.svc.CreateComposition(ctx, rooms.CompositionRequest{SessionID: &alice.SessionID,
-		Webhooks: rooms.RoomChanges{WebhookEventURL: rooms.Some(ptr(compRx.URL))}})
+		Webhooks: rooms.WebhookSettings{WebhookEventURL: rooms.Some(ptr(compRx.URL))}})
 	if err != nil {
 		t.Fatal(err)
 	}
