@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -44,7 +45,7 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /v2/rooms", a.createRoom)
 	a.mux.HandleFunc("GET /v2/rooms/{room_id}", a.viewRoom)
 	a.mux.HandleFunc("PATCH /v2/rooms/{room_id}", a.updateRoom)
-	a.mux.HandleFunc("DELETE /v2/rooms/{room_id}", a.deleteRoom)
+	a.mux.HandleFunc("DELETE /v2/rooms/{room_id}", deleteByID(a, "room_id", "room", a.rooms.DeleteRoom))
 	a.mux.HandleFunc("GET /v2/rooms/{room_id}/sessions", a.listSessions)
 	a.mux.HandleFunc("POST /v2/rooms/{room_id}/actions/generate_join_client_token", a.generateToken)
 	a.mux.HandleFunc("POST /v2/rooms/{room_id}/actions/refresh_client_token", a.refreshToken)
@@ -55,17 +56,22 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /v2/room_sessions/{room_session_id}/actions/{action}", a.sessionAction)
 
 	a.mux.HandleFunc("GET /v2/room_participants", a.listParticipants)
-	a.mux.HandleFunc("GET /v2/room_participants/{room_participant_id}", a.viewParticipant)
+	a.mux.HandleFunc("GET /v2/room_participants/{room_participant_id}",
+		viewByID(a, "room_participant_id", "room participant", a.rooms.GetParticipant, toParticipantJSON))
 
 	a.mux.HandleFunc("GET /v2/room_recordings", a.listRecordings)
 	a.mux.HandleFunc("DELETE /v2/room_recordings", a.deleteRecordings)
-	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}", a.viewRecording)
-	a.mux.HandleFunc("DELETE /v2/room_recordings/{room_recording_id}", a.deleteRecording)
+	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}",
+		viewByID(a, "room_recording_id", "room recording", a.rooms.GetRecording, toRecordingJSON))
+	a.mux.HandleFunc("DELETE /v2/room_recordings/{room_recording_id}",
+		deleteByID(a, "room_recording_id", "room recording", a.rooms.DeleteRecording))
 
 	a.mux.HandleFunc("GET /v2/room_compositions", a.listCompositions)
 	a.mux.HandleFunc("POST /v2/room_compositions", a.createComposition)
-	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}", a.viewComposition)
-	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}", a.deleteComposition)
+	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}",
+		viewByID(a, "room_composition_id", "room composition", a.rooms.GetComposition, toCompositionJSON))
+	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}",
+		deleteByID(a, "room_composition_id", "room composition", a.rooms.DeleteComposition))
 
 	a.mux.HandleFunc("GET /v2/webhook_deliveries", a.listDeliveries)
 
@@ -104,4 +110,38 @@ func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.fail(w, r, notFound("No route "+r.Method+" "+r.URL.Path+"; the API lives under /v2."), "")
+}
+
+// viewByID serves GET of one resource by the UUID in path parameter
+// param: 200 with its JSON, 400 for a malformed id, 404 naming the noun.
+func viewByID[T, J any](a *API, param, noun string, get func(context.Context, string) (T, error), encode func(T) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r.PathValue(param), param)
+		if err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+		v, err := get(r.Context(), id)
+		if err != nil {
+			a.fail(w, r, err, "No "+noun+" with id "+id+".")
+			return
+		}
+		writeJSON(w, http.StatusOK, dataBody{Data: encode(v)})
+	}
+}
+
+// deleteByID serves DELETE of one resource by id: 204, 400 or 404.
+func deleteByID(a *API, param, noun string, del func(context.Context, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r.PathValue(param), param)
+		if err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+		if err := del(r.Context(), id); err != nil {
+			a.fail(w, r, err, "No "+noun+" with id "+id+".")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -133,8 +133,6 @@ func toRecordingJSON(r domain.Recording) recordingJSON {
 	}
 }
 
-func recordingNotFound(id string) string { return "No room recording with id " + id + "." }
-
 func recordingFilter(r *http.Request) (store.RecordingFilter, error) {
 	q := r.URL.Query()
 	var f store.RecordingFilter
@@ -217,33 +215,6 @@ func (a *API) deleteRecordings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, dataBody{Data: bulkDeleteJSON{RoomRecordings: n}})
 }
 
-func (a *API) viewRecording(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_recording_id"), "room_recording_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	rec, err := a.rooms.GetRecording(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, recordingNotFound(id))
-		return
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: toRecordingJSON(rec)})
-}
-
-func (a *API) deleteRecording(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_recording_id"), "room_recording_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.rooms.DeleteRecording(r.Context(), id); err != nil {
-		a.fail(w, r, err, recordingNotFound(id))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // --- compositions
 
 type regionJSON struct {
@@ -297,8 +268,6 @@ func toCompositionJSON(c domain.Composition) compositionJSON {
 		EndedAt: tsPtr(c.EndedAt), CompletedAt: tsPtr(c.CompletedAt), RecordType: "room_composition",
 	}
 }
-
-func compositionNotFound(id string) string { return "No room composition with id " + id + "." }
 
 // videoLayout decodes {"name": {region}, ...}, naming a bad field by pointer.
 func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion, error) {
@@ -410,31 +379,4 @@ func (a *API) listCompositions(w http.ResponseWriter, r *http.Request) {
 		data[i] = toCompositionJSON(c)
 	}
 	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
-}
-
-func (a *API) viewComposition(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_composition_id"), "room_composition_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	c, err := a.rooms.GetComposition(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, compositionNotFound(id))
-		return
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: toCompositionJSON(c)})
-}
-
-func (a *API) deleteComposition(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_composition_id"), "room_composition_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.rooms.DeleteComposition(r.Context(), id); err != nil {
-		a.fail(w, r, err, compositionNotFound(id))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -228,16 +228,3 @@ func (a *API) updateRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, dataBody{Data: toRoomJSON(rooms.RoomView{Room: room})})
 }
-
-func (a *API) deleteRoom(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_id"), "room_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.rooms.DeleteRoom(r.Context(), id); err != nil {
-		a.fail(w, r, err, roomNotFound(id))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}

@@ -11,8 +11,7 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-func sessionNotFound(id string) string     { return "No room session with id " + id + "." }
-func participantNotFound(id string) string { return "No room participant with id " + id + "." }
+func sessionNotFound(id string) string { return "No room session with id " + id + "." }
 
 func sessionFilter(q url.Values) (store.SessionFilter, error) {
 	var f store.SessionFilter
@@ -130,20 +129,6 @@ func (a *API) listParticipants(w http.ResponseWriter, r *http.Request) {
 		data[i] = toParticipantJSON(p)
 	}
 	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
-}
-
-func (a *API) viewParticipant(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_participant_id"), "room_participant_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	p, err := a.rooms.GetParticipant(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, participantNotFound(id))
-		return
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: toParticipantJSON(p)})
 }
 
 type resultBody struct {
