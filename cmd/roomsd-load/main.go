@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/store/sqlite/seed"
 )
 
@@ -105,7 +105,7 @@ func run() error {
 	client := newClient(c.concurrency)
 
 	var targets []scenario
-	var basePage []roomJSON
+	var basePage []byte
 	if c.url != "" {
 		base, err := loopbackURL(c.url)
 		if err != nil {
@@ -129,7 +129,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: baselineHandler(basePage), ReadHeaderTimeout: 10 * time.Second}
+		handler, err := api.FixedListHandler(basePage)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
 		base := "http://" + ln.Addr().String() + "/v2/rooms"
@@ -434,34 +438,35 @@ func (r *roomsd) patchRoom(id string, i int) error {
 	return nil
 }
 
-func (r *roomsd) get(path string, v any) error {
+func (r *roomsd) get(path string, v any) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+r.key)
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d: %s", path, resp.StatusCode, body)
+		return nil, fmt.Errorf("GET %s: status %d: %s", path, resp.StatusCode, body)
 	}
-	return json.Unmarshal(body, v)
+	return body, json.Unmarshal(body, v)
 }
 
 // scenarios builds the requests to measure from what the database holds:
 // the date filter is the creation day of the middle room, the deep page is
 // page 5,000 (or the middle page of a smaller list). It also returns page
-// 1, for the baseline to serve.
-func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
+// 1 as roomsd sent it, for the baseline to serve.
+func (r *roomsd) scenarios(names []string) ([]scenario, []byte, error) {
 	var first listJSON
-	if err := r.get("/rooms", &first); err != nil {
+	page1, err := r.get("/rooms", &first)
+	if err != nil {
 		return nil, nil, err
 	}
 	total := first.Meta.TotalResults
@@ -469,7 +474,7 @@ func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
 		return nil, nil, errors.New("roomsd holds no rooms; seed it first (-seed or -seed-db)")
 	}
 	var mid listJSON
-	if err := r.get(fmt.Sprintf("/rooms?page[size]=1&page[number]=%d", total/2+1), &mid); err != nil {
+	if _, err := r.get(fmt.Sprintf("/rooms?page[size]=1&page[number]=%d", total/2+1), &mid); err != nil {
 		return nil, nil, err
 	}
 	if len(mid.Data) == 0 {
@@ -480,11 +485,11 @@ func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
 	if deep*20 > total {
 		deep = max(total/20/2, 1)
 	}
-	fmt.Printf("# roomsd at %s: %d rooms; date filter day %s; deep page %d\n", r.base, total, time.Time(m.CreatedAt).Format(time.DateOnly), deep)
+	fmt.Printf("# roomsd at %s: %d rooms; date filter day %s; deep page %d\n", r.base, total, m.CreatedAt[:len(time.DateOnly)], deep)
 	all := map[string]string{
 		"list":             "/rooms",
 		"page250":          "/rooms?page[size]=250",
-		"date":             "/rooms?filter[date_created_at][eq]=" + time.Time(m.CreatedAt).Format(time.DateOnly),
+		"date":             "/rooms?filter[date_created_at][eq]=" + m.CreatedAt[:len(time.DateOnly)],
 		"deep":             "/rooms?page[number]=" + strconv.Itoa(deep),
 		"include_sessions": "/rooms?include_sessions=true",
 	}
@@ -516,7 +521,7 @@ func (r *roomsd) scenarios(names []string) ([]scenario, []roomJSON, error) {
 		}
 		out = append(out, scenario{name: n, url: r.base + p, key: r.key})
 	}
-	return out, first.Data, nil
+	return out, page1, nil
 }
 
 // seed creates n rooms through the API.
@@ -563,116 +568,40 @@ func (r *roomsd) seed(n, workers int) error {
 	return nil
 }
 
-// The list response, shaped exactly as roomsd writes it (internal/api).
-
-type timestamp time.Time
-
-const timestampLayout = "2006-01-02T15:04:05.000000Z"
-
-func (t timestamp) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(timestampLayout)+2)
-	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, timestampLayout)
-	return append(b, '"'), nil
-}
-
-func (t *timestamp) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	*t = timestamp(v)
-	return err
-}
-
-type roomJSON struct {
-	ID                      string         `json:"id"`
-	MaxParticipants         int            `json:"max_participants"`
-	UniqueName              *string        `json:"unique_name"`
-	CreatedAt               timestamp      `json:"created_at"`
-	UpdatedAt               timestamp      `json:"updated_at"`
-	ActiveSessionID         *string        `json:"active_session_id"`
-	EnableRecording         bool           `json:"enable_recording"`
-	WebhookEventFailoverURL *string        `json:"webhook_event_failover_url"`
-	WebhookTimeoutSecs      *int           `json:"webhook_timeout_secs"`
-	WebhookEventURL         *string        `json:"webhook_event_url"`
-	Sessions                *[]sessionJSON `json:"sessions,omitempty"`
-	RecordType              string         `json:"record_type"`
-}
-
-type sessionJSON struct {
-	ID         string     `json:"id"`
-	RoomID     string     `json:"room_id"`
-	Active     bool       `json:"active"`
-	CreatedAt  timestamp  `json:"created_at"`
-	UpdatedAt  timestamp  `json:"updated_at"`
-	EndedAt    *timestamp `json:"ended_at"`
-	RecordType string     `json:"record_type"`
-}
-
-type pageMeta struct {
-	PageNumber   int `json:"page_number"`
-	PageSize     int `json:"page_size"`
-	TotalPages   int `json:"total_pages"`
-	TotalResults int `json:"total_results"`
-}
-
+// listJSON is what the load tool reads of a list response: enough to
+// build its scenarios. The baseline serves roomsd's own bytes through
+// api.FixedListHandler, so no copy of the response types lives here.
 type listJSON struct {
-	Data []roomJSON `json:"data"`
-	Meta pageMeta   `json:"meta"`
+	Data []struct {
+		ID         string  `json:"id"`
+		UniqueName *string `json:"unique_name"`
+		CreatedAt  string  `json:"created_at"`
+	} `json:"data"`
+	Meta struct {
+		TotalResults int `json:"total_results"`
+	} `json:"meta"`
 }
 
-// listBody mirrors internal/api's listBody, Data included as an any.
-type listBody struct {
-	Data any      `json:"data"`
-	Meta pageMeta `json:"meta"`
-}
-
-// baselineHandler answers every request with page, encoded afresh with
-// encoding/json the way internal/api's writeJSON does it.
-func baselineHandler(page []roomJSON) http.Handler {
-	meta := pageMeta{PageNumber: 1, PageSize: 20, TotalPages: 50_000, TotalResults: 1_000_000}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data := make([]roomJSON, len(page))
-		copy(data, page)
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(listBody{Data: data, Meta: meta}); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", fmt.Sprint(buf.Len()))
-		w.WriteHeader(http.StatusOK)
-		w.Write(buf.Bytes())
-	})
-}
-
-// syntheticPage is 20 rooms like the seeded ones, for -baseline without -url.
-func syntheticPage() []roomJSON {
-	out := make([]roomJSON, 20)
+// syntheticPage is 20 rooms like the seeded ones, in roomsd's list shape,
+// for -baseline without -url.
+func syntheticPage() []byte {
+	rooms := make([]map[string]any, 20)
 	t := time.Date(2025, 12, 31, 12, 0, 0, 123456000, time.UTC)
-	empty := ""
-	for i := range out {
-		name := seed.Name(999_999 - i)
-		r := roomJSON{
-			ID:                      fmt.Sprintf("019b7a3c-%04x-7abc-8def-0123456789ab", i),
-			MaxParticipants:         2 + i%49,
-			UniqueName:              &name,
-			CreatedAt:               timestamp(t.Add(-time.Duration(i) * time.Minute)),
-			UpdatedAt:               timestamp(t.Add(-time.Duration(i) * time.Second)),
-			EnableRecording:         i%3 == 0,
-			WebhookEventFailoverURL: &empty,
-			RecordType:              "room",
+	const layout = "2006-01-02T15:04:05.000000Z"
+	for i := range rooms {
+		r := map[string]any{
+			"id": fmt.Sprintf("019b7a3c-%04x-7abc-8def-0123456789ab", i), "max_participants": 2 + i%49,
+			"unique_name": seed.Name(999_999 - i), "created_at": t.Add(-time.Duration(i) * time.Minute).Format(layout),
+			"updated_at": t.Add(-time.Duration(i) * time.Second).Format(layout), "active_session_id": nil,
+			"enable_recording": i%3 == 0, "webhook_event_failover_url": "", "webhook_timeout_secs": nil,
+			"webhook_event_url": nil, "record_type": "room",
 		}
 		if i%2 == 0 {
-			u, timeout := fmt.Sprintf("https://hooks.example.com/rooms/%d", 999_999-i), 10
-			r.WebhookEventURL, r.WebhookTimeoutSecs = &u, &timeout
+			r["webhook_event_url"], r["webhook_timeout_secs"] = fmt.Sprintf("http://127.0.0.1:9/rooms/%d", 999_999-i), 10
 		}
-		out[i] = r
+		rooms[i] = r
 	}
-	return out
+	b, _ := json.Marshal(map[string]any{"data": rooms,
+		"meta": map[string]int{"page_number": 1, "page_size": 20, "total_pages": 50_000, "total_results": 1_000_000}})
+	return b
 }

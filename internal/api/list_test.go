@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/roomsd/roomsd/internal/api"
 )
 
 func TestListPaging(t *testing.T) {
@@ -248,5 +251,24 @@ func TestListQueryEscaping(t *testing.T) {
 	r := e.req("GET", "/v2/rooms?filter%5Bunique_name%5D="+url.QueryEscape(name), nil).want(t, 200)
 	if len(r.list()) != 1 || r.list()[0]["unique_name"] != name {
 		t.Errorf("filter by a name with reserved characters: %s", r.raw)
+	}
+}
+
+// The load test's ceiling serves a page with the list's own encoder: the
+// same bytes as the real list for the same page.
+func TestFixedListHandlerEncodesLikeTheList(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.createRoom(map[string]any{"unique_name": fmt.Sprint("r", i), "webhook_event_url": "https://h.example/x"})
+	}
+	real := e.req("GET", "/v2/rooms", nil).want(t, 200).raw
+	h, err := api.FixedListHandler(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/rooms", nil))
+	if w.Body.String() != string(real) || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("baseline body differs from the list's:\n%s\n%s", w.Body.String(), real)
 	}
 }

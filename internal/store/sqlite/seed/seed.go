@@ -33,8 +33,6 @@ const (
 	// SessionEvery: every SessionEvery-th room has two sessions with two
 	// participants each.
 	SessionEvery = 5
-	// ActiveEvery: every ActiveEvery-th room's newer session is still active.
-	ActiveEvery = 50
 )
 
 // Name is the unique_name of room i (0 is the oldest).
@@ -125,7 +123,9 @@ func insertChunk(ctx context.Context, db *sql.DB, rng *rand.Rand, lo, hi, n int,
 		updated := created + rng.Int64N(24*hour)
 		var url, timeout any
 		if i%2 == 0 {
-			url = fmt.Sprintf("https://hooks.example.com/rooms/%d", i)
+			// Loopback's discard port: a seeded database must never make
+			// roomsd reach outside the machine, even if events are sent.
+			url = fmt.Sprintf("http://127.0.0.1:9/rooms/%d", i)
 			timeout = 10
 		}
 		roomID := uuid7(rng, created)
@@ -137,20 +137,17 @@ func insertChunk(ctx context.Context, db *sql.DB, rng *rand.Rand, lo, hi, n int,
 		}
 		for k := range 2 {
 			sCreated := created + int64(k+1)*hour
-			active := k == 1 && i%ActiveEvery == 0
-			var ended any
+			// Every seeded session has ended: a server opening the file
+			// would otherwise end them all at start-up, with their events.
 			end := sCreated + 30*60*sec
-			if !active {
-				ended = end
-			}
 			sessID := uuid7(rng, sCreated)
-			if err := sessIns.add(sessID, roomID, active, sCreated, end, ended); err != nil {
+			if err := sessIns.add(sessID, roomID, false, sCreated, end, end); err != nil {
 				return err
 			}
 			stats.Sessions++
 			for j := range 2 {
 				joined := sCreated + int64(j)*5*sec
-				if err := partIns.add(uuid7(rng, joined), sessID, fmt.Sprintf("user-%d", j), joined, end, ended); err != nil {
+				if err := partIns.add(uuid7(rng, joined), sessID, fmt.Sprintf("user-%d", j), joined, end, end); err != nil {
 					return err
 				}
 				stats.Participants++
