@@ -23,7 +23,40 @@ const maxBodyBytes = 64 << 10
 // the JSON shapes as ready strings, which encoding/json writes fastest.
 const timestampLayout = "2006-01-02T15:04:05.000000Z"
 
-func ts(t time.Time) string { return t.UTC().Format(timestampLayout) }
+// ts formats t in timestampLayout. It writes the fixed layout digit by
+// digit: on the list path it runs twice per room per request, and
+// time.Format's general layout interpreter was a fifth of a cached list
+// request. TestTimestampMatchesFormat holds it to time.Format.
+func ts(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	var b [len(timestampLayout)]byte
+	put := func(at, width, v int) {
+		for i := at + width - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	if year < 0 || year > 9999 {
+		return t.Format(timestampLayout)
+	}
+	put(0, 4, year)
+	b[4] = '-'
+	put(5, 2, int(month))
+	b[7] = '-'
+	put(8, 2, day)
+	b[10] = 'T'
+	put(11, 2, hour)
+	b[13] = ':'
+	put(14, 2, minute)
+	b[16] = ':'
+	put(17, 2, sec)
+	b[19] = '.'
+	put(20, 6, t.Nanosecond()/1000)
+	b[26] = 'Z'
+	return string(b[:])
+}
 
 func tsPtr(t *time.Time) *string {
 	if t == nil {
