@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
 )
 
 // maxBodyBytes bounds every request body.
@@ -186,4 +187,14 @@ func optNullString(obj map[string]json.RawMessage, field string, dst *rooms.Opt[
 	}
 	*dst = rooms.Some(&v)
 	return nil
+}
+
+// writeList answers a list request: each item in its wire shape, and the
+// page's meta.
+func writeList[T, J any](w http.ResponseWriter, p store.Page, total int, items []T, encode func(T) J) {
+	data := make([]J, len(items))
+	for i, it := range items {
+		data[i] = encode(it)
+	}
+	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p, total)})
 }

@@ -177,11 +177,7 @@ func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	data := make([]recordingJSON, len(recs))
-	for i, rec := range recs {
-		data[i] = toRecordingJSON(rec)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+	writeList(w, page, total, recs, toRecordingJSON)
 }
 
 type bulkDeleteJSON struct {
@@ -358,12 +354,15 @@ func (a *API) listCompositions(w http.ResponseWriter, r *http.Request) {
 	var f store.CompositionFilter
 	var page store.Page
 	var err error
-	if f.CreatedAt, err = queryDateRange(q, "date_created_at"); err == nil {
-		if f.SessionID, err = queryID(q, "filter[session_id]"); err == nil {
-			if f.Status, err = queryEnum(q, "filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued); err == nil {
-				page, err = queryPage(q)
-			}
-		}
+	f.CreatedAt, err = queryDateRange(q, "date_created_at")
+	if err == nil {
+		f.SessionID, err = queryID(q, "filter[session_id]")
+	}
+	if err == nil {
+		f.Status, err = queryEnum(q, "filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued)
+	}
+	if err == nil {
+		page, err = queryPage(q)
 	}
 	if err != nil {
 		a.fail(w, r, err, "")
@@ -374,9 +373,5 @@ func (a *API) listCompositions(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	data := make([]compositionJSON, len(cs))
-	for i, c := range cs {
-		data[i] = toCompositionJSON(c)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+	writeList(w, page, total, cs, toCompositionJSON)
 }

@@ -160,11 +160,7 @@ func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	data := make([]roomJSON, len(views))
-	for i, v := range views {
-		data[i] = toRoomJSON(v)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p.Page, total)})
+	writeList(w, p.Page, total, views, toRoomJSON)
 }
 
 func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {

@@ -61,11 +61,7 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, roomNotFound(p.Room))
 		return
 	}
-	data := make([]sessionJSON, len(views))
-	for i, v := range views {
-		data[i] = toSessionJSON(v)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p.Page, total)})
+	writeList(w, p.Page, total, views, toSessionJSON)
 }
 
 func (a *API) viewSession(w http.ResponseWriter, r *http.Request) {
@@ -124,11 +120,7 @@ func (a *API) listParticipants(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, sessionNotFound(session))
 		return
 	}
-	data := make([]participantJSON, len(parts))
-	for i, p := range parts {
-		data[i] = toParticipantJSON(p)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+	writeList(w, page, total, parts, toParticipantJSON)
 }
 
 type resultBody struct {

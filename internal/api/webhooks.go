@@ -59,11 +59,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	data := make([]deliveryJSON, len(ds))
-	for i, d := range ds {
-		data[i] = toDeliveryJSON(d)
-	}
-	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(page, total)})
+	writeList(w, page, total, ds, toDeliveryJSON)
 }
 
 type publicKeyJSON struct {
