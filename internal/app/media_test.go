@@ -22,6 +22,7 @@ import (
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/signal"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 // server is a whole roomsd (REST, signaling, media on 127.0.0.1) over
@@ -109,18 +110,6 @@ func (s *server) join(roomID, who string, audio, video bool) *client.Client {
 	return c
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitEvent returns the next event of the given type, skipping others.
 func waitEvent(t *testing.T, c *client.Client, typ string, within time.Duration) signal.Message {
 	t.Helper()
@@ -148,7 +137,7 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	room := s.room(nil)
 	alice := s.join(room, "Alice", true, true)
 	bob := s.join(room, "Bob", true, true)
-	eventually(t, 15*time.Second, "both receive audio and video from each other", func() bool {
+	testutil.Eventually(t, 15*time.Second, "both receive audio and video from each other", func() bool {
 		return received(alice, bob.ParticipantID, "audio") > 50 && received(alice, bob.ParticipantID, "video") > 20 &&
 			received(bob, alice.ParticipantID, "audio") > 50 && received(bob, alice.ParticipantID, "video") > 20
 	})
@@ -191,15 +180,15 @@ func TestLateJoinerGetsKeyframe(t *testing.T) {
 	room := s.room(nil)
 	pub := s.join(room, "Publisher", false, true)
 	early := s.join(room, "Early", false, false)
-	eventually(t, 15*time.Second, "the early subscriber receives video", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the early subscriber receives video", func() bool {
 		return received(early, pub.ParticipantID, "video") > 30
 	})
 	late := s.join(room, "Late", false, false)
 	joined := time.Now()
-	eventually(t, 10*time.Second, "the late subscriber receives video", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the late subscriber receives video", func() bool {
 		return received(late, pub.ParticipantID, "video") > 0
 	})
-	eventually(t, 2*time.Second, "the late subscriber gets a keyframe", func() bool {
+	testutil.Eventually(t, 2*time.Second, "the late subscriber gets a keyframe", func() bool {
 		return late.Received(pub.ParticipantID, "video").Keyframes > 0
 	})
 	st := late.Received(pub.ParticipantID, "video")
@@ -216,7 +205,7 @@ func TestKickMuteEndDelete(t *testing.T) {
 	alice := s.join(room, "Alice", true, true)
 	bob := s.join(room, "Bob", true, false)
 	carol := s.join(room, "Carol", false, false)
-	eventually(t, 15*time.Second, "everyone hears Alice and Bob", func() bool {
+	testutil.Eventually(t, 15*time.Second, "everyone hears Alice and Bob", func() bool {
 		return received(carol, alice.ParticipantID, "audio") > 20 && received(carol, bob.ParticipantID, "audio") > 20
 	})
 	session := alice.SessionID
@@ -241,12 +230,12 @@ func TestKickMuteEndDelete(t *testing.T) {
 	s.api("POST", "/room_sessions/"+session+"/actions/unmute", map[string]any{"participants": "all"})
 	waitEvent(t, carol, "unmuted", 5*time.Second)
 	a1 := received(carol, alice.ParticipantID, "audio")
-	eventually(t, 5*time.Second, "Alice's audio flows again", func() bool { return received(carol, alice.ParticipantID, "audio") > a1+20 })
+	testutil.Eventually(t, 5*time.Second, "Alice's audio flows again", func() bool { return received(carol, alice.ParticipantID, "audio") > a1+20 })
 
 	// Kick Bob: his connection closes, the others hear he left.
 	s.api("POST", "/room_sessions/"+session+"/actions/kick", map[string]any{"participants": []string{bob.ParticipantID}})
 	waitEvent(t, bob, "kicked", 5*time.Second)
-	eventually(t, 5*time.Second, "Bob's connection closes", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Bob's connection closes", func() bool {
 		select {
 		case <-bob.Done():
 			return true
@@ -374,7 +363,7 @@ func TestLeaveReconnectAndEmptyTimeout(t *testing.T) {
 	if data(r)["active_session_id"] != a.SessionID {
 		t.Errorf("session ended at once; want it kept for the empty timeout")
 	}
-	eventually(t, 5*time.Second, "the empty session ends", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the empty session ends", func() bool {
 		_, r := s.api("GET", "/room_sessions/"+a.SessionID, nil)
 		return data(r)["active"] == false
 	})
@@ -389,7 +378,7 @@ func TestLeaveReconnectAndEmptyTimeout(t *testing.T) {
 	}
 	// A dropped connection leaves after the grace period, as disconnected.
 	b.Close()
-	eventually(t, 5*time.Second, "the dropped participant leaves", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the dropped participant leaves", func() bool {
 		_, p := s.api("GET", "/room_participants/"+b.ParticipantID, nil)
 		return data(p)["left_at"] != nil
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
 
@@ -123,17 +124,6 @@ func (e *env) room(url, failover string, timeout *int) domain.Room {
 	return r
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func types(hs []hit) string {
 	var out []string
 	for _, h := range hs {
@@ -187,7 +177,7 @@ func TestEveryEventTypeWithItsShape(t *testing.T) {
 
 	want := "session.started participant.joined participant.joined recording.started recording.completed " +
 		"participant.left participant.left participant.joined participant.left session.ended"
-	eventually(t, 10*time.Second, "all room events delivered", func() bool { return len(rx.got()) >= 10 })
+	testutil.Eventually(t, 10*time.Second, "all room events delivered", func() bool { return len(rx.got()) >= 10 })
 	hs := rx.got()
 	if types(hs) != want {
 		t.Fatalf("events in order:\n got %s\nwant %s", types(hs), want)
@@ -228,7 +218,7 @@ func TestEveryEventTypeWithItsShape(t *testing.T) {
 		"duration_secs": float64(0), "left_reason": "session_ended"})
 	check(9, map[string]any{"session_id": sid, "room_id": room.ID, "duration_secs": float64(0), "ended_reason": "api"})
 
-	eventually(t, 10*time.Second, "the composition event reaches the composition's own URL", func() bool { return len(compRx.got()) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the composition event reaches the composition's own URL", func() bool { return len(compRx.got()) == 1 })
 	c := compRx.got()[0]
 	e.verify(c)
 	cp := c.event["payload"].(map[string]any)
@@ -255,7 +245,7 @@ func TestFailoverOnErrorAndOnTimeout(t *testing.T) {
 
 	r1 := e.room(failing.URL, failover.URL+"/a", nil)
 	e.svc.Join(ctx, r1.ID, "A")
-	eventually(t, 5*time.Second, "failover gets both events of room 1", func() bool { return len(failover.got()) == 2 })
+	testutil.Eventually(t, 5*time.Second, "failover gets both events of room 1", func() bool { return len(failover.got()) == 2 })
 	for _, h := range failover.got() {
 		if h.meta["delivered_to"] != failover.URL+"/a" || h.meta["attempt"] != float64(1) {
 			t.Errorf("failover envelope: %s", h.body)
@@ -269,7 +259,7 @@ func TestFailoverOnErrorAndOnTimeout(t *testing.T) {
 	start := time.Now()
 	r2 := e.room(hanging.URL, failover.URL+"/b", ptr(1))
 	e.svc.Join(ctx, r2.ID, "B") // session.started and participant.joined
-	eventually(t, 10*time.Second, "failover gets room 2's first event after the room's 1 s timeout", func() bool {
+	testutil.Eventually(t, 10*time.Second, "failover gets room 2's first event after the room's 1 s timeout", func() bool {
 		for _, h := range failover.got() {
 			if h.meta["delivered_to"] == failover.URL+"/b" {
 				return true
@@ -301,7 +291,7 @@ func TestRetriesWithBackoffThenFail(t *testing.T) {
 	rm := r.ID
 	e.svc.CreateRoom(ctx, rooms.RoomChanges{}) // unrelated
 	e.svc.Join(ctx, rm, "A")
-	eventually(t, 10*time.Second, "both events delivered after two failures", func() bool { return len(flaky.got()) == 4 })
+	testutil.Eventually(t, 10*time.Second, "both events delivered after two failures", func() bool { return len(flaky.got()) == 4 })
 	hs := flaky.got()
 	for i, want := range []float64{1, 2, 3} {
 		if hs[i].meta["attempt"] != want || hs[i].eventID != hs[0].eventID {
@@ -320,7 +310,7 @@ func TestRetriesWithBackoffThenFail(t *testing.T) {
 	r2 := e.room(dead.URL, "", nil)
 	e.svc.Join(ctx, r2.ID, "B")
 	failed := domain.DeliveryFailed
-	eventually(t, 10*time.Second, "the first event is marked failed after 4 attempts", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the first event is marked failed after 4 attempts", func() bool {
 		ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r2.ID, Status: &failed}, store.Page{Number: 1, Size: 10})
 		return len(ds) >= 1
 	})
@@ -352,11 +342,11 @@ func TestOrderPerRoomAndIsolation(t *testing.T) {
 	}
 	start := time.Now()
 	e.svc.Join(ctx, b.ID, "x")
-	eventually(t, 2*time.Second, "the other room's events arrive at once", func() bool { return len(other.got()) == 2 })
+	testutil.Eventually(t, 2*time.Second, "the other room's events arrive at once", func() bool { return len(other.got()) == 2 })
 	if el := time.Since(start); el > 150*time.Millisecond {
 		t.Errorf("the other room waited %v behind a retrying room", el)
 	}
-	eventually(t, 10*time.Second, "room A's events all arrive", func() bool { return len(slowFirst.got()) == 5 })
+	testutil.Eventually(t, 10*time.Second, "room A's events all arrive", func() bool { return len(slowFirst.got()) == 5 })
 	got := slowFirst.got()
 	var order []string
 	for _, h := range got[1:] { // the first request was the failed attempt
@@ -393,7 +383,7 @@ func TestRedirectsBodiesAndRestart(t *testing.T) {
 	r2 := e.room(big.URL, "", nil)
 	e.svc.Join(ctx, r1.ID, "A")
 	e.svc.Join(ctx, r2.ID, "B")
-	eventually(t, 5*time.Second, "both rooms' first events attempted", func() bool {
+	testutil.Eventually(t, 5*time.Second, "both rooms' first events attempted", func() bool {
 		d1, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r1.ID}, store.Page{Number: 1, Size: 10})
 		d2, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r2.ID}, store.Page{Number: 1, Size: 10})
 		return d1[1].Attempts == 1 && d2[1].Status == domain.DeliveryDelivered && d2[0].Status == domain.DeliveryDelivered
@@ -412,7 +402,7 @@ func TestRedirectsBodiesAndRestart(t *testing.T) {
 	d2 := webhook.New(e.st, webhook.NewSigner(key, nil), webhook.Config{PollInterval: 50 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	d2.Start()
 	defer d2.Stop()
-	eventually(t, 5*time.Second, "the restarted dispatcher delivers the pending events", func() bool { return len(rx.got()) == 2 })
+	testutil.Eventually(t, 5*time.Second, "the restarted dispatcher delivers the pending events", func() bool { return len(rx.got()) == 2 })
 	if h := rx.got()[0]; h.header.Get("webhook-signature") != "" {
 		t.Errorf("Standard Webhooks header sent without a secret")
 	}

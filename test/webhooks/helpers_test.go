@@ -427,18 +427,6 @@ func startReceiver(t *testing.T, addr string, key ed25519.PublicKey, secret []by
 	return r
 }
 
-// eventually polls cond every 20 ms until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func hookURL(addr string) string {
 	return (&url.URL{Scheme: "http", Host: addr, Path: "/hook"}).String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
 
@@ -128,7 +129,7 @@ func TestStopDoesNotCountUnsentAttempts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "4 requests in flight", func() bool { return got.Load() == 4 })
+	testutil.Eventually(t, 5*time.Second, "4 requests in flight", func() bool { return got.Load() == 4 })
 	stopped := make(chan struct{})
 	go func() { d.Stop(); close(stopped) }()
 	// Stop waits for the 4 in flight. Answer them once the fifth attempt,

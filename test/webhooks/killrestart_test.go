@@ -16,6 +16,7 @@ import (
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 // makeEvents makes events in each room through the real rooms
@@ -125,7 +126,7 @@ func kill9Scenario(t *testing.T, inFlight bool) {
 	// holds as many requests as roomsd sends to one host at a time, so the
 	// kill lands mid-retry or mid-request.
 	heads := map[string]delivery{}
-	eventually(t, 15*time.Second, "every room's first event attempted", func() bool {
+	testutil.Eventually(t, 15*time.Second, "every room's first event attempted", func() bool {
 		clear(heads)
 		for _, d := range srv.deliveries(t) {
 			if _, seen := heads[d.RoomID]; !seen {
@@ -191,7 +192,7 @@ func kill9Scenario(t *testing.T, inFlight bool) {
 	for _, d := range all {
 		want[d.ID] = d
 	}
-	eventually(t, 30*time.Second, "every event received and answered", func() bool {
+	testutil.Eventually(t, 30*time.Second, "every event received and answered", func() bool {
 		hits, _ := rx.got()
 		seen := map[string]bool{}
 		for _, h := range hits {
@@ -204,7 +205,7 @@ func kill9Scenario(t *testing.T, inFlight bool) {
 		}
 		return true
 	})
-	eventually(t, 10*time.Second, "every delivery recorded as delivered", func() bool {
+	testutil.Eventually(t, 10*time.Second, "every delivery recorded as delivered", func() bool {
 		for _, d := range srv.deliveries(t) {
 			if d.Status != domain.DeliveryDelivered {
 				return false
