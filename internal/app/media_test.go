@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/client"
@@ -466,5 +467,49 @@ func TestResumeWithinGrace(t *testing.T) {
 	ws3.CloseNow()
 	if refused.Type != signal.TypeError || refused.Code != signal.CodeNotFound {
 		t.Errorf("resume into another room: %+v", refused)
+	}
+}
+
+// ROOMSD_RTC_ICE_SERVERS reach the client in joined (TURN credentials
+// split out), and ROOMSD_RTC_PUBLIC_IP is the address the server's ICE
+// candidates advertise.
+func TestICEServersAndPublicIP(t *testing.T) {
+	s := newServer(t, func(c *config.Config) {
+		c.RTCICEServers = []string{"stun:stun.example.net:3478", "turn:alice:secret@turn.example.net:3478"}
+		c.RTCPublicIP = "192.0.2.10" // TEST-NET-1: never reached, only advertised
+	})
+	room := s.room(nil)
+	ws, joined := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room)})
+	defer ws.CloseNow()
+	if len(joined.ICEServers) != 2 || joined.ICEServers[0].URLs[0] != "stun:stun.example.net:3478" ||
+		joined.ICEServers[1].URLs[0] != "turn:turn.example.net:3478" || joined.ICEServers[1].Username != "alice" ||
+		joined.ICEServers[1].Credential != "secret" {
+		t.Fatalf("ice_servers in joined: %+v", joined.ICEServers)
+	}
+	// Offer from a peer that sends no candidates of its own, and read what
+	// the server gathers.
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.CreateDataChannel("x", nil)
+	offer, _ := pc.CreateOffer(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, ws, signal.Message{Type: signal.TypeOffer, SDP: offer.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var m signal.Message
+		if err := wsjson.Read(ctx, ws, &m); err != nil {
+			t.Fatalf("no server candidate: %v", err)
+		}
+		if m.Type == signal.TypeCandidate && m.Candidate != nil {
+			if !strings.Contains(m.Candidate.Candidate, " 192.0.2.10 ") {
+				t.Errorf("candidate %q does not advertise the public IP", m.Candidate.Candidate)
+			}
+			return
+		}
 	}
 }
