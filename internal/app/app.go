@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if cfg.IsPostgres() {
 		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
 	}
-	var sqliteOpts []sqlite.Option
+	sqliteOpts := []sqlite.Option{sqlite.WithLogger(opts.Logger)}
 	if !cfg.ListCache {
 		sqliteOpts = append(sqliteOpts, sqlite.WithoutListCache())
 	}

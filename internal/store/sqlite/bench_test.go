@@ -67,6 +67,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(writerEnv); path != "" {
+		os.Exit(childWriterMain(path))
+	}
 	code := m.Run()
 	seedMu.Lock()
 	for _, st := range seeded {
@@ -227,11 +230,26 @@ func BenchmarkListRooms(b *testing.B) {
 
 // BenchmarkListRoomsHandler measures GET /v2/rooms through the whole HTTP
 // handler (middleware, auth, query parsing, JSON) without the network,
-// with and without the list cache.
+// with and without the list cache, next to the load test's baseline
+// (api.FixedListHandler serving the same page 1).
 func BenchmarkListRoomsHandler(b *testing.B) {
 	const key = "bench-key"
 	forEachStore(b, func(b *testing.B, st *sqlite.Store, n int) {
 		h := api.New(rooms.New(st), auth.NewKeyring([]string{key}, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		b.Run("baseline/size20", func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/v2/rooms", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			fixed, err := api.FixedListHandler(w.Body.Bytes())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				fixed.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
 		day := seed.Start.Add(seed.Span / 2).Format(time.DateOnly)
 		for _, c := range []struct{ name, query string }{
 			{"page1/size20", ""},

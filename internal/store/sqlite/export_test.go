@@ -17,3 +17,14 @@ var (
 )
 
 const RoomByIDSQL = roomByIDSQL
+
+// WithoutWALIndex makes the list cache ask PRAGMA data_version, as it does
+// where the wal-index cannot be mapped.
+func WithoutWALIndex() Option { return func(o *options) { o.noWALIndex = true } }
+
+// ListCacheReadsWALIndex reports whether the list cache learns of commits
+// from the mapped wal-index header.
+func (s *Store) ListCacheReadsWALIndex() bool { return s.cache != nil && s.cache.wal != nil }
+
+// ListCacheReads is how many pages the list cache has had read for it.
+func (s *Store) ListCacheReads() int64 { return s.cache.reads.Load() }

@@ -291,20 +291,28 @@ func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page
 	if q.cache == nil {
 		return q.listRooms(ctx, f, p)
 	}
-	key := keyOf(f, p)
-	hit, version, ok, err := q.cache.get(ctx, key)
+	l, err := q.cache.get(ctx, keyOf(f, p))
 	if err != nil {
 		return nil, 0, err
 	}
-	if ok {
-		return append([]domain.Room(nil), hit.rooms...), hit.total, nil
+	if l.hit {
+		return append([]domain.Room(nil), l.result.rooms...), l.result.total, nil
 	}
-	rooms, total, err := q.listRooms(ctx, f, p)
-	if err != nil {
-		return nil, 0, err
+	if l.fill == nil {
+		return q.listRooms(ctx, f, p)
 	}
-	q.cache.put(version, key, pageResult{rooms: append([]domain.Room(nil), rooms...), total: total})
-	return rooms, total, nil
+	// This call reads the page for every caller waiting on it; they must
+	// hear the outcome even if the query panics.
+	var (
+		rooms []domain.Room
+		total int
+	)
+	err = errors.New("sqlite: list rooms: the query did not return")
+	defer func() {
+		l.fill(pageResult{rooms: append([]domain.Room(nil), rooms...), total: total}, err)
+	}()
+	rooms, total, err = q.listRooms(ctx, f, p)
+	return rooms, total, err
 }
 
 func (q queries) listRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {

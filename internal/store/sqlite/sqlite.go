@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"sort"
@@ -40,15 +41,21 @@ type Option func(*options)
 
 type options struct {
 	noListCache bool
+	noWALIndex  bool // tests: the cache asks PRAGMA data_version instead
+	log         *slog.Logger
 }
 
 // WithoutListCache turns off the room-list cache, so that every ListRooms
 // runs its query. Benchmarks of the query path use it.
 func WithoutListCache() Option { return func(o *options) { o.noListCache = true } }
 
+// WithLogger sets where the store reports what it could not set up as
+// planned; by default it stays quiet.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
 // Open opens (creating if needed) the database file at path and migrates it.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	var o options
+	o := options{log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -88,7 +95,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	var cache *pageCache
 	if !o.noListCache {
-		if cache, err = newPageCache(ctx, reader); err != nil {
+		if cache, err = newPageCache(ctx, reader, path, !o.noWALIndex, o.log); err != nil {
 			for _, st := range stmts {
 				st.Close()
 			}

@@ -1,0 +1,328 @@
+package sqlite_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
+)
+
+// The two ways the room-list cache learns of commits: from the mapped
+// wal-index header (the default on unix systems), and by asking PRAGMA
+// data_version (elsewhere, or when the mapping fails).
+var cacheModes = []struct {
+	name string
+	opts []sqlite.Option
+}{
+	{"wal-index", nil},
+	{"data_version", []sqlite.Option{sqlite.WithoutWALIndex()}},
+}
+
+func openCached(t *testing.T, path string, opts []sqlite.Option) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if want := len(opts) == 0; st.ListCacheReadsWALIndex() != want {
+		t.Fatalf("list cache reads the wal-index: %v, want %v", st.ListCacheReadsWALIndex(), want)
+	}
+	return st
+}
+
+var roomTime = time.Unix(1700000000, 0).UTC()
+
+func room(i int) domain.Room {
+	return domain.Room{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), MaxParticipants: 10, CreatedAt: roomTime, UpdatedAt: roomTime}
+}
+
+// writerEnv names a database that a child process of this test binary
+// writes to (see TestMain), standing in for another program using
+// roomsd's file: for each number it reads on stdin it inserts that room,
+// then answers "ok".
+const writerEnv = "ROOMSD_SQLITE_TEST_WRITER"
+
+type childWriter struct {
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startChildWriter(t *testing.T, path string) *childWriter {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), writerEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); cmd.Wait() })
+	return &childWriter{in: in, out: bufio.NewScanner(out)}
+}
+
+func (c *childWriter) insert(t *testing.T, i int) {
+	t.Helper()
+	fmt.Fprintln(c.in, i)
+	if !c.out.Scan() || c.out.Text() != "ok" {
+		t.Fatalf("child process: insert %d: %q %v", i, c.out.Text(), c.out.Err())
+	}
+}
+
+// childWriterMain runs in the child process.
+func childWriterMain(path string) int {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer st.Close()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		i, err := strconv.Atoi(in.Text())
+		if err == nil {
+			err = st.InsertRoom(ctx, room(i))
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("ok")
+	}
+	return 0
+}
+
+func listTotal(t *testing.T, st *sqlite.Store) int {
+	t.Helper()
+	rooms, total, err := st.ListRooms(context.Background(), store.RoomFilter{}, store.Page{Number: 1, Size: 10})
+	if err != nil || len(rooms) != min(total, 10) {
+		t.Fatalf("ListRooms: %d rooms, total %d, %v", len(rooms), total, err)
+	}
+	return total
+}
+
+// A commit by another process is seen by the very next list, every time.
+func TestListCacheSeesCommitsOfAnotherProcess(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "roomsd.db")
+			st := openCached(t, path, mode.opts)
+			child := startChildWriter(t, path)
+			for i := 1; i <= 20; i++ {
+				listTotal(t, st)
+				listTotal(t, st) // served from the cache
+				child.insert(t, i)
+				if n := listTotal(t, st); n != i {
+					t.Fatalf("after the child's insert %d the list shows %d rooms", i, n)
+				}
+			}
+		})
+	}
+}
+
+// While another store commits room after room, a list that starts after a
+// commit returned never shows fewer rooms than that commit left.
+func TestListCacheUnderConcurrentCommits(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "roomsd.db")
+			st := openCached(t, path, mode.opts)
+			writer, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Close()
+			const n = 300
+			var committed atomic.Int64
+			var wg sync.WaitGroup
+			var stale, lists atomic.Int64
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for committed.Load() < n {
+						before := committed.Load()
+						_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						lists.Add(1)
+						if int64(total) < before {
+							stale.Add(1)
+						}
+					}
+				}()
+			}
+			for i := 1; i <= n; i++ {
+				if err := writer.InsertRoom(ctx, room(i)); err != nil {
+					t.Fatal(err)
+				}
+				committed.Store(int64(i))
+			}
+			wg.Wait()
+			if stale.Load() > 0 {
+				t.Errorf("%d of %d lists showed fewer rooms than had been committed before they began", stale.Load(), lists.Load())
+			}
+			if got := listTotal(t, st); got != n {
+				t.Errorf("final list: %d rooms, want %d", got, n)
+			}
+			t.Logf("%d lists during %d commits", lists.Load(), n)
+		})
+	}
+}
+
+// The room-list cache must never serve a page that a commit has changed,
+// whether the commit came through this store or another process on the
+// same file.
+func TestListCacheSeesEveryCommit(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) { testListCacheSeesEveryCommit(t, mode.opts) })
+	}
+}
+
+func testListCacheSeesEveryCommit(t *testing.T, opts []sqlite.Option) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "roomsd.db")
+	a := openCached(t, path, opts)
+	other, err := sqlite.Open(ctx, path) // stands in for another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	page := store.Page{Number: 1, Size: 10}
+	count := func() int {
+		t.Helper()
+		rooms, total, err := a.ListRooms(ctx, store.RoomFilter{}, page)
+		if err != nil || len(rooms) != total {
+			t.Fatalf("ListRooms: %d rooms, total %d, %v", len(rooms), total, err)
+		}
+		return total
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("new database lists %d rooms", n)
+	}
+	count() // now cached
+	if err := a.InsertRoom(ctx, room(1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("after a write through this store: %d rooms, want 1", n)
+	}
+	if err := other.InsertRoom(ctx, room(2)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("after a write by another connection: %d rooms, want 2", n)
+	}
+	r := room(2)
+	r.MaxParticipants = 3
+	if err := other.UpdateRoom(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	rooms, _, _ := a.ListRooms(ctx, store.RoomFilter{}, page)
+	if rooms[0].MaxParticipants != 3 {
+		t.Errorf("an update by another connection is not seen: max_participants %d", rooms[0].MaxParticipants)
+	}
+	// Callers may change what they get without touching the cache.
+	rooms[0].MaxParticipants = 99
+	again, _, _ := a.ListRooms(ctx, store.RoomFilter{}, page)
+	if again[0].MaxParticipants != 3 {
+		t.Errorf("a caller's change leaked into the cache")
+	}
+}
+
+// Requests that miss the cache together, after a commit, cost one query:
+// the first reads the page and the others wait for it.
+func TestListCacheReadsEachPageOncePerCommit(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
+			for i := 1; i <= 3; i++ {
+				if err := st.InsertRoom(ctx, room(i)); err != nil {
+					t.Fatal(err)
+				}
+				before := st.ListCacheReads()
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for range 32 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
+						if err != nil || total != i {
+							t.Errorf("ListRooms: total %d, %v; want %d", total, err, i)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if reads := st.ListCacheReads() - before; reads != 1 {
+					t.Errorf("commit %d: 32 concurrent lists read the page %d times, want once", i, reads)
+				}
+			}
+		})
+	}
+}
+
+// A read that fails (here, its request was cancelled) is not kept: the
+// next request reads the page again.
+func TestListCacheForgetsAFailedRead(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
+			if err := st.InsertRoom(ctx, room(1)); err != nil {
+				t.Fatal(err)
+			}
+			cancelled, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, _, err := st.ListRooms(cancelled, store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
+				t.Fatal("a list with a cancelled context succeeded")
+			}
+			if n := listTotal(t, st); n != 1 {
+				t.Errorf("after a failed read the list shows %d rooms, want 1", n)
+			}
+		})
+	}
+}
+
+// A list after Close fails with an error; it must not read the wal-index
+// mapping that Close released.
+func TestListAfterCloseFails(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
+			listTotal(t, st)
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.ListRooms(context.Background(), store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
+				t.Error("ListRooms after Close succeeded")
+			}
+		})
+	}
+}
