@@ -7,18 +7,21 @@
 # cmd/roomsd-load (which measures its own baseline first) and stops the
 # server. The list+writes scenario is the list scenario while one more
 # connection PATCHes a room every WRITE_EVERY, emptying the cache each time.
+# Scenarios and baselines take turns for ROUNDS rounds, so that a machine
+# whose speed drifts during the run (shared hosts do) affects them alike.
 #
-#   scripts/loadtest.sh                     # 10k and 1M rooms, cache on and off, 10 s per scenario
-#   SIZES=10000 CACHE=off DURATION=3s scripts/loadtest.sh
+#   scripts/loadtest.sh                     # 10k and 1M rooms, cache on and off, all scenarios, 3 rounds of 5 s
+#   SIZES=10000 CACHE=off DURATION=3s ROUNDS=1 scripts/loadtest.sh
 #
 # Variables: SIZES (room counts), CACHE (list-cache settings, "on off"),
-# DURATION, CONCURRENCY, SCENARIOS, WRITE_EVERY, WORK (directory for
+# DURATION (per scenario and round), ROUNDS, CONCURRENCY, SCENARIOS, WRITE_EVERY, WORK (directory for
 # binaries and databases; a temporary one by default).
 set -euo pipefail
 
 SIZES=${SIZES:-"10000 1000000"}
 CACHE=${CACHE:-"on off"}
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 WRITE_EVERY=${WRITE_EVERY:-10ms}
 CONCURRENCY=${CONCURRENCY:-16}
 SCENARIOS=${SCENARIOS:-list,list+writes,date,deep,unique_name,include_sessions,page250}
@@ -63,7 +66,7 @@ for n in $SIZES; do
 
 		echo
 		echo "## $n rooms, ROOMSD_LIST_CACHE=$cache: roomsd at $url"
-		"$work/roomsd-load" -url "$url" -key "$KEY" -baseline -duration "$DURATION" \
+		"$work/roomsd-load" -url "$url" -key "$KEY" -baseline -duration "$DURATION" -rounds "$ROUNDS" \
 			-concurrency "$CONCURRENCY" -scenarios "$SCENARIOS" -write-every "$WRITE_EVERY"
 
 		kill -TERM "$pid"

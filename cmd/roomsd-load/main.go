@@ -1,9 +1,17 @@
 // Command roomsd-load is a small HTTP load generator for roomsd's list
 // endpoint. It measures requests per second and latency percentiles of a
 // few GET /v2/rooms requests against a running roomsd on the loopback
-// interface and, with -baseline, of an in-process server that answers every
-// request with a fixed 20-room page encoded by encoding/json: the ceiling of
-// HTTP plus JSON on the same machine, measured in the same run.
+// interface and, with -baseline, of a server that answers every request
+// with a fixed 20-room page (roomsd's own page 1) encoded afresh by the
+// list's own JSON writer: the ceiling of HTTP plus JSON on the same
+// machine, measured in the same run.
+//
+// The baseline server runs in a process of its own (this program started
+// again with -serve-baseline), as roomsd does, so that both pay the same
+// cost of a server process beside the load generator; ratios are taken
+// against it. It is also measured inside the load generator's own process
+// ("baseline-inproc", the ceiling of earlier runs), where client and
+// server share one Go runtime and the ceiling comes out higher.
 //
 //	roomsd-load -seed-db ./bench.db -seed-rooms 1000000   # fill a database, then exit
 //	roomsd-load -url http://127.0.0.1:8080/v2 -key KEY -baseline
@@ -18,6 +26,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +37,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -58,6 +68,7 @@ type config struct {
 	scenarios   string
 	seedAPI     int
 	writeEvery  time.Duration
+	rounds      int
 }
 
 func run() error {
@@ -70,14 +81,20 @@ func run() error {
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per scenario")
 	flag.IntVar(&c.concurrency, "concurrency", 16, "concurrent keep-alive connections")
 	flag.IntVar(&c.maxRequests, "max-requests", 2_000_000, "stop a scenario after this many measured requests")
-	flag.BoolVar(&c.baseline, "baseline", false, "also measure the in-process fixed-page baseline server")
+	flag.BoolVar(&c.baseline, "baseline", false, "also measure the fixed-page baseline server, in a process of its own and in this one")
+	var serveBaseline string
+	flag.StringVar(&serveBaseline, "serve-baseline", "", "serve the list page in this file as the baseline on 127.0.0.1, print its URL, and exit when standard input closes (used by -baseline)")
 	flag.StringVar(&c.scenarios, "scenarios", "list,date,deep,unique_name,include_sessions,page250", "comma-separated roomsd scenarios (also: list+writes)")
 	flag.DurationVar(&c.writeEvery, "write-every", 10*time.Millisecond, "list+writes: interval between PATCHes of one room (1ms to 1s)")
+	flag.IntVar(&c.rounds, "rounds", 1, "measure the scenarios this many times, taking turns, so that a machine that speeds up or slows down affects all of them alike; figures are summed over rounds, ratios also given per round")
 	flag.IntVar(&c.seedAPI, "seed", 0, "create this many rooms through POST /v2/rooms before measuring (at most 100000)")
 	flag.StringVar(&seedDB, "seed-db", "", "seed this SQLite file directly (roomsd must not be running on it), then exit")
 	flag.IntVar(&seedRooms, "seed-rooms", 10_000, "rooms to write with -seed-db")
 	flag.Parse()
 
+	if serveBaseline != "" {
+		return serveBaselineUntilEOF(serveBaseline)
+	}
 	if seedDB != "" {
 		st, err := seed.Rooms(context.Background(), seedDB, seedRooms)
 		if err != nil {
@@ -95,6 +112,9 @@ func run() error {
 	}
 	if c.writeEvery < time.Millisecond || c.writeEvery > time.Second {
 		return errors.New("-write-every must be from 1ms to 1s")
+	}
+	if c.rounds < 1 || c.rounds > 20 {
+		return errors.New("-rounds must be from 1 to 20")
 	}
 	if c.seedAPI < 0 || c.seedAPI > 100_000 {
 		return errors.New("-seed must be from 0 to 100000; use -seed-db for more")
@@ -125,36 +145,44 @@ func run() error {
 		if basePage == nil {
 			basePage = syntheticPage()
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		inproc, stopInproc, err := startBaseline(basePage)
 		if err != nil {
 			return err
 		}
-		handler, err := api.FixedListHandler(basePage)
+		defer stopInproc()
+		own, stopOwn, err := startBaselineProcess(basePage)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		base := "http://" + ln.Addr().String() + "/v2/rooms"
-		targets = append([]scenario{{name: "baseline", url: base}}, targets...)
+		defer stopOwn()
+		targets = append([]scenario{{name: "baseline", url: own}, {name: "baseline-inproc", url: inproc}}, targets...)
 	}
 
 	fmt.Printf("# roomsd-load: %d connections, %v per scenario after %v warm-up, GOMAXPROCS=%d, %s\n",
 		c.concurrency, c.duration, c.warmup, runtime.GOMAXPROCS(0), runtime.Version())
-	var results []result
-	for _, s := range targets {
-		res, err := measure(client, s, c)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	rounds := make([][]result, c.rounds)
+	for r := range rounds {
+		for _, s := range targets {
+			if c.rounds > 1 {
+				s.name = fmt.Sprintf("%s [%d/%d]", s.name, r+1, c.rounds)
+			}
+			res, err := measure(client, s, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			res.name = targets[len(rounds[r])].name
+			rounds[r] = append(rounds[r], res)
 		}
-		results = append(results, res)
 	}
+	results := sumRounds(rounds)
 	fmt.Printf("%-18s %9s %10s %9s %9s %9s %9s %7s %8s %8s\n", "scenario", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "bytes", "writes/s")
-	var ceiling float64
+	var ceiling, ceilingInproc float64
 	for _, r := range results {
-		if r.name == "baseline" {
+		switch r.name {
+		case "baseline":
 			ceiling = r.rps
+		case "baseline-inproc":
+			ceilingInproc = r.rps
 		}
 		wps := "-"
 		if r.writer {
@@ -164,10 +192,19 @@ func run() error {
 			fmtDur(r.pct(50)), fmtDur(r.pct(90)), fmtDur(r.pct(99)), fmtDur(r.pct(100)), r.errors, r.bytes, wps)
 	}
 	if ceiling > 0 {
-		for _, r := range results {
-			if r.name != "baseline" {
-				fmt.Printf("ratio %-12s %.2f of baseline\n", r.name, r.rps/ceiling)
+		for i, r := range results {
+			if strings.HasPrefix(r.name, "baseline") {
+				continue
 			}
+			var each []string
+			if len(rounds) > 1 {
+				for _, round := range rounds {
+					each = append(each, fmt.Sprintf("%.2f", round[i].rps/round[0].rps))
+				}
+				each[0] = "; rounds " + each[0]
+			}
+			fmt.Printf("ratio %-12s %.2f of baseline%s (%.2f of baseline-inproc)\n", r.name, r.rps/ceiling,
+				strings.Join(each, " "), r.rps/ceilingInproc)
 		}
 	}
 	for _, r := range results {
@@ -237,6 +274,8 @@ type result struct {
 	errors   int
 	firstErr error
 	bytes    int
+
+	elapsed time.Duration
 
 	writer        bool
 	writes        int     // completed writes while measuring
@@ -387,7 +426,38 @@ loop:
 	slices.Sort(res.lat)
 	res.n = len(res.lat) + res.errors
 	res.rps = float64(res.n) / elapsed.Seconds()
+	res.elapsed = elapsed
 	return res, nil
+}
+
+// sumRounds adds up each scenario's results over the rounds: requests,
+// errors, writes and measuring time are summed, latencies pooled.
+func sumRounds(rounds [][]result) []result {
+	sum := slices.Clone(rounds[0])
+	for _, round := range rounds[1:] {
+		for i, r := range round {
+			t := &sum[i]
+			t.n += r.n
+			t.errors += r.errors
+			if t.firstErr == nil {
+				t.firstErr = r.firstErr
+			}
+			t.lat = append(t.lat, r.lat...)
+			t.elapsed += r.elapsed
+			t.writes += r.writes
+			t.writeErrors += r.writeErrors
+			if t.firstWriteErr == nil {
+				t.firstWriteErr = r.firstWriteErr
+			}
+		}
+	}
+	for i := range sum {
+		t := &sum[i]
+		slices.Sort(t.lat)
+		t.rps = float64(t.n) / t.elapsed.Seconds()
+		t.wps = float64(t.writes) / t.elapsed.Seconds()
+	}
+	return sum
 }
 
 // do sends req, reads the whole body and checks for 200 OK.
@@ -604,4 +674,78 @@ func syntheticPage() []byte {
 	b, _ := json.Marshal(map[string]any{"data": rooms,
 		"meta": map[string]int{"page_number": 1, "page_size": 20, "total_pages": 50_000, "total_results": 1_000_000}})
 	return b
+}
+
+// startBaseline serves page through api.FixedListHandler on a free
+// loopback port in this process.
+func startBaseline(page []byte) (url string, stop func(), err error) {
+	handler, err := api.FixedListHandler(page)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/v2/rooms", func() { srv.Close() }, nil
+}
+
+// startBaselineProcess runs this program again with -serve-baseline and
+// returns the URL it serves on. stop closes its standard input, which
+// ends it, and waits for it.
+func startBaselineProcess(page []byte) (url string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp("", "roomsd-baseline-*.json")
+	if err != nil {
+		return "", nil, err
+	}
+	defer os.Remove(f.Name()) // the child has read it once it prints its URL
+	if _, err := f.Write(page); err != nil {
+		f.Close()
+		return "", nil, err
+	}
+	if err := f.Close(); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "-serve-baseline", f.Name())
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { in.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("baseline process: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
+}
+
+// serveBaselineUntilEOF is the -serve-baseline process.
+func serveBaselineUntilEOF(pageFile string) error {
+	page, err := os.ReadFile(pageFile)
+	if err != nil {
+		return err
+	}
+	url, stop, err := startBaseline(page)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Println(url)
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
 }
