@@ -13,9 +13,9 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-// maxCachedPages bounds the room-list cache; past it, new pages are not
+// maxCachedEntries bounds the list cache; past it, new entries are not
 // kept until the next change to the database empties the cache.
-const maxCachedPages = 512
+const maxCachedEntries = 1024
 
 // dbVersion identifies one committed state of the database: the
 // wal-index header (walindex_unix.go) or, where that is not mapped, the
@@ -26,8 +26,9 @@ type dbVersion [walHeaderWords]uint32
 // bytes.
 const walHeaderWords = 12
 
-// pageCache keeps recent ListRooms results for as long as the database is
-// unchanged. Any commit, by our writer or by another process using the
+// pageCache keeps recent ListRooms results, and the sessions and
+// participants that include_sessions loads for them, for as long as the
+// database is unchanged. Any commit, by our writer or by another process using the
 // same file, empties it. It learns of commits from the wal-index header,
 // read from memory on every lookup; if that cannot be mapped it asks
 // PRAGMA data_version, on a connection of its own that never writes,
@@ -50,7 +51,7 @@ type pageCache struct {
 	closed  bool
 	version dbVersion
 	valid   bool // version has been read at least once
-	entries map[pageKey]*flight
+	entries map[any]*flight
 }
 
 type pageKey struct {
@@ -66,6 +67,14 @@ type pageResult struct {
 	total int
 }
 
+// sessionsKey and participantsKey name the include_sessions loads of a
+// page: the sessions of its rooms and the participants of those sessions,
+// by the ids joined with commas.
+type (
+	sessionsKey     struct{ roomIDs string }
+	participantsKey struct{ sessionIDs string }
+)
+
 func newPageCache(ctx context.Context, db *sql.DB, path string, mapWAL bool, log *slog.Logger) (*pageCache, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -76,7 +85,7 @@ func newPageCache(ctx context.Context, db *sql.DB, path string, mapWAL bool, log
 		conn.Close()
 		return nil, fmt.Errorf("sqlite: cache connection: %w", err)
 	}
-	c := &pageCache{conn: conn, stmt: stmt, entries: map[pageKey]*flight{}}
+	c := &pageCache{conn: conn, stmt: stmt, entries: map[any]*flight{}}
 	// A read makes the connection open the wal-index before it is mapped.
 	if _, err := c.dataVersion(ctx); err != nil {
 		c.close()
@@ -136,86 +145,92 @@ func keyOf(f store.RoomFilter, p store.Page) pageKey {
 	return k
 }
 
-// lookup is what get found for a key.
-type lookup struct {
-	result pageResult
-	hit    bool
-	// fill, when not nil, makes the caller the one that reads this page
-	// for everyone asking at this version: it must pass the result (or
-	// its error) to fill, which wakes the callers waiting for it.
-	fill func(pageResult, error)
-}
-
-// flight is one page at one version: being read by one caller, then read.
+// flight is one entry at one version: being read by one caller, then
+// read.
 type flight struct {
 	done   chan struct{}
-	result pageResult
+	result any
 	err    error
 }
 
-// get returns the cached result for k if the database has not changed
-// since it was stored. When it has not been read at this version yet, the
-// first caller is told to read it (lookup.fill) and callers arriving in
-// the meantime wait for that read instead of repeating it, so a commit
-// costs one query per page however many requests are in flight. Neither
-// happens while a commit is being published (the wal-index header is
-// midway through a rewrite): then the caller reads the page alone and
-// nothing is stored.
-func (c *pageCache) get(ctx context.Context, k pageKey) (lookup, error) {
-	var v dbVersion
+// cached returns what read returns for key k (a pageKey, sessionsKey or
+// participantsKey), from the cache if the database has not changed since
+// it was read. When it has not been read at this version yet, the first
+// caller reads it and callers arriving in the meantime wait for that read
+// instead of repeating it, so a commit costs one query per entry however
+// many requests are in flight. While a commit is being published (the
+// wal-index header is midway through a rewrite) the caller reads alone and
+// nothing is stored. Results are shared between callers: clone gives each
+// its own copy.
+func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, error), clone func(T) T) (T, error) {
+	f, v, leader, err := c.get(ctx, k)
+	switch {
+	case err != nil:
+		var zero T
+		return zero, err
+	case f == nil:
+		return read()
+	case !leader:
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+		if f.err != nil {
+			// The reader failed (its request may have been cancelled);
+			// read for ourselves.
+			return read()
+		}
+		return clone(f.result.(T)), nil
+	}
+	// This caller reads for everyone waiting on f; they must hear the
+	// outcome even if read panics.
+	var r T
+	err = errors.New("sqlite: a cached read did not return")
+	defer func() { c.land(v, k, f, clone(r), err) }()
+	r, err = read()
+	return r, err
+}
+
+// get finds or starts the flight for k at the current version. It returns
+// no flight when nothing may be cached (a commit is being published, or
+// the cache is full) and leader when the caller must read k.
+func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, leader bool, err error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	// The version is read under mu, so that versions seen by successive
 	// holders of mu follow the order of commits, and none is read after
 	// close.
 	if c.closed {
-		c.mu.Unlock()
-		return lookup{}, errClosed
+		return nil, v, false, errClosed
 	}
 	if c.wal != nil {
 		var stable bool
 		if v, stable = c.wal.version(); !stable {
-			c.mu.Unlock()
-			return lookup{}, nil
+			return nil, v, false, nil
 		}
-	} else {
-		var err error
-		if v, err = c.dataVersion(ctx); err != nil {
-			c.mu.Unlock()
-			return lookup{}, err
-		}
+	} else if v, err = c.dataVersion(ctx); err != nil {
+		return nil, v, false, err
 	}
 	if !c.valid || v != c.version {
 		c.version, c.valid = v, true
 		clear(c.entries)
 	}
-	f, ok := c.entries[k]
-	if !ok {
-		if len(c.entries) >= maxCachedPages {
-			c.mu.Unlock()
-			return lookup{}, nil
-		}
-		f = &flight{done: make(chan struct{})}
-		c.entries[k] = f
-		c.mu.Unlock()
-		return lookup{fill: func(r pageResult, err error) { c.land(v, k, f, r, err) }}, nil
+	if f, ok := c.entries[k]; ok {
+		return f, v, false, nil
 	}
-	c.mu.Unlock()
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return lookup{}, ctx.Err()
+	if len(c.entries) >= maxCachedEntries {
+		return nil, v, false, nil
 	}
-	if f.err != nil {
-		// The reader failed (its request may have been cancelled); read
-		// for ourselves.
-		return lookup{}, nil
-	}
-	return lookup{result: f.result, hit: true}, nil
+	f = &flight{done: make(chan struct{})}
+	c.entries[k] = f
+	return f, v, true, nil
 }
 
 // land completes f, read at version v or later, and wakes its waiters. A
 // failed read is forgotten, so that the next caller tries again.
-func (c *pageCache) land(v dbVersion, k pageKey, f *flight, r pageResult, err error) {
+func (c *pageCache) land(v dbVersion, k any, f *flight, r any, err error) {
 	c.reads.Add(1)
 	f.result, f.err = r, err
 	close(f.done)

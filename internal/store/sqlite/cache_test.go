@@ -326,3 +326,56 @@ func TestListAfterCloseFails(t *testing.T) {
 		})
 	}
 }
+
+// The include_sessions loads are cached too, and a commit by another
+// connection is seen by the next one.
+func TestListCacheSeesSessionChanges(t *testing.T) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "roomsd.db")
+			st := openCached(t, path, mode.opts)
+			other, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			r := room(1)
+			s := domain.Session{ID: "00000000-0000-4000-8000-100000000001", RoomID: r.ID, Active: true, CreatedAt: roomTime, UpdatedAt: roomTime}
+			p := domain.Participant{ID: "00000000-0000-4000-8000-200000000001", SessionID: s.ID, JoinedAt: roomTime, UpdatedAt: roomTime}
+			for _, err := range []error{other.InsertRoom(ctx, r), other.InsertSession(ctx, s), other.InsertParticipant(ctx, p)} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			participants := func() []domain.Participant {
+				t.Helper()
+				ss, err := st.SessionsByRooms(ctx, []string{r.ID})
+				if err != nil || len(ss) != 1 {
+					t.Fatalf("SessionsByRooms: %v, %v", ss, err)
+				}
+				ps, err := st.ParticipantsBySessions(ctx, []string{ss[0].ID})
+				if err != nil || len(ps) != 1 {
+					t.Fatalf("ParticipantsBySessions: %v, %v", ps, err)
+				}
+				return ps
+			}
+			participants()
+			reads := st.ListCacheReads()
+			if ps := participants(); ps[0].LeftAt != nil {
+				t.Fatal("participant has left before leaving")
+			}
+			if st.ListCacheReads() != reads {
+				t.Errorf("repeating the loads read the database again")
+			}
+			left := roomTime.Add(time.Second)
+			p.LeftAt, p.UpdatedAt, p.LeftReason = &left, left, "left"
+			if err := other.UpdateParticipant(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if ps := participants(); ps[0].LeftAt == nil || !ps[0].LeftAt.Equal(left) {
+				t.Errorf("after another connection's commit: left_at %v, want %v", ps[0].LeftAt, left)
+			}
+		})
+	}
+}

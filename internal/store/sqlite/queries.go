@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -291,28 +292,13 @@ func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page
 	if q.cache == nil {
 		return q.listRooms(ctx, f, p)
 	}
-	l, err := q.cache.get(ctx, keyOf(f, p))
-	if err != nil {
-		return nil, 0, err
-	}
-	if l.hit {
-		return append([]domain.Room(nil), l.result.rooms...), l.result.total, nil
-	}
-	if l.fill == nil {
-		return q.listRooms(ctx, f, p)
-	}
-	// This call reads the page for every caller waiting on it; they must
-	// hear the outcome even if the query panics.
-	var (
-		rooms []domain.Room
-		total int
-	)
-	err = errors.New("sqlite: list rooms: the query did not return")
-	defer func() {
-		l.fill(pageResult{rooms: append([]domain.Room(nil), rooms...), total: total}, err)
-	}()
-	rooms, total, err = q.listRooms(ctx, f, p)
-	return rooms, total, err
+	r, err := cached(ctx, q.cache, keyOf(f, p), func() (pageResult, error) {
+		rooms, total, err := q.listRooms(ctx, f, p)
+		return pageResult{rooms: rooms, total: total}, err
+	}, func(r pageResult) pageResult {
+		return pageResult{rooms: slices.Clone(r.rooms), total: r.total}
+	})
+	return r.rooms, r.total, err
 }
 
 func (q queries) listRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
@@ -399,6 +385,15 @@ func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domai
 	if len(roomIDs) == 0 {
 		return nil, nil
 	}
+	if q.cache == nil {
+		return q.sessionsByRooms(ctx, roomIDs)
+	}
+	return cached(ctx, q.cache, sessionsKey{strings.Join(roomIDs, ",")}, func() ([]domain.Session, error) {
+		return q.sessionsByRooms(ctx, roomIDs)
+	}, slices.Clone)
+}
+
+func (q queries) sessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
 	rows, err := q.r.QueryContext(ctx, sessionsByRoomsSQL(len(roomIDs)), anys(roomIDs)...)
 	if err != nil {
 		return nil, wrap("sessions by rooms", err)
@@ -472,6 +467,15 @@ func (q queries) ParticipantsBySessions(ctx context.Context, sessionIDs []string
 	if len(sessionIDs) == 0 {
 		return nil, nil
 	}
+	if q.cache == nil {
+		return q.participantsBySessions(ctx, sessionIDs)
+	}
+	return cached(ctx, q.cache, participantsKey{strings.Join(sessionIDs, ",")}, func() ([]domain.Participant, error) {
+		return q.participantsBySessions(ctx, sessionIDs)
+	}, slices.Clone)
+}
+
+func (q queries) participantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {
 	rows, err := q.r.QueryContext(ctx, participantsBySessionsSQL(len(sessionIDs)), anys(sessionIDs)...)
 	if err != nil {
 		return nil, wrap("participants by sessions", err)
