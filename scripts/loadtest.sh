@@ -14,7 +14,9 @@
 #   SIZES=10000 CACHE=off DURATION=3s ROUNDS=1 scripts/loadtest.sh
 #
 # Variables: SIZES (room counts), CACHE (list-cache settings, "on off"),
-# DURATION (per scenario and round), ROUNDS, CONCURRENCY, SCENARIOS, WRITE_EVERY, WORK (directory for
+# ROOMSD_BIN (a roomsd binary to measure instead of building this tree's,
+# e.g. an older commit's, for a before/after comparison), DURATION (per
+# scenario and round), ROUNDS, CONCURRENCY, SCENARIOS, WRITE_EVERY, WORK (directory for
 # binaries and databases; a temporary one by default).
 set -euo pipefail
 
@@ -42,7 +44,12 @@ trap cleanup EXIT
 
 cd "$root"
 echo "# $(go version); $(nproc) CPUs; $(uname -sr)"
-go build -o "$work/roomsd" ./cmd/roomsd
+if [[ -n ${ROOMSD_BIN:-} ]]; then
+	cp "$ROOMSD_BIN" "$work/roomsd"
+	echo "# measuring $ROOMSD_BIN ($("$work/roomsd" version 2>&1 | head -n1))"
+else
+	go build -o "$work/roomsd" ./cmd/roomsd
+fi
 go build -o "$work/roomsd-load" ./cmd/roomsd-load
 
 for n in $SIZES; do
