@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -13,9 +14,14 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-// maxCachedEntries bounds the list cache; past it, new entries are not
-// kept until the next change to the database empties the cache.
-const maxCachedEntries = 1024
+// The list cache holds at most maxCachedEntries entries and, in them,
+// maxCachedItems rooms, sessions and participants (a few tens of MB);
+// past either, new entries are not kept until the next change to the
+// database empties the cache.
+const (
+	maxCachedEntries = 1024
+	maxCachedItems   = 100_000
+)
 
 // dbVersion identifies one committed state of the database: the
 // wal-index header (walindex_unix.go) or, where that is not mapped, the
@@ -28,8 +34,8 @@ const walHeaderWords = 12
 
 // pageCache keeps recent ListRooms results, and the sessions and
 // participants that include_sessions loads for them, for as long as the
-// database is unchanged. Any commit, by our writer or by another process using the
-// same file, empties it. It learns of commits from the wal-index header,
+// database is unchanged. Any commit, by our writer or by another process
+// using the same file, empties it. It learns of commits from the wal-index header,
 // read from memory on every lookup; if that cannot be mapped it asks
 // PRAGMA data_version, on a connection of its own that never writes,
 // instead. A result is stored under the version read before its query
@@ -38,6 +44,9 @@ const walHeaderWords = 12
 // others wait for it.
 type pageCache struct {
 	wal *walIndex
+	// shm is the wal-index file that wal maps. It is closed only after
+	// all of the store's connections (closeSHM; see openSHM for why).
+	shm *os.File
 	// conn holds the cache's own read connection open: while it is open,
 	// SQLite keeps the wal-index in place (it is reset only when the
 	// last connection to the file opens it afresh). Without a mapped
@@ -45,13 +54,16 @@ type pageCache struct {
 	conn *sql.Conn
 	stmt *sql.Stmt
 
-	reads atomic.Int64 // pages read for the cache, for tests
+	reads atomic.Int64 // database reads made by cached calls, for tests
 
 	mu      sync.Mutex
 	closed  bool
 	version dbVersion
 	valid   bool // version has been read at least once
 	entries map[any]*flight
+	items   int // rooms, sessions and participants held in entries
+	// maxItems is maxCachedItems, but for tests.
+	maxItems int
 }
 
 type pageKey struct {
@@ -75,7 +87,7 @@ type (
 	participantsKey struct{ sessionIDs string }
 )
 
-func newPageCache(ctx context.Context, db *sql.DB, path string, mapWAL bool, log *slog.Logger) (*pageCache, error) {
+func newPageCache(ctx context.Context, db *sql.DB, mapWAL, failMap bool, log *slog.Logger) (*pageCache, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: cache connection: %w", err)
@@ -85,16 +97,32 @@ func newPageCache(ctx context.Context, db *sql.DB, path string, mapWAL bool, log
 		conn.Close()
 		return nil, fmt.Errorf("sqlite: cache connection: %w", err)
 	}
-	c := &pageCache{conn: conn, stmt: stmt, entries: map[any]*flight{}}
+	c := &pageCache{conn: conn, stmt: stmt, entries: map[any]*flight{}, maxItems: maxCachedItems}
 	// A read makes the connection open the wal-index before it is mapped.
 	if _, err := c.dataVersion(ctx); err != nil {
 		c.close()
 		return nil, err
 	}
+	// SQLite's own name for the file, symbolic links resolved as SQLite
+	// resolves them, so that the wal-index mapped is the one it uses.
+	var file string
+	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		c.close()
+		return nil, wrap("database file name", err)
+	}
 	if !mapWAL {
 		return c, nil
 	}
-	if c.wal, err = openWALIndex(path); err != nil {
+	// Nothing below fails the cache: without a mapping it asks
+	// data_version instead.
+	if c.shm, err = openSHM(file); err == nil {
+		if failMap {
+			err = errors.New("mapping failed on purpose (test)")
+		} else {
+			c.wal, err = mapWALIndex(c.shm)
+		}
+	}
+	if err != nil {
 		log.Warn("room-list cache: asking SQLite for the data version on every list instead of reading the wal-index",
 			"err", err)
 	}
@@ -102,17 +130,27 @@ func newPageCache(ctx context.Context, db *sql.DB, path string, mapWAL bool, log
 }
 
 // close unmaps the wal-index under mu, so that no lookup reads it after,
-// and closes the connection.
+// and releases the cache's connection. The wal-index file stays open
+// until closeSHM.
 func (c *pageCache) close() error {
 	c.mu.Lock()
 	c.closed = true
 	if c.wal != nil {
-		c.wal.close()
+		c.wal.unmap()
 		c.wal = nil
 	}
 	c.mu.Unlock()
 	c.stmt.Close()
 	return c.conn.Close()
+}
+
+// closeSHM closes the wal-index file. Call it only once every connection
+// of the store is closed.
+func (c *pageCache) closeSHM() error {
+	if c.shm == nil {
+		return nil
+	}
+	return c.shm.Close()
 }
 
 var errClosed = errors.New("sqlite: the store is closed")
@@ -162,14 +200,18 @@ type flight struct {
 // wal-index header is midway through a rewrite) the caller reads alone and
 // nothing is stored. Results are shared between callers: clone gives each
 // its own copy.
-func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, error), clone func(T) T) (T, error) {
+func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, error), clone func(T) T, items func(T) int) (T, error) {
+	counted := func() (T, error) {
+		c.reads.Add(1)
+		return read()
+	}
 	f, v, leader, err := c.get(ctx, k)
 	switch {
 	case err != nil:
 		var zero T
 		return zero, err
 	case f == nil:
-		return read()
+		return counted()
 	case !leader:
 		select {
 		case <-f.done:
@@ -180,7 +222,7 @@ func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, err
 		if f.err != nil {
 			// The reader failed (its request may have been cancelled);
 			// read for ourselves.
-			return read()
+			return counted()
 		}
 		return clone(f.result.(T)), nil
 	}
@@ -188,8 +230,11 @@ func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, err
 	// outcome even if read panics.
 	var r T
 	err = errors.New("sqlite: a cached read did not return")
-	defer func() { c.land(v, k, f, clone(r), err) }()
-	r, err = read()
+	defer func() {
+		kept := clone(r)
+		c.land(v, k, f, kept, items(kept), err)
+	}()
+	r, err = counted()
 	return r, err
 }
 
@@ -216,6 +261,7 @@ func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, lea
 	if !c.valid || v != c.version {
 		c.version, c.valid = v, true
 		clear(c.entries)
+		c.items = 0
 	}
 	if f, ok := c.entries[k]; ok {
 		return f, v, false, nil
@@ -230,15 +276,17 @@ func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, lea
 
 // land completes f, read at version v or later, and wakes its waiters. A
 // failed read is forgotten, so that the next caller tries again.
-func (c *pageCache) land(v dbVersion, k any, f *flight, r any, err error) {
-	c.reads.Add(1)
+func (c *pageCache) land(v dbVersion, k any, f *flight, r any, items int, err error) {
 	f.result, f.err = r, err
 	close(f.done)
-	if err != nil {
-		c.mu.Lock()
-		if c.valid && v == c.version && c.entries[k] == f {
-			delete(c.entries, k)
-		}
-		c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || v != c.version || c.entries[k] != f {
+		return // the cache has been emptied meanwhile
 	}
+	if err != nil || c.items+items > c.maxItems {
+		delete(c.entries, k)
+		return
+	}
+	c.items += items
 }

@@ -289,22 +289,97 @@ func TestListCacheReadsEachPageOncePerCommit(t *testing.T) {
 }
 
 // A read that fails (here, its request was cancelled) is not kept: the
-// next request reads the page again.
+// next request reads the page again and keeps it. (Only with the
+// wal-index: with data_version the cancelled request fails before it
+// starts a read.)
 func TestListCacheForgetsAFailedRead(t *testing.T) {
+	ctx := context.Background()
+	st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), nil)
+	if err := st.InsertRoom(ctx, room(1)); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := st.ListRooms(cancelled, store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
+		t.Fatal("a list with a cancelled context succeeded")
+	}
+	before := st.ListCacheReads()
+	for range 3 {
+		if n := listTotal(t, st); n != 1 {
+			t.Errorf("after a failed read the list shows %d rooms, want 1", n)
+		}
+	}
+	if reads := st.ListCacheReads() - before; reads != 1 {
+		t.Errorf("three lists after a failed read made %d reads, want 1 (then kept)", reads)
+	}
+}
+
+// Past its bound on rooms, sessions and participants held, the cache
+// keeps no more entries until the next commit empties it; what it holds
+// still serves.
+func TestListCacheBound(t *testing.T) {
+	ctx := context.Background()
+	st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), nil)
+	for i := 1; i <= 20; i++ {
+		if err := st.InsertRoom(ctx, room(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.LimitListCacheItems(15)
+	reads := func(page int) int64 {
+		t.Helper()
+		before := st.ListCacheReads()
+		for range 3 {
+			rooms, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: page, Size: 10})
+			if err != nil || len(rooms) != 10 || total != 20 {
+				t.Fatalf("page %d: %d rooms, total %d, %v", page, len(rooms), total, err)
+			}
+		}
+		return st.ListCacheReads() - before
+	}
+	if n := reads(1); n != 1 {
+		t.Errorf("page 1 (10 rooms, within the bound of 15): 3 lists made %d reads, want 1", n)
+	}
+	if n := reads(2); n != 3 {
+		t.Errorf("page 2 (10 more rooms, past the bound): 3 lists made %d reads, want 3", n)
+	}
+	if n := reads(1); n != 0 {
+		t.Errorf("page 1 again: %d reads, want 0 (still cached)", n)
+	}
+}
+
+// Checkpoints move the WAL back into the database and restart it; the
+// cache must see every commit across them.
+func TestListCacheAcrossCheckpoints(t *testing.T) {
 	for _, mode := range cacheModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
-			if err := st.InsertRoom(ctx, room(1)); err != nil {
+			path := filepath.Join(t.TempDir(), "roomsd.db")
+			st := openCached(t, path, mode.opts)
+			other, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+			if err != nil {
 				t.Fatal(err)
 			}
-			cancelled, cancel := context.WithCancel(ctx)
-			cancel()
-			if _, _, err := st.ListRooms(cancelled, store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
-				t.Fatal("a list with a cancelled context succeeded")
-			}
-			if n := listTotal(t, st); n != 1 {
-				t.Errorf("after a failed read the list shows %d rooms, want 1", n)
+			defer other.Close()
+			n := 0
+			for round := range 3 {
+				for _, cp := range []string{"PASSIVE", "FULL", "RESTART", "TRUNCATE"} {
+					for range 2 {
+						n++
+						if err := other.InsertRoom(ctx, room(n)); err != nil {
+							t.Fatal(err)
+						}
+						if got := listTotal(t, st); got != n {
+							t.Fatalf("round %d, before %s: %d rooms, want %d", round, cp, got, n)
+						}
+					}
+					if _, err := other.WriteDB().ExecContext(ctx, "PRAGMA wal_checkpoint("+cp+")"); err != nil {
+						t.Fatal(err)
+					}
+					if got := listTotal(t, st); got != n {
+						t.Fatalf("round %d, after %s: %d rooms, want %d", round, cp, got, n)
+					}
+				}
 			}
 		})
 	}

@@ -24,7 +24,29 @@ func WithoutWALIndex() Option { return func(o *options) { o.noWALIndex = true } 
 
 // ListCacheReadsWALIndex reports whether the list cache learns of commits
 // from the mapped wal-index header.
-func (s *Store) ListCacheReadsWALIndex() bool { return s.cache != nil && s.cache.wal != nil }
+func (s *Store) ListCacheReadsWALIndex() bool {
+	if s.cache == nil {
+		return false
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return s.cache.wal != nil
+}
 
-// ListCacheReads is how many pages the list cache has had read for it.
+// FailWALIndexMapping opens the wal-index file but fails to map it, so the
+// cache asks PRAGMA data_version.
+func FailWALIndexMapping() Option { return func(o *options) { o.failWALMap = true } }
+
+// WriteDB is the writer connection pool.
+func (s *Store) WriteDB() *sql.DB { return s.writer }
+
+// ListCacheReads is how many database reads the cached calls have made.
 func (s *Store) ListCacheReads() int64 { return s.cache.reads.Load() }
+
+// LimitListCacheItems lowers the cache's bound on rooms, sessions and
+// participants held.
+func (s *Store) LimitListCacheItems(n int) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	s.cache.maxItems = n
+}

@@ -297,9 +297,11 @@ func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page
 		return pageResult{rooms: rooms, total: total}, err
 	}, func(r pageResult) pageResult {
 		return pageResult{rooms: slices.Clone(r.rooms), total: r.total}
-	})
+	}, func(r pageResult) int { return len(r.rooms) })
 	return r.rooms, r.total, err
 }
+
+func lenOf[T any](s []T) int { return len(s) }
 
 func (q queries) listRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
 	countSQL, pageSQL, filterArgs := listRoomsSQL(f)
@@ -390,7 +392,7 @@ func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domai
 	}
 	return cached(ctx, q.cache, sessionsKey{strings.Join(roomIDs, ",")}, func() ([]domain.Session, error) {
 		return q.sessionsByRooms(ctx, roomIDs)
-	}, slices.Clone)
+	}, slices.Clone, lenOf)
 }
 
 func (q queries) sessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
@@ -472,7 +474,7 @@ func (q queries) ParticipantsBySessions(ctx context.Context, sessionIDs []string
 	}
 	return cached(ctx, q.cache, participantsKey{strings.Join(sessionIDs, ",")}, func() ([]domain.Participant, error) {
 		return q.participantsBySessions(ctx, sessionIDs)
-	}, slices.Clone)
+	}, slices.Clone, lenOf)
 }
 
 func (q queries) participantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {

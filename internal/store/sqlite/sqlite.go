@@ -42,6 +42,7 @@ type Option func(*options)
 type options struct {
 	noListCache bool
 	noWALIndex  bool // tests: the cache asks PRAGMA data_version instead
+	failWALMap  bool // tests: the wal-index file opens but does not map
 	log         *slog.Logger
 }
 
@@ -95,7 +96,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	var cache *pageCache
 	if !o.noListCache {
-		if cache, err = newPageCache(ctx, reader, path, !o.noWALIndex, o.log); err != nil {
+		if cache, err = newPageCache(ctx, reader, !o.noWALIndex, o.failWALMap, o.log); err != nil {
 			for _, st := range stmts {
 				st.Close()
 			}
@@ -119,7 +120,13 @@ func (s *Store) Close() error {
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
-	return errors.Join(append(errs, s.reader.Close(), s.writer.Close())...)
+	errs = append(errs, s.reader.Close(), s.writer.Close())
+	if s.cache != nil {
+		// Last: closing the wal-index file drops this process's locks on
+		// it, which SQLite holds until its connections are closed.
+		errs = append(errs, s.cache.closeSHM())
+	}
+	return errors.Join(errs...)
 }
 
 // InTx runs fn in a BEGIN IMMEDIATE transaction on the writer connection.
