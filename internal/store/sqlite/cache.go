@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
 )
 
@@ -56,36 +56,29 @@ type pageCache struct {
 
 	reads atomic.Int64 // database reads made by cached calls, for tests
 
-	mu      sync.Mutex
-	closed  bool
+	mu     sync.Mutex
+	closed bool
+	// version is the database version the entries were read at; while
+	// there are none it may be anything.
 	version dbVersion
-	valid   bool // version has been read at least once
 	entries map[any]*flight
 	items   int // rooms, sessions and participants held in entries
 	// maxItems is maxCachedItems, but for tests.
 	maxItems int
 }
 
+// pageKey names a ListRooms result. Its time ranges compare with ==, so
+// the same instant given in two locations only costs a second read.
 type pageKey struct {
-	createdFrom, createdUntil int64
-	updatedFrom, updatedUntil int64
-	named                     bool
-	name                      string
-	number, size              int
+	created, updated store.TimeRange
+	named            bool
+	name             string
+	page             store.Page
 }
 
-type pageResult struct {
-	rooms []domain.Room
-	total int
-}
-
-// sessionsKey and participantsKey name the include_sessions loads of a
-// page: the sessions of its rooms and the participants of those sessions,
-// by the ids joined with commas.
-type (
-	sessionsKey     struct{ roomIDs string }
-	participantsKey struct{ sessionIDs string }
-)
+// idsKey names a byIDs result (sessions by rooms, participants by
+// sessions): its op and the ids joined with commas.
+type idsKey struct{ op, ids string }
 
 func newPageCache(ctx context.Context, db *sql.DB, mapWAL, failMap bool, log *slog.Logger) (*pageCache, error) {
 	conn, err := db.Conn(ctx)
@@ -164,19 +157,7 @@ func (c *pageCache) dataVersion(ctx context.Context) (dbVersion, error) {
 }
 
 func keyOf(f store.RoomFilter, p store.Page) pageKey {
-	k := pageKey{number: p.Number, size: p.Size}
-	unix := func(r store.TimeRange) (int64, int64) {
-		var from, until int64
-		if !r.From.IsZero() {
-			from = r.From.UnixMicro()
-		}
-		if !r.Until.IsZero() {
-			until = r.Until.UnixMicro()
-		}
-		return from, until
-	}
-	k.createdFrom, k.createdUntil = unix(f.CreatedAt)
-	k.updatedFrom, k.updatedUntil = unix(f.UpdatedAt)
+	k := pageKey{created: f.CreatedAt, updated: f.UpdatedAt, page: p}
 	if f.UniqueName != nil {
 		k.named, k.name = true, *f.UniqueName
 	}
@@ -186,56 +167,62 @@ func keyOf(f store.RoomFilter, p store.Page) pageKey {
 // flight is one entry at one version: being read by one caller, then
 // read.
 type flight struct {
-	done   chan struct{}
-	result any
-	err    error
+	done  chan struct{}
+	list  any // a []T
+	total int
+	err   error
 }
 
-// cached returns what read returns for key k (a pageKey, sessionsKey or
-// participantsKey), from the cache if the database has not changed since
-// it was read. When it has not been read at this version yet, the first
-// caller reads it and callers arriving in the meantime wait for that read
-// instead of repeating it, so a commit costs one query per entry however
-// many requests are in flight. While a commit is being published (the
-// wal-index header is midway through a rewrite) the caller reads alone and
-// nothing is stored. Results are shared between callers: clone gives each
-// its own copy.
-func cached[T any](ctx context.Context, c *pageCache, k any, read func() (T, error), clone func(T) T, items func(T) int) (T, error) {
-	counted := func() (T, error) {
+// cached returns what read returns (a list and, for a page of rooms, the
+// total) for key k (a pageKey or idsKey), from the cache if the database
+// has not changed since it was read; with no cache (inside transactions,
+// or WithoutListCache) it just reads. When k has not been read at this
+// version yet, the first caller reads it and callers arriving in the
+// meantime wait for that read instead of repeating it, so a commit costs
+// one query per entry however many requests are in flight. While a commit
+// is being published (the wal-index header is midway through a rewrite)
+// the caller reads alone and nothing is stored. Each caller gets its own
+// copy of the list.
+func cached[T any](ctx context.Context, c *pageCache, k any, read func() ([]T, int, error)) ([]T, int, error) {
+	if c == nil {
+		return read()
+	}
+	counted := func() ([]T, int, error) {
 		c.reads.Add(1)
 		return read()
 	}
 	f, v, leader, err := c.get(ctx, k)
 	switch {
 	case err != nil:
-		var zero T
-		return zero, err
+		return nil, 0, err
 	case f == nil:
 		return counted()
 	case !leader:
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			var zero T
-			return zero, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 		if f.err != nil {
 			// The reader failed (its request may have been cancelled);
 			// read for ourselves.
 			return counted()
 		}
-		return clone(f.result.(T)), nil
+		return slices.Clone(f.list.([]T)), f.total, nil
 	}
 	// This caller reads for everyone waiting on f; they must hear the
 	// outcome even if read panics.
-	var r T
+	var (
+		list  []T
+		total int
+	)
 	err = errors.New("sqlite: a cached read did not return")
 	defer func() {
-		kept := clone(r)
-		c.land(v, k, f, kept, items(kept), err)
+		f.list, f.total, f.err = slices.Clone(list), total, err
+		c.land(v, k, f, len(list))
 	}()
-	r, err = counted()
-	return r, err
+	list, total, err = counted()
+	return list, total, err
 }
 
 // get finds or starts the flight for k at the current version. It returns
@@ -258,8 +245,8 @@ func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, lea
 	} else if v, err = c.dataVersion(ctx); err != nil {
 		return nil, v, false, err
 	}
-	if !c.valid || v != c.version {
-		c.version, c.valid = v, true
+	if v != c.version {
+		c.version = v
 		clear(c.entries)
 		c.items = 0
 	}
@@ -274,17 +261,17 @@ func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, lea
 	return f, v, true, nil
 }
 
-// land completes f, read at version v or later, and wakes its waiters. A
-// failed read is forgotten, so that the next caller tries again.
-func (c *pageCache) land(v dbVersion, k any, f *flight, r any, items int, err error) {
-	f.result, f.err = r, err
+// land wakes the waiters of f, read at version v or later and holding
+// items rooms, sessions or participants, and keeps or forgets it. A failed
+// read is forgotten, so that the next caller tries again.
+func (c *pageCache) land(v dbVersion, k any, f *flight, items int) {
 	close(f.done)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.valid || v != c.version || c.entries[k] != f {
+	if v != c.version || c.entries[k] != f {
 		return // the cache has been emptied meanwhile
 	}
-	if err != nil || c.items+items > c.maxItems {
+	if f.err != nil || c.items+items > c.maxItems {
 		delete(c.entries, k)
 		return
 	}

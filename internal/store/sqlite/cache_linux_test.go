@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,13 +25,8 @@ func TestStoreKeepsWALIndexLocks(t *testing.T) {
 		{"mapping failed", []sqlite.Option{sqlite.FailWALIndexMapping()}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "roomsd.db")
-			st, err := sqlite.Open(ctx, path, c.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := openStore(t, path, c.opts...)
 			if st.ListCacheReadsWALIndex() != c.mapping {
 				t.Fatalf("wal-index mapped: %v, want %v", st.ListCacheReadsWALIndex(), c.mapping)
 			}

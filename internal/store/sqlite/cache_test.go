@@ -30,13 +30,20 @@ var cacheModes = []struct {
 	{"data_version", []sqlite.Option{sqlite.WithoutWALIndex()}},
 }
 
+// forEachCacheMode runs fn as a subtest for each cache mode, with a
+// cached store on a new database file at path.
+func forEachCacheMode(t *testing.T, fn func(t *testing.T, st *sqlite.Store, path string)) {
+	for _, mode := range cacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "roomsd.db")
+			fn(t, openCached(t, path, mode.opts), path)
+		})
+	}
+}
+
 func openCached(t *testing.T, path string, opts []sqlite.Option) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), path, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t, path, opts...)
 	if want := len(opts) == 0; st.ListCacheReadsWALIndex() != want {
 		t.Fatalf("list cache reads the wal-index: %v, want %v", st.ListCacheReadsWALIndex(), want)
 	}
@@ -123,94 +130,74 @@ func listTotal(t *testing.T, st *sqlite.Store) int {
 
 // A commit by another process is seen by the very next list, every time.
 func TestListCacheSeesCommitsOfAnotherProcess(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "roomsd.db")
-			st := openCached(t, path, mode.opts)
-			child := startChildWriter(t, path)
-			for i := 1; i <= 20; i++ {
-				listTotal(t, st)
-				listTotal(t, st) // served from the cache
-				child.insert(t, i)
-				if n := listTotal(t, st); n != i {
-					t.Fatalf("after the child's insert %d the list shows %d rooms", i, n)
-				}
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, path string) {
+		child := startChildWriter(t, path)
+		for i := 1; i <= 20; i++ {
+			listTotal(t, st)
+			listTotal(t, st) // served from the cache
+			child.insert(t, i)
+			if n := listTotal(t, st); n != i {
+				t.Fatalf("after the child's insert %d the list shows %d rooms", i, n)
 			}
-		})
-	}
+		}
+	})
 }
 
 // While another store commits room after room, a list that starts after a
 // commit returned never shows fewer rooms than that commit left.
 func TestListCacheUnderConcurrentCommits(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "roomsd.db")
-			st := openCached(t, path, mode.opts)
-			writer, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
-			if err != nil {
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, path string) {
+		ctx := context.Background()
+		writer := openStore(t, path, sqlite.WithoutListCache())
+		const n = 300
+		var committed atomic.Int64
+		var wg sync.WaitGroup
+		var stale, lists atomic.Int64
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for committed.Load() < n {
+					before := committed.Load()
+					_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					lists.Add(1)
+					if int64(total) < before {
+						stale.Add(1)
+					}
+				}
+			}()
+		}
+		for i := 1; i <= n; i++ {
+			if err := writer.InsertRoom(ctx, room(i)); err != nil {
 				t.Fatal(err)
 			}
-			defer writer.Close()
-			const n = 300
-			var committed atomic.Int64
-			var wg sync.WaitGroup
-			var stale, lists atomic.Int64
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for committed.Load() < n {
-						before := committed.Load()
-						_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						lists.Add(1)
-						if int64(total) < before {
-							stale.Add(1)
-						}
-					}
-				}()
-			}
-			for i := 1; i <= n; i++ {
-				if err := writer.InsertRoom(ctx, room(i)); err != nil {
-					t.Fatal(err)
-				}
-				committed.Store(int64(i))
-			}
-			wg.Wait()
-			if stale.Load() > 0 {
-				t.Errorf("%d of %d lists showed fewer rooms than had been committed before they began", stale.Load(), lists.Load())
-			}
-			if got := listTotal(t, st); got != n {
-				t.Errorf("final list: %d rooms, want %d", got, n)
-			}
-			t.Logf("%d lists during %d commits", lists.Load(), n)
-		})
-	}
+			committed.Store(int64(i))
+		}
+		wg.Wait()
+		if stale.Load() > 0 {
+			t.Errorf("%d of %d lists showed fewer rooms than had been committed before they began", stale.Load(), lists.Load())
+		}
+		if got := listTotal(t, st); got != n {
+			t.Errorf("final list: %d rooms, want %d", got, n)
+		}
+		t.Logf("%d lists during %d commits", lists.Load(), n)
+	})
 }
 
 // The room-list cache must never serve a page that a commit has changed,
 // whether the commit came through this store or another process on the
 // same file.
 func TestListCacheSeesEveryCommit(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) { testListCacheSeesEveryCommit(t, mode.opts) })
-	}
+	forEachCacheMode(t, testListCacheSeesEveryCommit)
 }
 
-func testListCacheSeesEveryCommit(t *testing.T, opts []sqlite.Option) {
+func testListCacheSeesEveryCommit(t *testing.T, a *sqlite.Store, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "roomsd.db")
-	a := openCached(t, path, opts)
-	other, err := sqlite.Open(ctx, path) // stands in for another process
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openStore(t, path) // stands in for another process
 	page := store.Page{Number: 1, Size: 10}
 	count := func() int {
 		t.Helper()
@@ -256,36 +243,33 @@ func testListCacheSeesEveryCommit(t *testing.T, opts []sqlite.Option) {
 // Requests that miss the cache together, after a commit, cost one query:
 // the first reads the page and the others wait for it.
 func TestListCacheReadsEachPageOncePerCommit(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx := context.Background()
-			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
-			for i := 1; i <= 3; i++ {
-				if err := st.InsertRoom(ctx, room(i)); err != nil {
-					t.Fatal(err)
-				}
-				before := st.ListCacheReads()
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				for range 32 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-start
-						_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
-						if err != nil || total != i {
-							t.Errorf("ListRooms: total %d, %v; want %d", total, err, i)
-						}
-					}()
-				}
-				close(start)
-				wg.Wait()
-				if reads := st.ListCacheReads() - before; reads != 1 {
-					t.Errorf("commit %d: 32 concurrent lists read the page %d times, want once", i, reads)
-				}
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, _ string) {
+		ctx := context.Background()
+		for i := 1; i <= 3; i++ {
+			if err := st.InsertRoom(ctx, room(i)); err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			before := st.ListCacheReads()
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, total, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: 1, Size: 10})
+					if err != nil || total != i {
+						t.Errorf("ListRooms: total %d, %v; want %d", total, err, i)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if reads := st.ListCacheReads() - before; reads != 1 {
+				t.Errorf("commit %d: 32 concurrent lists read the page %d times, want once", i, reads)
+			}
+		}
+	})
 }
 
 // A read that fails (here, its request was cancelled) is not kept: the
@@ -311,6 +295,21 @@ func TestListCacheForgetsAFailedRead(t *testing.T) {
 	}
 	if reads := st.ListCacheReads() - before; reads != 1 {
 		t.Errorf("three lists after a failed read made %d reads, want 1 (then kept)", reads)
+	}
+}
+
+// A bound at the Unix epoch is a bound: its page is not the unfiltered
+// page's entry.
+func TestListCacheKeepsAnEpochBoundApart(t *testing.T) {
+	ctx := context.Background()
+	st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), nil)
+	if err := st.InsertRoom(ctx, room(1)); err != nil {
+		t.Fatal(err)
+	}
+	listTotal(t, st) // the unfiltered page, now cached
+	before := store.RoomFilter{CreatedAt: store.TimeRange{Until: time.Unix(0, 0)}}
+	if rooms, total, err := st.ListRooms(ctx, before, store.Page{Number: 1, Size: 10}); err != nil || len(rooms) != 0 || total != 0 {
+		t.Errorf("rooms created before 1970: %d, total %d, %v; want none", len(rooms), total, err)
 	}
 }
 
@@ -351,106 +350,87 @@ func TestListCacheBound(t *testing.T) {
 // Checkpoints move the WAL back into the database and restart it; the
 // cache must see every commit across them.
 func TestListCacheAcrossCheckpoints(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "roomsd.db")
-			st := openCached(t, path, mode.opts)
-			other, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close()
-			n := 0
-			for round := range 3 {
-				for _, cp := range []string{"PASSIVE", "FULL", "RESTART", "TRUNCATE"} {
-					for range 2 {
-						n++
-						if err := other.InsertRoom(ctx, room(n)); err != nil {
-							t.Fatal(err)
-						}
-						if got := listTotal(t, st); got != n {
-							t.Fatalf("round %d, before %s: %d rooms, want %d", round, cp, got, n)
-						}
-					}
-					if _, err := other.WriteDB().ExecContext(ctx, "PRAGMA wal_checkpoint("+cp+")"); err != nil {
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, path string) {
+		ctx := context.Background()
+		other := openStore(t, path, sqlite.WithoutListCache())
+		n := 0
+		for round := range 3 {
+			for _, cp := range []string{"PASSIVE", "FULL", "RESTART", "TRUNCATE"} {
+				for range 2 {
+					n++
+					if err := other.InsertRoom(ctx, room(n)); err != nil {
 						t.Fatal(err)
 					}
 					if got := listTotal(t, st); got != n {
-						t.Fatalf("round %d, after %s: %d rooms, want %d", round, cp, got, n)
+						t.Fatalf("round %d, before %s: %d rooms, want %d", round, cp, got, n)
 					}
 				}
+				if _, err := other.WriteDB().ExecContext(ctx, "PRAGMA wal_checkpoint("+cp+")"); err != nil {
+					t.Fatal(err)
+				}
+				if got := listTotal(t, st); got != n {
+					t.Fatalf("round %d, after %s: %d rooms, want %d", round, cp, got, n)
+				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // A list after Close fails with an error; it must not read the wal-index
 // mapping that Close released.
 func TestListAfterCloseFails(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			st := openCached(t, filepath.Join(t.TempDir(), "roomsd.db"), mode.opts)
-			listTotal(t, st)
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := st.ListRooms(context.Background(), store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
-				t.Error("ListRooms after Close succeeded")
-			}
-		})
-	}
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, _ string) {
+		listTotal(t, st)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.ListRooms(context.Background(), store.RoomFilter{}, store.Page{Number: 1, Size: 10}); err == nil {
+			t.Error("ListRooms after Close succeeded")
+		}
+	})
 }
 
 // The include_sessions loads are cached too, and a commit by another
 // connection is seen by the next one.
 func TestListCacheSeesSessionChanges(t *testing.T) {
-	for _, mode := range cacheModes {
-		t.Run(mode.name, func(t *testing.T) {
-			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "roomsd.db")
-			st := openCached(t, path, mode.opts)
-			other, err := sqlite.Open(ctx, path, sqlite.WithoutListCache())
+	forEachCacheMode(t, func(t *testing.T, st *sqlite.Store, path string) {
+		ctx := context.Background()
+		other := openStore(t, path, sqlite.WithoutListCache())
+		r := room(1)
+		s := domain.Session{ID: "00000000-0000-4000-8000-100000000001", RoomID: r.ID, Active: true, CreatedAt: roomTime, UpdatedAt: roomTime}
+		p := domain.Participant{ID: "00000000-0000-4000-8000-200000000001", SessionID: s.ID, JoinedAt: roomTime, UpdatedAt: roomTime}
+		for _, err := range []error{other.InsertRoom(ctx, r), other.InsertSession(ctx, s), other.InsertParticipant(ctx, p)} {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer other.Close()
-			r := room(1)
-			s := domain.Session{ID: "00000000-0000-4000-8000-100000000001", RoomID: r.ID, Active: true, CreatedAt: roomTime, UpdatedAt: roomTime}
-			p := domain.Participant{ID: "00000000-0000-4000-8000-200000000001", SessionID: s.ID, JoinedAt: roomTime, UpdatedAt: roomTime}
-			for _, err := range []error{other.InsertRoom(ctx, r), other.InsertSession(ctx, s), other.InsertParticipant(ctx, p)} {
-				if err != nil {
-					t.Fatal(err)
-				}
+		}
+		participants := func() []domain.Participant {
+			t.Helper()
+			ss, err := st.SessionsByRooms(ctx, []string{r.ID})
+			if err != nil || len(ss) != 1 {
+				t.Fatalf("SessionsByRooms: %v, %v", ss, err)
 			}
-			participants := func() []domain.Participant {
-				t.Helper()
-				ss, err := st.SessionsByRooms(ctx, []string{r.ID})
-				if err != nil || len(ss) != 1 {
-					t.Fatalf("SessionsByRooms: %v, %v", ss, err)
-				}
-				ps, err := st.ParticipantsBySessions(ctx, []string{ss[0].ID})
-				if err != nil || len(ps) != 1 {
-					t.Fatalf("ParticipantsBySessions: %v, %v", ps, err)
-				}
-				return ps
+			ps, err := st.ParticipantsBySessions(ctx, []string{ss[0].ID})
+			if err != nil || len(ps) != 1 {
+				t.Fatalf("ParticipantsBySessions: %v, %v", ps, err)
 			}
-			participants()
-			reads := st.ListCacheReads()
-			if ps := participants(); ps[0].LeftAt != nil {
-				t.Fatal("participant has left before leaving")
-			}
-			if st.ListCacheReads() != reads {
-				t.Errorf("repeating the loads read the database again")
-			}
-			left := roomTime.Add(time.Second)
-			p.LeftAt, p.UpdatedAt, p.LeftReason = &left, left, "left"
-			if err := other.UpdateParticipant(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-			if ps := participants(); ps[0].LeftAt == nil || !ps[0].LeftAt.Equal(left) {
-				t.Errorf("after another connection's commit: left_at %v, want %v", ps[0].LeftAt, left)
-			}
-		})
-	}
+			return ps
+		}
+		participants()
+		reads := st.ListCacheReads()
+		if ps := participants(); ps[0].LeftAt != nil {
+			t.Fatal("participant has left before leaving")
+		}
+		if st.ListCacheReads() != reads {
+			t.Errorf("repeating the loads read the database again")
+		}
+		left := roomTime.Add(time.Second)
+		p.LeftAt, p.UpdatedAt, p.LeftReason = &left, left, "left"
+		if err := other.UpdateParticipant(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if ps := participants(); ps[0].LeftAt == nil || !ps[0].LeftAt.Equal(left) {
+			t.Errorf("after another connection's commit: left_at %v, want %v", ps[0].LeftAt, left)
+		}
+	})
 }

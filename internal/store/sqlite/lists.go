@@ -10,16 +10,23 @@ import (
 )
 
 // listPage reads page p of the rows of table matching w, in the given
-// order, and how many rows match. One statement carries the count as an
-// extra last column, so page and total come from one snapshot; only an
-// empty page needs a second statement for the total.
+// order, and how many rows match.
 func listPage[T any](ctx context.Context, q queries, op, table, columns string, w where, order string, p store.Page,
 	scan func(scanner, ...any) (T, error)) ([]T, int, error) {
 	countSQL := `SELECT count(*) FROM ` + table + w.sql()
-	args := make([]any, 0, 2*len(w.args)+2)
-	args = append(append(append(args, w.args...), w.args...), p.Size, p.Offset())
-	rows, err := q.r.QueryContext(ctx, `SELECT `+columns+`, (`+countSQL+`) FROM `+table+w.sql()+
-		` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
+	pageSQL := `SELECT ` + columns + `, (` + countSQL + `) FROM ` + table + w.sql() + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	return readPage(ctx, q, op, countSQL, pageSQL, w.args, p, scan)
+}
+
+// readPage reads page p with pageSQL, which carries countSQL as an extra
+// last column, so page and total come from one snapshot; only an empty
+// page needs countSQL on its own for the total. pageSQL takes the filter
+// arguments twice (count, then page), then the page size and offset.
+func readPage[T any](ctx context.Context, q queries, op, countSQL, pageSQL string, filterArgs []any, p store.Page,
+	scan func(scanner, ...any) (T, error)) ([]T, int, error) {
+	args := make([]any, 0, 2*len(filterArgs)+2)
+	args = append(append(append(args, filterArgs...), filterArgs...), p.Size, p.Offset())
+	rows, err := q.query(ctx, pageSQL, args...)
 	if err != nil {
 		return nil, 0, wrap(op, err)
 	}
@@ -37,11 +44,29 @@ func listPage[T any](ctx context.Context, q queries, op, table, columns string, 
 		return nil, 0, wrap(op, err)
 	}
 	if len(out) == 0 {
-		if err := q.r.QueryRowContext(ctx, countSQL, w.args...).Scan(&total); err != nil {
+		if err := q.queryRow(ctx, countSQL, filterArgs...).Scan(&total); err != nil {
 			return nil, 0, wrap(op, err)
 		}
 	}
 	return out, total, nil
+}
+
+// collect runs query on db and returns its rows, each read by scan.
+func collect[T any](ctx context.Context, db dbtx, op string, scan func(scanner, ...any) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, wrap(op, rows.Err())
 }
 
 func (w *where) eq(col string, v *string) {
@@ -73,21 +98,8 @@ func (q queries) ListParticipants(ctx context.Context, f store.ParticipantFilter
 }
 
 func (q queries) PresentParticipants(ctx context.Context, sessionID string) ([]domain.Participant, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+participantColumns+` FROM room_participants
+	return collect(ctx, q.r, "present participants", scanParticipant, `SELECT `+participantColumns+` FROM room_participants
 		WHERE session_id = ? AND left_at IS NULL ORDER BY joined_at, id`, sessionID)
-	if err != nil {
-		return nil, wrap("present participants", err)
-	}
-	defer rows.Close()
-	var out []domain.Participant
-	for rows.Next() {
-		p, err := scanParticipant(rows)
-		if err != nil {
-			return nil, wrap("present participants", err)
-		}
-		out = append(out, p)
-	}
-	return out, wrap("present participants", rows.Err())
 }
 
 // SigningKeySeed implements store.Store.

@@ -78,7 +78,7 @@ func (q queries) AppendDelivery(ctx context.Context, d domain.Delivery) error {
 // (Left to itself the planner prefers the status index and reads every
 // pending row.)
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error) {
-	rows, err := s.reader.QueryContext(ctx, `WITH RECURSIVE waiting(room) AS (
+	return collect(ctx, s.reader, "due deliveries", scanDelivery, `WITH RECURSIVE waiting(room) AS (
 			SELECT min(room_id) FROM webhook_events INDEXED BY webhook_events_queue WHERE status = 'pending'
 			UNION ALL
 			SELECT (SELECT min(room_id) FROM webhook_events INDEXED BY webhook_events_queue
@@ -90,19 +90,6 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 				WHERE h.room_id = waiting.room AND h.status = 'pending')
 		WHERE e.next_attempt_at <= ?
 		ORDER BY e.seq LIMIT ?`, micros(now), limit)
-	if err != nil {
-		return nil, wrap("due deliveries", err)
-	}
-	defer rows.Close()
-	var out []domain.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, wrap("due deliveries", err)
-		}
-		out = append(out, d)
-	}
-	return out, wrap("due deliveries", rows.Err())
 }
 
 // NextDelivery implements store.Store.

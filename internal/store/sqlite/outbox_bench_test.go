@@ -16,24 +16,19 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
-	"github.com/roomsd/roomsd/internal/store/sqlite"
 )
 
 func BenchmarkDueDeliveries(b *testing.B) {
 	ctx := context.Background()
 	for _, pending := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
-			st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "outbox.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
+			st := openStore(b, filepath.Join(b.TempDir(), "outbox.db"))
 			now := time.Now()
 			rooms := make([]string, 50)
 			for i := range rooms {
 				rooms[i] = uuid.NewString()
 			}
-			err = st.InTx(ctx, func(q store.Queries) error {
+			err := st.InTx(ctx, func(q store.Queries) error {
 				for i := 0; i < pending; i++ {
 					ev := domain.Event{ID: uuid.NewString(), Type: domain.EventParticipantJoined, RoomID: rooms[i%len(rooms)],
 						SessionID: uuid.NewString(), ParticipantID: uuid.NewString(), Context: "x", OccurredAt: now}

@@ -25,12 +25,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	if _, err := seed.Rooms(ctx, path, 20_000); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	db := st.ReadDB()
+	db := openStore(t, path).ReadDB()
 
 	day := seed.Start.Add(seed.Span / 2).Truncate(24 * time.Hour)
 	oneDay := store.TimeRange{From: day, Until: day.Add(24 * time.Hour)}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -78,34 +77,21 @@ func prepareReads(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error)
 	return stmts, nil
 }
 
-// stmt returns the prepared form of query for use on db, or nil when there
-// is none (inside InTx, or for a statement that is not prepared).
-func (q queries) stmt(ctx context.Context, db dbtx, query string) *sql.Stmt {
-	st := q.stmts[query]
-	if st == nil {
-		return nil
-	}
-	switch d := db.(type) {
-	case *sql.Tx:
-		return d.StmtContext(ctx, st)
-	case *sql.DB:
-		return st
-	}
-	return nil
-}
-
-func (q queries) queryRow(ctx context.Context, db dbtx, query string, args ...any) *sql.Row {
-	if st := q.stmt(ctx, db, query); st != nil {
+// queryRow and query run query on the read side: through its prepared
+// statement when there is one (outside transactions, for the statements
+// of prepareReads), directly otherwise.
+func (q queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := q.stmts[query]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return db.QueryRowContext(ctx, query, args...)
+	return q.r.QueryRowContext(ctx, query, args...)
 }
 
-func (q queries) query(ctx context.Context, db dbtx, query string, args ...any) (*sql.Rows, error) {
-	if st := q.stmt(ctx, db, query); st != nil {
+func (q queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := q.stmts[query]; st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return db.QueryContext(ctx, query, args...)
+	return q.r.QueryContext(ctx, query, args...)
 }
 
 const roomColumns = `r.id, r.unique_name, r.max_participants, r.enable_recording, r.webhook_event_url,
@@ -129,10 +115,7 @@ func scanRoom(sc scanner, extra ...any) (domain.Room, error) {
 	r.UniqueName = strPtr(name)
 	r.WebhookEventURL = strPtr(url)
 	r.WebhookEventFailoverURL = strPtr(failover)
-	if timeout.Valid {
-		v := int(timeout.Int64)
-		r.WebhookTimeoutSecs = &v
-	}
+	r.WebhookTimeoutSecs = nullInt(timeout)
 	r.ActiveSessionID = strPtr(act)
 	r.CreatedAt = fromMicros(created)
 	r.UpdatedAt = fromMicros(updated)
@@ -161,21 +144,15 @@ func wrap(op string, err error) error {
 const roomByIDSQL = `SELECT ` + roomColumns + ` FROM rooms r WHERE r.id = ?`
 
 func (q queries) GetRoom(ctx context.Context, id string) (domain.Room, error) {
-	r, err := scanRoom(q.queryRow(ctx, q.r, roomByIDSQL, id))
-	if err != nil {
-		return r, wrap("get room", err)
-	}
-	return r, nil
+	r, err := scanRoom(q.queryRow(ctx, roomByIDSQL, id))
+	return r, wrap("get room", err)
 }
 
 // LockRoom needs no row lock on SQLite: InTx holds the database's single
 // write lock from BEGIN IMMEDIATE to COMMIT.
 func (q queries) LockRoom(ctx context.Context, id string) (domain.Room, error) {
 	r, err := scanRoom(q.w.QueryRowContext(ctx, roomByIDSQL, id))
-	if err != nil {
-		return r, wrap("lock room", err)
-	}
-	return r, nil
+	return r, wrap("lock room", err)
 }
 
 func duplicateName() error {
@@ -191,10 +168,7 @@ func (q queries) InsertRoom(ctx context.Context, r domain.Room) error {
 	if isUnique(err) {
 		return duplicateName()
 	}
-	if err != nil {
-		return wrap("insert room", err)
-	}
-	return nil
+	return wrap("insert room", err)
 }
 
 func (q queries) UpdateRoom(ctx context.Context, r domain.Room) error {
@@ -289,50 +263,10 @@ func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 }
 
 func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
-	if q.cache == nil {
-		return q.listRooms(ctx, f, p)
-	}
-	r, err := cached(ctx, q.cache, keyOf(f, p), func() (pageResult, error) {
-		rooms, total, err := q.listRooms(ctx, f, p)
-		return pageResult{rooms: rooms, total: total}, err
-	}, func(r pageResult) pageResult {
-		return pageResult{rooms: slices.Clone(r.rooms), total: r.total}
-	}, func(r pageResult) int { return len(r.rooms) })
-	return r.rooms, r.total, err
-}
-
-func lenOf[T any](s []T) int { return len(s) }
-
-func (q queries) listRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
-	countSQL, pageSQL, filterArgs := listRoomsSQL(f)
-	// One statement reads the page and, in its first column, the total: a
-	// single statement sees one snapshot, so the two always agree.
-	args := make([]any, 0, 2*len(filterArgs)+2)
-	args = append(append(append(args, filterArgs...), filterArgs...), p.Size, p.Offset())
-	rows, err := q.query(ctx, q.r, pageSQL, args...)
-	if err != nil {
-		return nil, 0, wrap("list rooms", err)
-	}
-	defer rows.Close()
-	var total int
-	rooms := make([]domain.Room, 0, p.Size)
-	for rows.Next() {
-		r, err := scanRoom(rows, &total)
-		if err != nil {
-			return nil, 0, wrap("list rooms", err)
-		}
-		rooms = append(rooms, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, wrap("list rooms", err)
-	}
-	if len(rooms) == 0 {
-		// An empty page carries no total; ask for it alone.
-		if err := q.queryRow(ctx, q.r, countSQL, filterArgs...).Scan(&total); err != nil {
-			return nil, 0, wrap("count rooms", err)
-		}
-	}
-	return rooms, total, nil
+	return cached(ctx, q.cache, keyOf(f, p), func() ([]domain.Room, int, error) {
+		countSQL, pageSQL, args := listRoomsSQL(f)
+		return readPage(ctx, q, "list rooms", countSQL, pageSQL, args, p, scanRoom)
+	})
 }
 
 const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason`
@@ -352,18 +286,12 @@ func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 
 func (q queries) GetSession(ctx context.Context, id string) (domain.Session, error) {
 	s, err := scanSession(q.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE id = ?`, id))
-	if err != nil {
-		return s, wrap("get session", err)
-	}
-	return s, nil
+	return s, wrap("get session", err)
 }
 
 func (q queries) ActiveSession(ctx context.Context, roomID string) (domain.Session, error) {
 	s, err := scanSession(q.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM room_sessions WHERE room_id = ? AND active = 1`, roomID))
-	if err != nil {
-		return s, wrap("active session", err)
-	}
-	return s, nil
+	return s, wrap("active session", err)
 }
 
 func (q queries) InsertSession(ctx context.Context, s domain.Session) error {
@@ -384,32 +312,7 @@ func sessionsByRoomsSQL(n int) string {
 }
 
 func (q queries) SessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
-	if len(roomIDs) == 0 {
-		return nil, nil
-	}
-	if q.cache == nil {
-		return q.sessionsByRooms(ctx, roomIDs)
-	}
-	return cached(ctx, q.cache, sessionsKey{strings.Join(roomIDs, ",")}, func() ([]domain.Session, error) {
-		return q.sessionsByRooms(ctx, roomIDs)
-	}, slices.Clone, lenOf)
-}
-
-func (q queries) sessionsByRooms(ctx context.Context, roomIDs []string) ([]domain.Session, error) {
-	rows, err := q.r.QueryContext(ctx, sessionsByRoomsSQL(len(roomIDs)), anys(roomIDs)...)
-	if err != nil {
-		return nil, wrap("sessions by rooms", err)
-	}
-	defer rows.Close()
-	var out []domain.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, wrap("sessions by rooms", err)
-		}
-		out = append(out, s)
-	}
-	return out, wrap("sessions by rooms", rows.Err())
+	return byIDs(ctx, q, "sessions by rooms", sessionsByRoomsSQL, roomIDs, scanSession)
 }
 
 const participantColumns = `id, session_id, context, joined_at, updated_at, left_at, audio_muted, left_reason`
@@ -429,10 +332,7 @@ func scanParticipant(sc scanner, extra ...any) (domain.Participant, error) {
 
 func (q queries) GetParticipant(ctx context.Context, id string) (domain.Participant, error) {
 	p, err := scanParticipant(q.r.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM room_participants WHERE id = ?`, id))
-	if err != nil {
-		return p, wrap("get participant", err)
-	}
-	return p, nil
+	return p, wrap("get participant", err)
 }
 
 func (q queries) InsertParticipant(ctx context.Context, p domain.Participant) error {
@@ -466,32 +366,22 @@ func participantsBySessionsSQL(n int) string {
 }
 
 func (q queries) ParticipantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {
-	if len(sessionIDs) == 0 {
-		return nil, nil
-	}
-	if q.cache == nil {
-		return q.participantsBySessions(ctx, sessionIDs)
-	}
-	return cached(ctx, q.cache, participantsKey{strings.Join(sessionIDs, ",")}, func() ([]domain.Participant, error) {
-		return q.participantsBySessions(ctx, sessionIDs)
-	}, slices.Clone, lenOf)
+	return byIDs(ctx, q, "participants by sessions", participantsBySessionsSQL, sessionIDs, scanParticipant)
 }
 
-func (q queries) participantsBySessions(ctx context.Context, sessionIDs []string) ([]domain.Participant, error) {
-	rows, err := q.r.QueryContext(ctx, participantsBySessionsSQL(len(sessionIDs)), anys(sessionIDs)...)
-	if err != nil {
-		return nil, wrap("participants by sessions", err)
+// byIDs runs the statement query(len(ids)), which takes ids as its
+// arguments, and scans its rows; outside transactions through the list
+// cache, where op and ids name the result.
+func byIDs[T any](ctx context.Context, q queries, op string, query func(n int) string, ids []string,
+	scan func(scanner, ...any) (T, error)) ([]T, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	defer rows.Close()
-	var out []domain.Participant
-	for rows.Next() {
-		p, err := scanParticipant(rows)
-		if err != nil {
-			return nil, wrap("participants by sessions", err)
-		}
-		out = append(out, p)
-	}
-	return out, wrap("participants by sessions", rows.Err())
+	out, _, err := cached(ctx, q.cache, idsKey{op, strings.Join(ids, ",")}, func() ([]T, int, error) {
+		out, err := collect(ctx, q.r, op, scan, query(len(ids)), anys(ids)...)
+		return out, 0, err
+	})
+	return out, err
 }
 
 func placeholders(n int) string {

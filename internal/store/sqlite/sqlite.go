@@ -147,20 +147,11 @@ func (s *Store) InTx(ctx context.Context, fn func(store.Queries) error) error {
 
 // APIKeyHashes implements store.Store.
 func (s *Store) APIKeyHashes(ctx context.Context) ([][]byte, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT hash FROM api_keys ORDER BY created_at`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: api keys: %w", err)
-	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
+	return collect(ctx, s.reader, "api keys", func(sc scanner, _ ...any) ([]byte, error) {
 		var h []byte
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("sqlite: api keys: %w", err)
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		err := sc.Scan(&h)
+		return h, err
+	}, `SELECT hash FROM api_keys ORDER BY created_at`)
 }
 
 // InsertAPIKeyHash implements store.Store.

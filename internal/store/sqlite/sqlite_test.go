@@ -11,28 +11,26 @@ import (
 	"github.com/roomsd/roomsd/internal/store/storetest"
 )
 
-func open(t *testing.T) store.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
+// openStore opens the database at path and closes it when the test ends.
+func openStore(tb testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), path, opts...)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	return st
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, open)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openStore(t, filepath.Join(t.TempDir(), "roomsd.db"))
+	})
 }
 
 func TestContractWithoutListCache(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"), sqlite.WithoutListCache())
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+		return openStore(t, filepath.Join(t.TempDir(), "roomsd.db"), sqlite.WithoutListCache())
 	})
 }
 

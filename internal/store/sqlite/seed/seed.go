@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/roomsd/roomsd/internal/store/sqlite"
@@ -219,7 +220,7 @@ func (b *batch) flush() error {
 // uuid7 returns a version 7 UUID whose time prefix is the given instant,
 // as roomsd itself would have minted it then.
 func uuid7(rng *rand.Rand, micros int64) string {
-	var u [16]byte
+	var u uuid.UUID
 	ms := uint64(micros / 1000)
 	for i := range 6 {
 		u[i] = byte(ms >> (40 - 8*i))
@@ -231,16 +232,5 @@ func uuid7(rng *rand.Rand, micros int64) string {
 	}
 	u[6] = u[6]&0x0f | 0x70
 	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	out := make([]byte, 36)
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
-	}
-	return string(out)
+	return u.String()
 }
