@@ -180,28 +180,20 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.Audio {
-		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "roomsd-bot")
+		t, sender, err := addSendTrack(pc, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio")
 		if err != nil {
 			return err
 		}
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return err
-		}
-		go drainRTCP(tr.Sender(), nil)
+		go drainRTCP(sender, nil)
 		go c.run(func() error { return sendAudio(t, &c.sent, c.stop) })
 	}
 	if opts.Video {
-		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "roomsd-bot")
-		if err != nil {
-			return err
-		}
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		t, sender, err := addSendTrack(pc, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video")
 		if err != nil {
 			return err
 		}
 		keyframe := &atomic.Bool{}
-		go drainRTCP(tr.Sender(), keyframe)
+		go drainRTCP(sender, keyframe)
 		go c.run(func() error { return sendVideo(t, keyframe, c.stop) })
 	}
 	offer, err := pc.CreateOffer(nil)
@@ -212,6 +204,19 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	return c.write(ctx, signal.Message{Type: signal.TypeOffer, SDP: pc.LocalDescription().SDP})
+}
+
+// addSendTrack adds a send-only track of the given codec to pc.
+func addSendTrack(pc *webrtc.PeerConnection, codec webrtc.RTPCodecCapability, id string) (*webrtc.TrackLocalStaticSample, *webrtc.RTPSender, error) {
+	t, err := webrtc.NewTrackLocalStaticSample(codec, id, "roomsd-bot")
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, tr.Sender(), nil
 }
 
 // drainRTCP reads a sender's RTCP (which drives the interceptors) and

@@ -27,34 +27,32 @@ var (
 
 // sendAudio writes the tone until stop is closed.
 func sendAudio(track *webrtc.TrackLocalStaticSample, sent *atomic.Int64, stop <-chan struct{}) error {
+	const page = 20 * time.Millisecond
+	tick := time.NewTicker(page)
+	defer tick.Stop()
 	for {
 		ogg, _, err := oggreader.NewWith(bytes.NewReader(toneOgg))
 		if err != nil {
 			return err
 		}
-		tick := time.NewTicker(20 * time.Millisecond)
 		for {
-			page, _, err := ogg.ParseNextPage()
+			data, _, err := ogg.ParseNextPage()
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
-				tick.Stop()
 				return err
 			}
 			select {
 			case <-stop:
-				tick.Stop()
 				return nil
 			case <-tick.C:
 			}
-			if err := track.WriteSample(media.Sample{Data: page, Duration: 20 * time.Millisecond}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-				tick.Stop()
+			if err := track.WriteSample(media.Sample{Data: data, Duration: page}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				return err
 			}
 			sent.Add(1) // one Opus page is one RTP packet
 		}
-		tick.Stop()
 	}
 }
 

@@ -20,6 +20,16 @@ func (s *Service) notifyEvents() {
 	}
 }
 
+// commit runs fn in one transaction and, once it has committed, wakes the
+// webhook dispatcher, since fn may have added events.
+func (s *Service) commit(ctx context.Context, fn func(q store.Queries) error) error {
+	err := s.store.InTx(ctx, fn)
+	if err == nil {
+		s.notifyEvents()
+	}
+	return err
+}
+
 // destination is where an event goes: a room's or a composition's
 // webhook settings at the moment of the event.
 type destination struct {
@@ -29,6 +39,10 @@ type destination struct {
 
 func roomDestination(r domain.Room) destination {
 	return destination{url: r.WebhookEventURL, failover: r.WebhookEventFailoverURL, timeout: r.WebhookTimeoutSecs}
+}
+
+func compositionDestination(c domain.Composition) destination {
+	return destination{url: c.WebhookEventURL, failover: c.WebhookEventFailoverURL, timeout: c.WebhookTimeoutSecs}
 }
 
 // emit adds ev to the outbox, in the caller's transaction, when the
@@ -98,41 +112,6 @@ func (s *Service) endSessionTx(ctx context.Context, q store.Queries, sess domain
 	err = s.emit(ctx, q, to, domain.Event{Type: domain.EventSessionEnded, RoomID: sess.RoomID, SessionID: sess.ID,
 		DurationSecs: seconds(sess.CreatedAt, now), Reason: sessionReason}, now)
 	return sess, present, err
-}
-
-// CompleteComposition marks a composition rendered and downloadable, and
-// sends video.room.composition.completed to the composition's webhook.
-func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB float64, durationSecs int, downloadURL string) (domain.Composition, error) {
-	var c domain.Composition
-	err := s.store.InTx(ctx, func(q store.Queries) error {
-		var err error
-		if c, err = q.GetComposition(ctx, id); err != nil {
-			return err
-		}
-		if c.Status == domain.CompositionCompleted {
-			return errAlreadyDone // once only: no second event
-		}
-		now := domain.Advance(c.UpdatedAt, s.now())
-		if c.StartedAt == nil {
-			c.StartedAt = &now
-		}
-		c.Status, c.EndedAt, c.CompletedAt, c.UpdatedAt = domain.CompositionCompleted, &now, &now, now
-		c.SizeMB, c.DurationSecs, c.DownloadURL = &sizeMB, &durationSecs, &downloadURL
-		if err := q.UpdateComposition(ctx, c); err != nil {
-			return err
-		}
-		to := destination{url: c.WebhookEventURL, failover: c.WebhookEventFailoverURL, timeout: c.WebhookTimeoutSecs}
-		return s.emit(ctx, q, to, domain.Event{Type: domain.EventCompositionCompleted, RoomID: c.RoomID, SessionID: c.SessionID,
-			CompositionID: c.ID, SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: downloadURL,
-			Format: c.Format, Resolution: c.Resolution}, now)
-	})
-	if errors.Is(err, errAlreadyDone) {
-		return c, nil
-	}
-	if err == nil {
-		s.notifyEvents()
-	}
-	return c, err
 }
 
 // ListDeliveries returns recent webhook deliveries, newest first.

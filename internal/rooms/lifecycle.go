@@ -15,7 +15,7 @@ import (
 // insert, so concurrent joins cannot exceed max_participants.
 func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Participant, error) {
 	var p domain.Participant
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		room, err := q.LockRoom(ctx, roomID)
 		if err != nil {
 			return err
@@ -50,9 +50,6 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 		return s.emit(ctx, q, to, domain.Event{Type: domain.EventParticipantJoined, RoomID: room.ID, SessionID: sess.ID,
 			ParticipantID: p.ID, Context: context}, now)
 	})
-	if err == nil {
-		s.notifyEvents()
-	}
 	return p, err
 }
 
@@ -60,7 +57,7 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 // twice is not an error; the first left_at stands.
 func (s *Service) Leave(ctx context.Context, participantID, reason string) (domain.Participant, error) {
 	var p domain.Participant
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		var err error
 		p, err = q.GetParticipant(ctx, participantID)
 		if err != nil || p.LeftAt != nil {
@@ -81,10 +78,18 @@ func (s *Service) Leave(ctx context.Context, participantID, reason string) (doma
 		}
 		return s.emit(ctx, q, to, leftEvent(sess, p), now)
 	})
-	if err == nil {
-		s.notifyEvents()
-	}
 	return p, err
+}
+
+// LeftReason maps why a participant's connection ended (the media
+// server's close reason) to the reason its leave is recorded with: a
+// reason of the domain stands, anything else is a disconnection.
+func LeftReason(r string) string {
+	switch r {
+	case domain.ReasonLeft, domain.ReasonKicked, domain.ReasonEnded, domain.ReasonDeleted:
+		return r
+	}
+	return domain.ReasonDisconnected
 }
 
 // EndSession ends an active session: everyone still present leaves, and the
@@ -95,7 +100,7 @@ func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (dom
 		sess    domain.Session
 		present []domain.Participant
 	)
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		cur, err := activeSession(ctx, q, sessionID)
 		if err != nil {
 			return err
@@ -103,9 +108,6 @@ func (s *Service) EndSession(ctx context.Context, sessionID, reason string) (dom
 		sess, present, err = s.endSessionTx(ctx, q, cur, reason, domain.ReasonEnded)
 		return err
 	})
-	if err == nil {
-		s.notifyEvents()
-	}
 	if err == nil && s.media != nil {
 		s.media.CloseSession(sess.RoomID, sess.ID, domain.ReasonEnded)
 	}
@@ -139,9 +141,8 @@ func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
 		if err != nil || len(sessions) == 0 {
 			return n, err
 		}
-		defer s.notifyEvents()
 		for _, sess := range sessions {
-			err := s.store.InTx(ctx, func(q store.Queries) error {
+			err := s.commit(ctx, func(q store.Queries) error {
 				cur, err := activeSession(ctx, q, sess.ID)
 				if err != nil {
 					return err

@@ -25,7 +25,7 @@ func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, 
 		return domain.Recording{}, domain.Invalid("type", "must be audio or video, got %q", mediaType)
 	}
 	var r domain.Recording
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		p, err := q.GetParticipant(ctx, participantID)
 		if err != nil {
 			return err
@@ -50,16 +50,13 @@ func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, 
 		return s.emit(ctx, q, to, domain.Event{Type: domain.EventRecordingStarted, RoomID: r.RoomID, SessionID: r.SessionID,
 			ParticipantID: r.ParticipantID, RecordingID: r.ID, MediaType: r.Type}, now)
 	})
-	if err == nil {
-		s.notifyEvents()
-	}
 	return r, err
 }
 
 // CompleteRecording marks a recording's file as written and downloadable.
 func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float64, durationSecs int, downloadURL string) (domain.Recording, error) {
 	var r domain.Recording
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		var err error
 		if r, err = q.GetRecording(ctx, id); err != nil {
 			return err
@@ -86,9 +83,6 @@ func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float
 	})
 	if errors.Is(err, errAlreadyDone) {
 		return r, nil
-	}
-	if err == nil {
-		s.notifyEvents()
 	}
 	return r, err
 }
@@ -307,6 +301,37 @@ func deref(p *int) int {
 // GetComposition returns one composition.
 func (s *Service) GetComposition(ctx context.Context, id string) (domain.Composition, error) {
 	return s.store.GetComposition(ctx, id)
+}
+
+// CompleteComposition marks a composition rendered and downloadable, and
+// sends video.room.composition.completed to the composition's webhook.
+func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB float64, durationSecs int, downloadURL string) (domain.Composition, error) {
+	var c domain.Composition
+	err := s.commit(ctx, func(q store.Queries) error {
+		var err error
+		if c, err = q.GetComposition(ctx, id); err != nil {
+			return err
+		}
+		if c.Status == domain.CompositionCompleted {
+			return errAlreadyDone // once only: no second event
+		}
+		now := domain.Advance(c.UpdatedAt, s.now())
+		if c.StartedAt == nil {
+			c.StartedAt = &now
+		}
+		c.Status, c.EndedAt, c.CompletedAt, c.UpdatedAt = domain.CompositionCompleted, &now, &now, now
+		c.SizeMB, c.DurationSecs, c.DownloadURL = &sizeMB, &durationSecs, &downloadURL
+		if err := q.UpdateComposition(ctx, c); err != nil {
+			return err
+		}
+		return s.emit(ctx, q, compositionDestination(c), domain.Event{Type: domain.EventCompositionCompleted, RoomID: c.RoomID, SessionID: c.SessionID,
+			CompositionID: c.ID, SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: downloadURL,
+			Format: c.Format, Resolution: c.Resolution}, now)
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return c, nil
+	}
+	return c, err
 }
 
 // ListCompositions returns a page of compositions, newest first.

@@ -244,7 +244,7 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 // DeleteRoom removes the room with its sessions and participants, and
 // disconnects whoever is in it.
 func (s *Service) DeleteRoom(ctx context.Context, id string) error {
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
 		if _, err := q.LockRoom(ctx, id); err != nil {
 			return err
 		}
@@ -259,14 +259,10 @@ func (s *Service) DeleteRoom(ctx context.Context, id string) error {
 		}
 		return q.DeleteRoom(ctx, id)
 	})
-	if err != nil {
-		return err
-	}
-	s.notifyEvents()
-	if s.media != nil {
+	if err == nil && s.media != nil {
 		s.media.CloseRoom(id, domain.ReasonDeleted)
 	}
-	return nil
+	return err
 }
 
 // SessionView is a session with its participants in join order.
@@ -335,25 +331,16 @@ func (s *Service) attachSessions(ctx context.Context, views []RoomView) error {
 	if err != nil {
 		return err
 	}
-	sids := make([]string, len(sessions))
+	sviews := make([]SessionView, len(sessions))
 	for i, ss := range sessions {
-		sids[i] = ss.ID
+		sviews[i].Session = ss
 	}
-	parts, err := s.store.ParticipantsBySessions(ctx, sids)
-	if err != nil {
+	if err := s.attachParticipants(ctx, sviews); err != nil {
 		return err
 	}
-	bySession := make(map[string][]domain.Participant, len(sessions))
-	for _, p := range parts {
-		bySession[p.SessionID] = append(bySession[p.SessionID], p)
-	}
-	for _, ss := range sessions {
-		ps := bySession[ss.ID]
-		if ps == nil {
-			ps = []domain.Participant{}
-		}
-		v := byRoom[ss.RoomID]
-		v.Sessions = append(v.Sessions, SessionView{Session: ss, Participants: ps})
+	for _, sv := range sviews {
+		v := byRoom[sv.RoomID]
+		v.Sessions = append(v.Sessions, sv)
 	}
 	return nil
 }

@@ -55,19 +55,18 @@ func (s *Service) ViewSession(ctx context.Context, id string, includeParticipant
 	return views[0], nil
 }
 
+// attachParticipants loads the participants of all sessions in one query.
 func (s *Service) attachParticipants(ctx context.Context, views []SessionView) error {
 	ids := make([]string, len(views))
+	idx := make(map[string]int, len(views))
 	for i := range views {
 		ids[i] = views[i].ID
+		idx[views[i].ID] = i
 		views[i].Participants = []domain.Participant{}
 	}
 	parts, err := s.store.ParticipantsBySessions(ctx, ids)
 	if err != nil {
 		return err
-	}
-	idx := make(map[string]int, len(views))
-	for i := range views {
-		idx[views[i].ID] = i
 	}
 	for _, p := range parts {
 		v := &views[idx[p.SessionID]]

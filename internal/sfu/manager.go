@@ -179,16 +179,21 @@ func (m *Manager) SetMuted(participantIDs []string, muted bool) {
 	}
 }
 
-// CloseSession disconnects everyone in a room who joined the given
-// session; someone who already joined the room's next session stays.
-func (m *Manager) CloseSession(roomID, sessionID, reason string) {
+// members returns who is in a live room right now (nil for no room).
+func (m *Manager) members(roomID string) []*Participant {
 	m.mu.Lock()
 	room := m.rooms[roomID]
 	m.mu.Unlock()
 	if room == nil {
-		return
+		return nil
 	}
-	for _, p := range room.snapshot() {
+	return room.snapshot()
+}
+
+// CloseSession disconnects everyone in a room who joined the given
+// session; someone who already joined the room's next session stays.
+func (m *Manager) CloseSession(roomID, sessionID, reason string) {
+	for _, p := range m.members(roomID) {
 		if p.sessionID == sessionID {
 			p.Close(reason)
 		}
@@ -197,27 +202,15 @@ func (m *Manager) CloseSession(roomID, sessionID, reason string) {
 
 // CloseRoom disconnects everyone in a room.
 func (m *Manager) CloseRoom(roomID, reason string) {
-	m.mu.Lock()
-	room := m.rooms[roomID]
-	m.mu.Unlock()
-	if room == nil {
-		return
-	}
-	for _, p := range room.snapshot() {
+	for _, p := range m.members(roomID) {
 		p.Close(reason)
 	}
 }
 
 // Participants reports who is connected to a room right now.
 func (m *Manager) Participants(roomID string) []string {
-	m.mu.Lock()
-	room := m.rooms[roomID]
-	m.mu.Unlock()
-	if room == nil {
-		return nil
-	}
 	var ids []string
-	for _, p := range room.snapshot() {
+	for _, p := range m.members(roomID) {
 		ids = append(ids, p.id)
 	}
 	return ids

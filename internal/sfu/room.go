@@ -19,6 +19,11 @@ type Room struct {
 func (r *Room) snapshot() []*Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.membersLocked()
+}
+
+// membersLocked lists the members; r.mu is held.
+func (r *Room) membersLocked() []*Participant {
 	out := make([]*Participant, 0, len(r.members))
 	for _, p := range r.members {
 		out = append(out, p)
@@ -41,14 +46,8 @@ func (r *Room) admit(p *Participant) ([]*Participant, bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.emptyTimer != nil {
-		r.emptyTimer.Stop()
-		r.emptyTimer = nil
-	}
-	others := make([]*Participant, 0, len(r.members))
-	for _, o := range r.members {
-		others = append(others, o)
-	}
+	r.stopTimerLocked()
+	others := r.membersLocked()
 	r.members[p.id] = p
 	return others, true
 }
@@ -83,6 +82,11 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 func (r *Room) stopTimer() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stopTimerLocked()
+}
+
+// stopTimerLocked cancels a pending empty-room timer; r.mu is held.
+func (r *Room) stopTimerLocked() {
 	if r.emptyTimer != nil {
 		r.emptyTimer.Stop()
 		r.emptyTimer = nil
@@ -99,10 +103,7 @@ func (r *Room) remove(p *Participant, reason string) {
 		return
 	}
 	delete(r.members, p.id)
-	others := make([]*Participant, 0, len(r.members))
-	for _, o := range r.members {
-		others = append(others, o)
-	}
+	others := r.membersLocked()
 	if len(r.members) == 0 && r.m.cfg.OnEmpty != nil {
 		r.emptyTimer = time.AfterFunc(r.m.cfg.EmptyTimeout, func() {
 			// Only the timer that actually drops the room reports it; a

@@ -198,7 +198,7 @@ func (h *Handler) afterLeave(p *sfu.Participant) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	reason := p.Reason()
-	if _, err := h.rooms.Leave(ctx, p.ID(), leftReason(reason)); err != nil && !errors.Is(err, domain.ErrNotFound) {
+	if _, err := h.rooms.Leave(ctx, p.ID(), rooms.LeftReason(reason)); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		h.log.Error("record leave", "participant_id", p.ID(), "err", err)
 	}
 	if c == nil {
@@ -210,19 +210,9 @@ func (h *Handler) afterLeave(p *sfu.Participant) {
 	case domain.ReasonEnded:
 		c.send(Message{Type: TypeSessionEnded})
 	default:
-		c.send(Message{Type: TypeClosed, Reason: leftReason(reason)})
+		c.send(Message{Type: TypeClosed, Reason: rooms.LeftReason(reason)})
 	}
 	c.finish(websocket.StatusNormalClosure, reason)
-}
-
-// leftReason maps why a participant left the media server to the reason
-// recorded on the participant.
-func leftReason(r string) string {
-	switch r {
-	case domain.ReasonLeft, domain.ReasonKicked, domain.ReasonEnded, domain.ReasonDeleted:
-		return r
-	}
-	return domain.ReasonDisconnected
 }
 
 // resume reattaches a participant to a new socket: one whose socket
@@ -337,7 +327,7 @@ func (h *Handler) events(c *conn) func(sfu.Event) {
 		case sfu.EventParticipantJoined:
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Context: ev.Context})
 		case sfu.EventParticipantLeft:
-			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Reason: leftReason(ev.Reason)})
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Reason: rooms.LeftReason(ev.Reason)})
 		case sfu.EventTrackPublished, sfu.EventTrackUnpublished:
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, StreamID: ev.ParticipantID, Kind: ev.Kind})
 		case sfu.EventMuted, sfu.EventUnmuted:

@@ -53,26 +53,21 @@ func payload(e domain.Event) map[string]any {
 		p["participant_id"], p["recording_id"], p["type"] = e.ParticipantID, e.RecordingID, e.MediaType
 	case domain.EventRecordingCompleted:
 		p["participant_id"], p["recording_id"], p["type"] = e.ParticipantID, e.RecordingID, e.MediaType
-		p["size_mb"], p["download_url"], p["codec"], p["duration_secs"] = derefF(e.SizeMB), e.DownloadURL, e.Codec, deref(e.DurationSecs)
+		p["size_mb"], p["download_url"], p["codec"], p["duration_secs"] = deref(e.SizeMB), e.DownloadURL, e.Codec, deref(e.DurationSecs)
 	case domain.EventCompositionCompleted:
 		p["composition_id"], p["download_url"], p["duration_secs"] = e.CompositionID, e.DownloadURL, deref(e.DurationSecs)
-		p["format"], p["resolution"], p["size_mb"] = e.Format, e.Resolution, derefF(e.SizeMB)
+		p["format"], p["resolution"], p["size_mb"] = e.Format, e.Resolution, deref(e.SizeMB)
 	}
 	return p
 }
 
-func deref(p *int) int {
-	if p == nil {
-		return 0
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
 	}
-	return *p
-}
-
-func derefF(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
+	return v
 }
 
 // Body encodes one delivery attempt of an event to one URL.

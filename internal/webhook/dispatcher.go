@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,26 +40,21 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.DefaultTimeout, 10*time.Second)
-	def(&c.BaseBackoff, 2*time.Second)
-	def(&c.MaxBackoff, 15*time.Minute)
-	def(&c.PollInterval, time.Second)
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 12
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 32
-	}
-	if c.PerHost == 0 {
-		c.PerHost = 4
-	}
-	if c.MaxResponseBytes == 0 {
-		c.MaxResponseBytes = 64 << 10
+	orDefault(&c.DefaultTimeout, 10*time.Second)
+	orDefault(&c.MaxAttempts, 12)
+	orDefault(&c.BaseBackoff, 2*time.Second)
+	orDefault(&c.MaxBackoff, 15*time.Minute)
+	orDefault(&c.PollInterval, time.Second)
+	orDefault(&c.Concurrency, 32)
+	orDefault(&c.PerHost, 4)
+	orDefault(&c.MaxResponseBytes, 64<<10)
+}
+
+// orDefault sets a zero field to its default.
+func orDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
 	}
 }
 
@@ -317,7 +312,7 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
