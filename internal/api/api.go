@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
 )
 
 // API serves the REST routes.
@@ -43,7 +44,8 @@ func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger, opts ...Optio
 func (a *API) routes() {
 	a.mux.HandleFunc("GET /v2/rooms", a.listRooms)
 	a.mux.HandleFunc("POST /v2/rooms", a.createRoom)
-	a.mux.HandleFunc("GET /v2/rooms/{room_id}", a.viewRoom)
+	a.mux.HandleFunc("GET /v2/rooms/{room_id}",
+		viewIncluding(a, "room_id", "room", "include_sessions", a.rooms.ViewRoom, toRoomJSON))
 	a.mux.HandleFunc("PATCH /v2/rooms/{room_id}", a.updateRoom)
 	a.mux.HandleFunc("DELETE /v2/rooms/{room_id}", deleteByID(a, "room_id", "room", a.rooms.DeleteRoom))
 	a.mux.HandleFunc("GET /v2/rooms/{room_id}/sessions", a.listSessions)
@@ -51,7 +53,8 @@ func (a *API) routes() {
 	a.mux.HandleFunc("POST /v2/rooms/{room_id}/actions/refresh_client_token", a.refreshToken)
 
 	a.mux.HandleFunc("GET /v2/room_sessions", a.listSessions)
-	a.mux.HandleFunc("GET /v2/room_sessions/{room_session_id}", a.viewSession)
+	a.mux.HandleFunc("GET /v2/room_sessions/{room_session_id}",
+		viewIncluding(a, "room_session_id", "room session", "include_participants", a.rooms.ViewSession, toSessionJSON))
 	a.mux.HandleFunc("GET /v2/room_sessions/{room_session_id}/participants", a.listParticipants)
 	a.mux.HandleFunc("POST /v2/room_sessions/{room_session_id}/actions/{action}", a.sessionAction)
 
@@ -59,21 +62,21 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /v2/room_participants/{room_participant_id}",
 		viewByID(a, "room_participant_id", "room participant", a.rooms.GetParticipant, toParticipantJSON))
 
-	a.mux.HandleFunc("GET /v2/room_recordings", a.listRecordings)
+	a.mux.HandleFunc("GET /v2/room_recordings", listFiltered(a, recordingFilter, a.rooms.ListRecordings, toRecordingJSON))
 	a.mux.HandleFunc("DELETE /v2/room_recordings", a.deleteRecordings)
 	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}",
 		viewByID(a, "room_recording_id", "room recording", a.rooms.GetRecording, toRecordingJSON))
 	a.mux.HandleFunc("DELETE /v2/room_recordings/{room_recording_id}",
 		deleteByID(a, "room_recording_id", "room recording", a.rooms.DeleteRecording))
 
-	a.mux.HandleFunc("GET /v2/room_compositions", a.listCompositions)
+	a.mux.HandleFunc("GET /v2/room_compositions", listFiltered(a, compositionFilter, a.rooms.ListCompositions, toCompositionJSON))
 	a.mux.HandleFunc("POST /v2/room_compositions", a.createComposition)
 	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}",
 		viewByID(a, "room_composition_id", "room composition", a.rooms.GetComposition, toCompositionJSON))
 	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}",
 		deleteByID(a, "room_composition_id", "room composition", a.rooms.DeleteComposition))
 
-	a.mux.HandleFunc("GET /v2/webhook_deliveries", a.listDeliveries)
+	a.mux.HandleFunc("GET /v2/webhook_deliveries", listFiltered(a, deliveryFilter, a.rooms.ListDeliveries, toDeliveryJSON))
 
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /.well-known/webhook-public-key", a.webhookPublicKey)
@@ -105,8 +108,8 @@ func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, errorsBody{Errors: []*apiError{newError(http.StatusMethodNotAllowed,
-			codeBadRequest, "Method not allowed", r.Method+" is not supported on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", ")+".")}})
+		a.fail(w, r, newError(http.StatusMethodNotAllowed, codeBadRequest, "Method not allowed",
+			r.Method+" is not supported on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", ")+"."), "")
 		return
 	}
 	a.fail(w, r, notFound("No route "+r.Method+" "+r.URL.Path+"; the API lives under /v2."), "")
@@ -123,7 +126,31 @@ func viewByID[T, J any](a *API, param, noun string, get func(context.Context, st
 		}
 		v, err := get(r.Context(), id)
 		if err != nil {
-			a.fail(w, r, err, "No "+noun+" with id "+id+".")
+			a.fail(w, r, err, noSuch(noun, id))
+			return
+		}
+		writeJSON(w, http.StatusOK, dataBody{Data: encode(v)})
+	}
+}
+
+// viewIncluding is viewByID for a resource whose view can embed its
+// children when the true/false query parameter include asks for them.
+func viewIncluding[T, J any](a *API, param, noun, include string, view func(context.Context, string, bool) (T, error), encode func(T) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r.PathValue(param), param)
+		if err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+		q := newQuery(r)
+		inc := q.bool(include)
+		if q.err != nil {
+			a.fail(w, r, q.err, "")
+			return
+		}
+		v, err := view(r.Context(), id, inc)
+		if err != nil {
+			a.fail(w, r, err, noSuch(noun, id))
 			return
 		}
 		writeJSON(w, http.StatusOK, dataBody{Data: encode(v)})
@@ -139,9 +166,31 @@ func deleteByID(a *API, param, noun string, del func(context.Context, string) er
 			return
 		}
 		if err := del(r.Context(), id); err != nil {
-			a.fail(w, r, err, "No "+noun+" with id "+id+".")
+			a.fail(w, r, err, noSuch(noun, id))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
+
+// listFiltered serves a list whose filter comes from the query alone:
+// 200 with the page, 422 for a malformed parameter.
+func listFiltered[F, T, J any](a *API, filter func(*query) F, list func(context.Context, F, store.Page) ([]T, int, error), encode func(T) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := newQuery(r)
+		f, page := filter(q), q.page()
+		if q.err != nil {
+			a.fail(w, r, q.err, "")
+			return
+		}
+		items, total, err := list(r.Context(), f, page)
+		if err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+		writeList(w, page, total, items, encode)
+	}
+}
+
+// noSuch is the detail of a 404 for a resource looked up by id.
+func noSuch(noun, id string) string { return "No " + noun + " with id " + id + "." }

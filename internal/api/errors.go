@@ -100,8 +100,7 @@ func toAPIError(err error, notFoundDetail string) *apiError {
 		return newError(http.StatusUnprocessableEntity, codeBadRequest, "Room full",
 			"The room has reached its max_participants.")
 	case errors.Is(err, rooms.ErrUnfilteredDelete):
-		e := paramError("filter", "Name at least one filter[...] parameter; a bulk delete without one would remove every recording.")
-		return e
+		return paramError("filter", "Name at least one filter[...] parameter; a bulk delete without one would remove every recording.")
 	}
 	return nil
 }

@@ -168,60 +168,48 @@ func typeError(field, want string) error {
 // The field decoders below give each body field its own type error.
 
 func optInt(obj map[string]json.RawMessage, field string, dst *rooms.Opt[int]) error {
-	raw, ok := obj[field]
-	if !ok {
-		return nil
-	}
-	var v int
-	if isNull(raw) || json.Unmarshal(raw, &v) != nil {
-		return typeError(field, "an integer")
-	}
-	*dst = rooms.Some(v)
-	return nil
-}
-
-func optNullInt(obj map[string]json.RawMessage, field string, dst *rooms.Opt[*int]) error {
-	raw, ok := obj[field]
-	if !ok {
-		return nil
-	}
-	if isNull(raw) {
-		*dst = rooms.Some[*int](nil)
-		return nil
-	}
-	var v int
-	if json.Unmarshal(raw, &v) != nil {
-		return typeError(field, "an integer or null")
-	}
-	*dst = rooms.Some(&v)
-	return nil
+	return optValue(obj, field, "an integer", dst)
 }
 
 func optBool(obj map[string]json.RawMessage, field string, dst *rooms.Opt[bool]) error {
+	return optValue(obj, field, "true or false", dst)
+}
+
+func optNullInt(obj map[string]json.RawMessage, field string, dst *rooms.Opt[*int]) error {
+	return optNullable(obj, field, "an integer or null", dst)
+}
+
+func optNullString(obj map[string]json.RawMessage, field string, dst *rooms.Opt[*string]) error {
+	return optNullable(obj, field, "a string or null", dst)
+}
+
+// optValue decodes a field that may be absent but not null.
+func optValue[T any](obj map[string]json.RawMessage, field, want string, dst *rooms.Opt[T]) error {
 	raw, ok := obj[field]
 	if !ok {
 		return nil
 	}
-	var v bool
+	var v T
 	if isNull(raw) || json.Unmarshal(raw, &v) != nil {
-		return typeError(field, "true or false")
+		return typeError(field, want)
 	}
 	*dst = rooms.Some(v)
 	return nil
 }
 
-func optNullString(obj map[string]json.RawMessage, field string, dst *rooms.Opt[*string]) error {
+// optNullable decodes a field that may be absent or null; null sets nil.
+func optNullable[T any](obj map[string]json.RawMessage, field, want string, dst *rooms.Opt[*T]) error {
 	raw, ok := obj[field]
 	if !ok {
 		return nil
 	}
 	if isNull(raw) {
-		*dst = rooms.Some[*string](nil)
+		*dst = rooms.Some[*T](nil)
 		return nil
 	}
-	var v string
+	var v T
 	if json.Unmarshal(raw, &v) != nil {
-		return typeError(field, "a string or null")
+		return typeError(field, want)
 	}
 	*dst = rooms.Some(&v)
 	return nil

@@ -3,8 +3,9 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
@@ -56,7 +57,7 @@ func (a *API) generateToken(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.rooms.IssueTokens(r.Context(), id, tokenTTL, refreshTTL)
 	if err != nil {
-		a.fail(w, r, err, roomNotFound(id))
+		a.fail(w, r, err, noSuch("room", id))
 		return
 	}
 	writeJSON(w, http.StatusCreated, dataBody{Data: tokensJSON{t.Token, ts(t.TokenExpiresAt), t.Refresh, ts(t.RefreshExpiresAt)}})
@@ -133,51 +134,17 @@ func toRecordingJSON(r domain.Recording) recordingJSON {
 	}
 }
 
-func recordingFilter(r *http.Request) (store.RecordingFilter, error) {
-	q := r.URL.Query()
-	var f store.RecordingFilter
-	var err error
-	steps := []func() error{
-		func() error { f.StartedAt, err = queryDateRange(q, "date_started_at"); return err },
-		func() error { f.EndedAt, err = queryDateRange(q, "date_ended_at"); return err },
-		func() error { f.RoomID, err = queryID(q, "filter[room_id]"); return err },
-		func() error { f.SessionID, err = queryID(q, "filter[session_id]"); return err },
-		func() error { f.ParticipantID, err = queryID(q, "filter[participant_id]"); return err },
-		func() error {
-			f.Status, err = queryEnum(q, "filter[status]", domain.RecordingCompleted, domain.RecordingProcessing)
-			return err
-		},
-		func() error {
-			f.Type, err = queryEnum(q, "filter[type]", domain.MediaAudio, domain.MediaVideo)
-			return err
-		},
-		func() error { f.DurationSecs, err = queryIntRange(q, "duration_secs"); return err },
+func recordingFilter(q *query) store.RecordingFilter {
+	return store.RecordingFilter{
+		StartedAt:     q.dateRange("date_started_at"),
+		EndedAt:       q.dateRange("date_ended_at"),
+		RoomID:        q.id("filter[room_id]"),
+		SessionID:     q.id("filter[session_id]"),
+		ParticipantID: q.id("filter[participant_id]"),
+		Status:        q.enum("filter[status]", domain.RecordingCompleted, domain.RecordingProcessing),
+		Type:          q.enum("filter[type]", domain.MediaAudio, domain.MediaVideo),
+		DurationSecs:  q.intRange("duration_secs"),
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return f, err
-		}
-	}
-	return f, nil
-}
-
-func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
-	f, err := recordingFilter(r)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	page, err := queryPage(r.URL.Query())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	recs, total, err := a.rooms.ListRecordings(r.Context(), f, page)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	writeList(w, page, total, recs, toRecordingJSON)
 }
 
 type bulkDeleteJSON struct {
@@ -188,20 +155,16 @@ type bulkDeleteJSON struct {
 // page[size] or page[number] is given, only the recordings that the same
 // GET would list on that page.
 func (a *API) deleteRecordings(w http.ResponseWriter, r *http.Request) {
-	f, err := recordingFilter(r)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	q := r.URL.Query()
+	q := newQuery(r)
+	f := recordingFilter(q)
 	var page *store.Page
-	if q.Has("page[size]") || q.Has("page[number]") {
-		p, err := queryPage(q)
-		if err != nil {
-			a.fail(w, r, err, "")
-			return
-		}
+	if q.hasPage() {
+		p := q.page()
 		page = &p
+	}
+	if q.err != nil {
+		a.fail(w, r, q.err, "")
+		return
 	}
 	n, err := a.rooms.DeleteRecordings(r.Context(), f, page)
 	if err != nil {
@@ -275,25 +238,23 @@ func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion,
 	if json.Unmarshal(raw, &regions) != nil {
 		return nil, typeError("video_layout", "an object mapping region names to regions")
 	}
-	names := make([]string, 0, len(regions))
-	for k := range regions {
-		names = append(names, k)
-	}
-	sort.Strings(names)
 	out := make(map[string]domain.VideoRegion, len(regions))
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(regions)) {
 		fields := regions[name]
 		if fields == nil {
 			return nil, typeError("video_layout/"+name, "an object")
 		}
 		var reg domain.VideoRegion
-		for key, dst := range map[string]**int{"x_pos": &reg.XPos, "y_pos": &reg.YPos, "z_pos": &reg.ZPos, "height": &reg.Height,
-			"width": &reg.Width, "max_columns": &reg.MaxColumns, "max_rows": &reg.MaxRows} {
+		for _, f := range []struct {
+			key string
+			dst **int
+		}{{"x_pos", &reg.XPos}, {"y_pos", &reg.YPos}, {"z_pos", &reg.ZPos}, {"height", &reg.Height},
+			{"width", &reg.Width}, {"max_columns", &reg.MaxColumns}, {"max_rows", &reg.MaxRows}} {
 			var o rooms.Opt[*int]
-			if err := optNullInt(fields, key, &o); err != nil {
-				return nil, typeError(fmt.Sprintf("video_layout/%s/%s", name, key), "an integer or null")
+			if err := optNullInt(fields, f.key, &o); err != nil {
+				return nil, typeError("video_layout/"+name+"/"+f.key, "an integer or null")
 			}
-			*dst = o.Value
+			*f.dst = o.Value
 		}
 		if src, ok := fields["video_sources"]; ok && !isNull(src) {
 			if json.Unmarshal(src, &reg.VideoSources) != nil {
@@ -332,7 +293,7 @@ func (a *API) createComposition(w http.ResponseWriter, r *http.Request) {
 	if req.SessionID != nil {
 		id, err := canonicalID(*req.SessionID)
 		if err != nil {
-			a.fail(w, r, fieldError(codeBadRequest, "Invalid value", "session_id", "session_id must be a UUID, got "+fmt.Sprintf("%q", *req.SessionID)+"."), "")
+			a.fail(w, r, fieldError(codeBadRequest, "Invalid value", "session_id", fmt.Sprintf("session_id must be a UUID, got %q.", *req.SessionID)), "")
 			return
 		}
 		req.SessionID = &id
@@ -349,29 +310,10 @@ func (a *API) createComposition(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, dataBody{Data: toCompositionJSON(c)})
 }
 
-func (a *API) listCompositions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var f store.CompositionFilter
-	var page store.Page
-	var err error
-	f.CreatedAt, err = queryDateRange(q, "date_created_at")
-	if err == nil {
-		f.SessionID, err = queryID(q, "filter[session_id]")
+func compositionFilter(q *query) store.CompositionFilter {
+	return store.CompositionFilter{
+		CreatedAt: q.dateRange("date_created_at"),
+		SessionID: q.id("filter[session_id]"),
+		Status:    q.enum("filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued),
 	}
-	if err == nil {
-		f.Status, err = queryEnum(q, "filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued)
-	}
-	if err == nil {
-		page, err = queryPage(q)
-	}
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	cs, total, err := a.rooms.ListCompositions(r.Context(), f, page)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	writeList(w, page, total, cs, toCompositionJSON)
 }

@@ -111,9 +111,8 @@ func (a *API) withAuth(next http.Handler) http.Handler {
 		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !strings.EqualFold(scheme, "Bearer") || !a.keys.Valid(strings.TrimSpace(key)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="roomsd"`)
-			writeJSON(w, http.StatusUnauthorized, errorsBody{Errors: []*apiError{newError(http.StatusUnauthorized,
-				codeAuthFailed, "Authentication failed",
-				"Send a roomsd API key as 'Authorization: Bearer <key>'. The key is printed once when roomsd first starts, or set with ROOMSD_API_KEYS.")}})
+			a.fail(w, r, newError(http.StatusUnauthorized, codeAuthFailed, "Authentication failed",
+				"Send a roomsd API key as 'Authorization: Bearer <key>'. The key is printed once when roomsd first starts, or set with ROOMSD_API_KEYS."), "")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -2,7 +2,9 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,113 +42,128 @@ func pathID(raw, name string) (string, error) {
 	return "", e
 }
 
-// queryValue returns the last value of a repeated parameter. The SDK's
+// query reads a request's query parameters. It keeps the first malformed
+// parameter's error in err and returns zero values for that one, so a
+// handler reads every parameter it takes, in order, and checks err once.
+type query struct {
+	values url.Values
+	err    error
+}
+
+func newQuery(r *http.Request) *query { return &query{values: r.URL.Query()} }
+
+// fail records err unless an earlier parameter already failed.
+func (q *query) fail(err error) {
+	if q.err == nil {
+		q.err = err
+	}
+}
+
+// value returns the last value of a repeated parameter. The SDK's
 // auto-pager appends page[number] to a query that may already carry one, so
 // the last occurrence is the one the caller means.
-func queryValue(q url.Values, name string) string {
-	vs := q[name]
+func (q *query) value(name string) string {
+	vs := q.values[name]
 	if len(vs) == 0 {
 		return ""
 	}
 	return vs[len(vs)-1]
 }
 
-func queryBool(q url.Values, name string) (bool, error) {
-	v := queryValue(q, name)
-	switch strings.ToLower(v) {
-	case "":
-		return false, nil
+func (q *query) bool(name string) bool {
+	switch v := q.value(name); strings.ToLower(v) {
+	case "", "false":
+		return false
 	case "true":
-		return true, nil
-	case "false":
-		return false, nil
+		return true
+	default:
+		q.fail(paramError(name, fmt.Sprintf("%s must be true or false, got %q.", name, v)))
+		return false
 	}
-	return false, paramError(name, fmt.Sprintf("%s must be true or false, got %q.", name, v))
 }
 
-// queryOptBool reads an optional true/false parameter; nil when absent.
-func queryOptBool(q url.Values, name string) (*bool, error) {
-	if queryValue(q, name) == "" {
-		return nil, nil
-	}
-	v, err := queryBool(q, name)
-	return &v, err
-}
-
-// queryOptString reads an optional exact-match parameter; nil when absent.
-func queryOptString(q url.Values, name string) *string {
-	if !q.Has(name) {
+// optBool reads an optional true/false parameter; nil when absent.
+func (q *query) optBool(name string) *bool {
+	if q.value(name) == "" {
 		return nil
 	}
-	v := queryValue(q, name)
+	v := q.bool(name)
 	return &v
 }
 
-// queryID reads an optional UUID parameter; nil when absent.
-func queryID(q url.Values, name string) (*string, error) {
-	v := queryValue(q, name)
+// optString reads an optional exact-match parameter; nil when absent.
+func (q *query) optString(name string) *string {
+	if !q.values.Has(name) {
+		return nil
+	}
+	v := q.value(name)
+	return &v
+}
+
+// id reads an optional UUID parameter; nil when absent.
+func (q *query) id(name string) *string {
+	v := q.value(name)
 	if v == "" {
-		return nil, nil
+		return nil
 	}
 	id, err := canonicalID(v)
 	if err != nil {
-		return nil, paramError(name, fmt.Sprintf("%s must be a UUID, got %q.", name, v))
+		q.fail(paramError(name, fmt.Sprintf("%s must be a UUID, got %q.", name, v)))
+		return nil
 	}
-	return &id, nil
+	return &id
 }
 
-// queryEnum reads an optional parameter that must be one of allowed.
-func queryEnum(q url.Values, name string, allowed ...string) (*string, error) {
-	v := queryValue(q, name)
+// enum reads an optional parameter that must be one of allowed.
+func (q *query) enum(name string, allowed ...string) *string {
+	v := q.value(name)
 	if v == "" {
-		return nil, nil
+		return nil
 	}
-	for _, a := range allowed {
-		if v == a {
-			return &v, nil
-		}
+	if !slices.Contains(allowed, v) {
+		q.fail(paramError(name, fmt.Sprintf("%s must be one of %s, got %q.", name, strings.Join(allowed, ", "), v)))
+		return nil
 	}
-	return nil, paramError(name, fmt.Sprintf("%s must be one of %s, got %q.", name, strings.Join(allowed, ", "), v))
+	return &v
 }
 
-func queryInt(q url.Values, name string, def, lo, hi int) (int, error) {
-	v := queryValue(q, name)
+func (q *query) int(name string, def, lo, hi int) int {
+	v := q.value(name)
 	if v == "" {
-		return def, nil
+		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %q.", name, lo, hi, v))
+		q.fail(paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %q.", name, lo, hi, v)))
+		return 0
 	}
-	return n, nil
+	return n
 }
 
-func queryPage(q url.Values) (store.Page, error) {
-	size, err := queryInt(q, "page[size]", defaultPageSize, 1, maxPageSize)
-	if err != nil {
-		return store.Page{}, err
-	}
-	num, err := queryInt(q, "page[number]", 1, 1, maxPageNumber)
-	if err != nil {
-		return store.Page{}, err
-	}
-	return store.Page{Number: num, Size: size}, nil
+// hasPage reports whether the request names a page at all.
+func (q *query) hasPage() bool { return q.values.Has("page[size]") || q.values.Has("page[number]") }
+
+func (q *query) page() store.Page {
+	size := q.int("page[size]", defaultPageSize, 1, maxPageSize)
+	num := q.int("page[number]", 1, 1, maxPageNumber)
+	return store.Page{Number: num, Size: size}
 }
 
-// queryDateRange reads filter[<field>][eq|gte|lte] as whole UTC days:
+// dateRange reads filter[<field>][eq|gte|lte] as whole UTC days:
 // eq is that day, gte from the start of that day, lte to the end of it.
 // Several bounds combine into their intersection.
-func queryDateRange(q url.Values, field string) (store.TimeRange, error) {
+func (q *query) dateRange(field string) store.TimeRange {
 	var r store.TimeRange
 	for _, op := range []string{"eq", "gte", "lte"} {
 		name := "filter[" + field + "][" + op + "]"
-		v := queryValue(q, name)
+		v := q.value(name)
 		if v == "" {
 			continue
 		}
 		day, err := time.Parse(time.DateOnly, v)
 		if err != nil {
-			return r, paramError(name, fmt.Sprintf("%s must be a date as YYYY-MM-DD, got %q.", name, v))
+			q.fail(paramError(name, fmt.Sprintf("%s must be a date as YYYY-MM-DD, got %q.", name, v)))
+			return store.TimeRange{}
 		}
 		next := day.AddDate(0, 0, 1)
 		if op != "lte" && day.After(r.From) {
@@ -156,26 +173,27 @@ func queryDateRange(q url.Values, field string) (store.TimeRange, error) {
 			r.Until = next
 		}
 	}
-	return r, nil
+	return r
 }
 
-// queryIntRange reads filter[<field>][eq|gte|lte] as an inclusive range of
+// intRange reads filter[<field>][eq|gte|lte] as an inclusive range of
 // non-negative integers. The bare filter[<field>]=N, which the official SDK
 // sends for a plain number, means "at least N", as the SDK documents it.
-func queryIntRange(q url.Values, field string) (store.IntRange, error) {
+func (q *query) intRange(field string) store.IntRange {
 	var r store.IntRange
 	for _, op := range []string{"", "eq", "gte", "lte"} {
 		name := "filter[" + field + "]"
 		if op != "" {
 			name += "[" + op + "]"
 		}
-		v := queryValue(q, name)
+		v := q.value(name)
 		if v == "" {
 			continue
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return r, paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %q.", name, v))
+			q.fail(paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %q.", name, v)))
+			return store.IntRange{}
 		}
 		lower, upper := op != "lte", op == "eq" || op == "lte"
 		if lower && (r.Min == nil || n > *r.Min) {
@@ -185,7 +203,7 @@ func queryIntRange(q url.Values, field string) (store.IntRange, error) {
 			r.Max = &n
 		}
 	}
-	return r, nil
+	return r
 }
 
 // pageMeta is the pagination block of every list response.

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/store"
 )
 
 // roomJSON is a room on the wire. Every field is always present; a value
@@ -111,9 +111,13 @@ type listBody struct {
 	Meta pageMeta `json:"meta"`
 }
 
-// roomChanges decodes the writable room fields of a create or update body.
-func roomChanges(obj map[string]json.RawMessage) (rooms.RoomChanges, error) {
+// readRoomChanges reads the writable room fields of a create or update body.
+func readRoomChanges(w http.ResponseWriter, r *http.Request) (rooms.RoomChanges, error) {
 	var c rooms.RoomChanges
+	obj, err := readObject(w, r)
+	if err != nil {
+		return c, err
+	}
 	for _, err := range []error{
 		optNullString(obj, "unique_name", &c.UniqueName),
 		optInt(obj, "max_participants", &c.MaxParticipants),
@@ -129,30 +133,19 @@ func roomChanges(obj map[string]json.RawMessage) (rooms.RoomChanges, error) {
 	return c, nil
 }
 
-func roomNotFound(id string) string { return "No room with id " + id + "." }
-
 func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var p rooms.ListRoomsParams
-	var err error
-	if p.Filter.CreatedAt, err = queryDateRange(q, "date_created_at"); err != nil {
-		a.fail(w, r, err, "")
-		return
+	q := newQuery(r)
+	p := rooms.ListRoomsParams{
+		Filter: store.RoomFilter{
+			CreatedAt:  q.dateRange("date_created_at"),
+			UpdatedAt:  q.dateRange("date_updated_at"),
+			UniqueName: q.optString("filter[unique_name]"),
+		},
+		IncludeSessions: q.bool("include_sessions"),
+		Page:            q.page(),
 	}
-	if p.Filter.UpdatedAt, err = queryDateRange(q, "date_updated_at"); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if q.Has("filter[unique_name]") {
-		name := queryValue(q, "filter[unique_name]")
-		p.Filter.UniqueName = &name
-	}
-	if p.IncludeSessions, err = queryBool(q, "include_sessions"); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if p.Page, err = queryPage(q); err != nil {
-		a.fail(w, r, err, "")
+	if q.err != nil {
+		a.fail(w, r, q.err, "")
 		return
 	}
 	views, total, err := a.rooms.ListRooms(r.Context(), p)
@@ -164,12 +157,7 @@ func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
-	obj, err := readObject(w, r)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	c, err := roomChanges(obj)
+	c, err := readRoomChanges(w, r)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
@@ -182,44 +170,20 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, dataBody{Data: toRoomJSON(rooms.RoomView{Room: room})})
 }
 
-func (a *API) viewRoom(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_id"), "room_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	include, err := queryBool(r.URL.Query(), "include_sessions")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	v, err := a.rooms.ViewRoom(r.Context(), id, include)
-	if err != nil {
-		a.fail(w, r, err, roomNotFound(id))
-		return
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: toRoomJSON(v)})
-}
-
 func (a *API) updateRoom(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r.PathValue("room_id"), "room_id")
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
 	}
-	obj, err := readObject(w, r)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	c, err := roomChanges(obj)
+	c, err := readRoomChanges(w, r)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
 	}
 	room, err := a.rooms.UpdateRoom(r.Context(), id, c)
 	if err != nil {
-		a.fail(w, r, err, roomNotFound(id))
+		a.fail(w, r, err, noSuch("room", id))
 		return
 	}
 	writeJSON(w, http.StatusOK, dataBody{Data: toRoomJSON(rooms.RoomView{Room: room})})

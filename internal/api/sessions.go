@@ -4,120 +4,76 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-func sessionNotFound(id string) string { return "No room session with id " + id + "." }
-
-func sessionFilter(q url.Values) (store.SessionFilter, error) {
-	var f store.SessionFilter
-	var err error
-	if f.CreatedAt, err = queryDateRange(q, "date_created_at"); err != nil {
-		return f, err
-	}
-	if f.UpdatedAt, err = queryDateRange(q, "date_updated_at"); err != nil {
-		return f, err
-	}
-	if f.EndedAt, err = queryDateRange(q, "date_ended_at"); err != nil {
-		return f, err
-	}
-	if f.Active, err = queryOptBool(q, "filter[active]"); err != nil {
-		return f, err
-	}
-	return f, nil
-}
-
 // listSessions serves GET /v2/room_sessions and, with a room in the path,
 // GET /v2/rooms/{room_id}/sessions.
 func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
 	var p rooms.ListSessionsParams
-	var err error
 	if raw := r.PathValue("room_id"); raw != "" {
+		var err error
 		if p.Room, err = pathID(raw, "room_id"); err != nil {
 			a.fail(w, r, err, "")
 			return
 		}
 	}
-	if p.Filter, err = sessionFilter(q); err == nil && p.Room == "" {
-		p.Filter.RoomID, err = queryID(q, "filter[room_id]")
+	q := newQuery(r)
+	p.Filter = store.SessionFilter{
+		CreatedAt: q.dateRange("date_created_at"),
+		UpdatedAt: q.dateRange("date_updated_at"),
+		EndedAt:   q.dateRange("date_ended_at"),
+		Active:    q.optBool("filter[active]"),
 	}
-	if err == nil {
-		p.IncludeParticipants, err = queryBool(q, "include_participants")
+	if p.Room == "" {
+		p.Filter.RoomID = q.id("filter[room_id]")
 	}
-	if err == nil {
-		p.Page, err = queryPage(q)
-	}
-	if err != nil {
-		a.fail(w, r, err, "")
+	p.IncludeParticipants = q.bool("include_participants")
+	p.Page = q.page()
+	if q.err != nil {
+		a.fail(w, r, q.err, "")
 		return
 	}
 	views, total, err := a.rooms.ListSessions(r.Context(), p)
 	if err != nil {
-		a.fail(w, r, err, roomNotFound(p.Room))
+		a.fail(w, r, err, noSuch("room", p.Room))
 		return
 	}
 	writeList(w, p.Page, total, views, toSessionJSON)
 }
 
-func (a *API) viewSession(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r.PathValue("room_session_id"), "room_session_id")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	include, err := queryBool(r.URL.Query(), "include_participants")
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	v, err := a.rooms.ViewSession(r.Context(), id, include)
-	if err != nil {
-		a.fail(w, r, err, sessionNotFound(id))
-		return
-	}
-	writeJSON(w, http.StatusOK, dataBody{Data: toSessionJSON(v)})
-}
-
 // listParticipants serves GET /v2/room_participants and, with a session in
 // the path, GET /v2/room_sessions/{room_session_id}/participants.
 func (a *API) listParticipants(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q := newQuery(r)
 	var (
 		f       store.ParticipantFilter
 		session string
-		err     error
 	)
 	if raw := r.PathValue("room_session_id"); raw != "" {
-		session, err = pathID(raw, "room_session_id")
+		var err error
+		if session, err = pathID(raw, "room_session_id"); err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
 	} else {
-		f.SessionID, err = queryID(q, "filter[session_id]")
+		f.SessionID = q.id("filter[session_id]")
 	}
-	if err == nil {
-		f.JoinedAt, err = queryDateRange(q, "date_joined_at")
-	}
-	if err == nil {
-		f.UpdatedAt, err = queryDateRange(q, "date_updated_at")
-	}
-	if err == nil {
-		f.LeftAt, err = queryDateRange(q, "date_left_at")
-	}
-	f.Context = queryOptString(q, "filter[context]")
-	var page store.Page
-	if err == nil {
-		page, err = queryPage(q)
-	}
-	if err != nil {
-		a.fail(w, r, err, "")
+	f.JoinedAt = q.dateRange("date_joined_at")
+	f.UpdatedAt = q.dateRange("date_updated_at")
+	f.LeftAt = q.dateRange("date_left_at")
+	f.Context = q.optString("filter[context]")
+	page := q.page()
+	if q.err != nil {
+		a.fail(w, r, q.err, "")
 		return
 	}
 	parts, total, err := a.rooms.ListParticipants(r.Context(), session, f, page)
 	if err != nil {
-		a.fail(w, r, err, sessionNotFound(session))
+		a.fail(w, r, err, noSuch("room session", session))
 		return
 	}
 	writeList(w, page, total, parts, toParticipantJSON)
@@ -152,7 +108,7 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if action == "end" {
 		if _, _, err := a.rooms.EndSession(r.Context(), id, domain.ReasonAPI); err != nil {
-			a.fail(w, r, err, sessionNotFound(id))
+			a.fail(w, r, err, noSuch("room session", id))
 			return
 		}
 		ok(w)
@@ -172,7 +128,7 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 		_, err = a.rooms.SetMuted(r.Context(), id, sel, false)
 	}
 	if err != nil {
-		a.fail(w, r, err, sessionNotFound(id))
+		a.fail(w, r, err, noSuch("room session", id))
 		return
 	}
 	ok(w)

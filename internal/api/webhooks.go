@@ -37,29 +37,13 @@ func toDeliveryJSON(d domain.Delivery) deliveryJSON {
 	return out
 }
 
-// listDeliveries shows recent webhook deliveries: what was sent where, how
-// many attempts, and the last error.
-func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var f store.DeliveryFilter
-	var err error
-	if f.Status, err = queryEnum(q, "filter[status]", domain.DeliveryPending, domain.DeliveryDelivered, domain.DeliveryFailed); err == nil {
-		f.RoomID, err = queryID(q, "filter[room_id]")
+// deliveryFilter selects webhook deliveries for GET /v2/webhook_deliveries,
+// which shows what was sent where, how many attempts, and the last error.
+func deliveryFilter(q *query) store.DeliveryFilter {
+	return store.DeliveryFilter{
+		Status: q.enum("filter[status]", domain.DeliveryPending, domain.DeliveryDelivered, domain.DeliveryFailed),
+		RoomID: q.id("filter[room_id]"),
 	}
-	var page store.Page
-	if err == nil {
-		page, err = queryPage(q)
-	}
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	ds, total, err := a.rooms.ListDeliveries(r.Context(), f, page)
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	writeList(w, page, total, ds, toDeliveryJSON)
 }
 
 type publicKeyJSON struct {
