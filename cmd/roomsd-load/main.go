@@ -489,21 +489,27 @@ type roomsd struct {
 // patchRoom sets max_participants of room id to 10 or 11 by the parity
 // of i: every call changes the room and commits.
 func (r *roomsd) patchRoom(id string, i int) error {
-	body := fmt.Sprintf(`{"max_participants":%d}`, 10+i%2)
-	req, err := http.NewRequest(http.MethodPatch, r.base+"/rooms/"+url.PathEscape(id), strings.NewReader(body))
+	return r.send(r.writer, http.MethodPatch, "/rooms/"+url.PathEscape(id),
+		fmt.Sprintf(`{"max_participants":%d}`, 10+i%2), http.StatusOK)
+}
+
+// send makes one request with a JSON body through c and checks that it
+// answers with status want.
+func (r *roomsd) send(c *http.Client, method, path, body string, want int) error {
+	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+r.key)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.writer.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("PATCH /rooms/%s: status %d", id, resp.StatusCode)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
 	}
 	return nil
 }
@@ -612,18 +618,7 @@ func (r *roomsd) seed(n, workers int) error {
 					return
 				}
 				body := fmt.Sprintf(`{"unique_name":%q,"max_participants":%d}`, prefix+strconv.FormatInt(i, 10), 2+i%49)
-				req, _ := http.NewRequest(http.MethodPost, r.base+"/rooms", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+r.key)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := r.client.Do(req)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						err = fmt.Errorf("POST /rooms: status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
+				if err := r.send(r.client, http.MethodPost, "/rooms", body, http.StatusCreated); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}

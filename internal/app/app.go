@@ -56,31 +56,30 @@ type Options struct {
 
 // New opens the database, migrates it and prepares the API. Close the App
 // (or let Serve return) to release the database.
-func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	if cfg.IsPostgres() {
-		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
-	}
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err error) {
 	sqliteOpts := []sqlite.Option{sqlite.WithLogger(opts.Logger)}
 	if !cfg.ListCache {
 		sqliteOpts = append(sqliteOpts, sqlite.WithoutListCache())
 	}
-	st, err := sqlite.Open(ctx, cfg.DB, sqliteOpts...)
+	st, err := openStore(ctx, cfg, sqliteOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
+		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	keys, err := keyring(ctx, cfg, st, opts.Stdout)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	signer, err := tokenSigner(ctx, cfg, st)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	hookSigner, err := webhookSigner(ctx, cfg, st)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
@@ -91,9 +90,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	udp, err := net.ListenPacket("udp", udpAddr)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", udpAddr, err)
 	}
+	defer func() {
+		if err != nil {
+			udp.Close()
+		}
+	}()
 	// Every participant's media arrives on this one socket: ask for a
 	// large receive buffer (the kernel caps it at net.core.rmem_max).
 	if uc, ok := udp.(*net.UDPConn); ok {
@@ -114,17 +117,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		},
 	}, opts.Logger)
 	if err != nil {
-		udp.Close()
-		st.Close()
 		return nil, err
 	}
 	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media),
 		rooms.WithEventNotifier(hooks.Notify)}, opts.RoomOptions...)...)
-	if n, err := svc.EndStaleSessions(ctx); err != nil {
-		udp.Close()
-		st.Close()
+	n, err := svc.EndStaleSessions(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("end sessions left active by the last run: %w", err)
-	} else if n > 0 {
+	}
+	if n > 0 {
 		opts.Logger.Info("ended sessions left active by the last run", "sessions", n)
 	}
 	sig := signal.New(svc, media, opts.Logger, cfg.ReconnectGrace, iceServers)
@@ -139,6 +140,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey())))
 	hooks.Start()
 	return &App{cfg: cfg, log: opts.Logger, store: st, handler: mux, udp: udp, media: media, signal: sig, rooms: svc, hooks: hooks}, nil
+}
+
+// openStore opens the SQLite database cfg names; PostgreSQL is refused
+// with a message that says what to give instead.
+func openStore(ctx context.Context, cfg config.Config, opts ...sqlite.Option) (*sqlite.Store, error) {
+	if cfg.IsPostgres() {
+		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
+	}
+	st, err := sqlite.Open(ctx, cfg.DB, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	return st, nil
 }
 
 // parseICEServers reads STUN/TURN URLs; turn:user:pass@host:port carries
@@ -305,11 +319,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Participants are disconnected after the API has drained, so that
 	// their leaves are recorded before the database closes.
-	a.media.Close(domain.ReasonDisconnected)
-	a.signal.Wait()
-	a.hooks.Stop()
-	a.udp.Close()
-	if err := a.store.Close(); err != nil {
+	if err := a.Close(); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("close database: %w", err))
 	}
 	a.log.Info("stopped")
@@ -327,12 +337,9 @@ type Keys struct {
 // LoadKeys opens the database and returns the public keys, creating the
 // keys if this database has none yet. It starts nothing else.
 func LoadKeys(ctx context.Context, cfg config.Config) (Keys, error) {
-	if cfg.IsPostgres() {
-		return Keys{}, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
-	}
-	st, err := sqlite.Open(ctx, cfg.DB, sqlite.WithoutListCache())
+	st, err := openStore(ctx, cfg, sqlite.WithoutListCache())
 	if err != nil {
-		return Keys{}, fmt.Errorf("open database %s: %w", cfg.DB, err)
+		return Keys{}, err
 	}
 	defer st.Close()
 	hooks, err := webhookSigner(ctx, config.Config{}, st)
