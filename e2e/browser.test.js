@@ -8,9 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
-import { TestServer } from './server.js';
+import { TestServer, eventually } from './server.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const LAUNCH_DEADLINE_MS = 60_000;
@@ -32,18 +31,6 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
   '--no-first-run',
 ];
-
-/** Polls fn until it returns a truthy value; fails with what() at the deadline. */
-async function eventually(fn, deadlineMs, what) {
-  const deadline = Date.now() + deadlineMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`${what()} (not within ${deadlineMs} ms)`);
-    await delay(200);
-  }
-}
 
 describe('meeting page in headless Chromium', () => {
   const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
@@ -152,6 +139,7 @@ describe('meeting page in headless Chromium', () => {
     // Each page decodes the other's video and receives its audio.
     const other = { alice: 'bob', bob: 'alice' };
     await eventually(
+      'remote video and audio reach both pages',
       async () => {
         for (const [name, page] of Object.entries(pages)) {
           const s = await page.evaluate(() => window.roomsd.stats());
@@ -160,7 +148,7 @@ describe('meeting page in headless Chromium', () => {
         return true;
       },
       MEDIA_DEADLINE_MS,
-      () => 'remote video and audio did not reach both pages',
+      200,
     );
 
     // Each tile is labelled with the other's name.

@@ -1,15 +1,20 @@
 // Shared helpers of the end-to-end suites: building Go programs, starting
 // and stopping roomsd on a free loopback port with a fresh database, making
-// SDK clients for it, and small assertion helpers. Each test file starts its
+// SDK clients for it, running the fixture program on its database, and
+// small assertion helpers. Each test file starts its
 // own server, so the files can run in parallel.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import Telnyx from 'telnyx';
+
+const execFileP = promisify(execFile);
 
 export const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(E2E_DIR, '..');
@@ -176,6 +181,22 @@ export class TestServer {
     assert.match(this.server.baseURL, /^http:\/\/127\.0\.0\.1:\d+\/v2$/);
   }
 
+  /**
+   * Builds the fixture program (./fixture) into the temp directory and
+   * resolves to fx(...args), which runs one fixture command against the
+   * server's database and resolves to its JSON result. Call after start().
+   */
+  async fixture() {
+    const bin = await goBuild('./e2e/fixture', path.join(this.dir, 'fixture'));
+    return async (...args) => {
+      const { stdout } = await execFileP(bin, ['-db', this.dbPath, ...args], {
+        env: cleanEnv(),
+        timeout: CHILD_DEADLINE_MS,
+      });
+      return JSON.parse(stdout);
+    };
+  }
+
   /** A telnyx SDK client for this server; opts override the defaults. */
   sdk(opts = {}) {
     return new Telnyx({
@@ -207,6 +228,20 @@ export class TestServer {
     for (const dir of this.tempDirs) {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * Polls fn every intervalMs until it returns a truthy value, and resolves
+ * to that value; fails after deadlineMs, saying what was awaited.
+ */
+export async function eventually(what, fn, deadlineMs = 15_000, intervalMs = 50) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`not within ${deadlineMs} ms: ${what}`);
+    await delay(intervalMs);
   }
 }
 

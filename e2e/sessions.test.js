@@ -8,24 +8,9 @@
 // server's own SQLite file while the server runs; see fixture/main.go.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createPublicKey, randomUUID, verify } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import Telnyx from 'telnyx';
-import {
-  CHILD_DEADLINE_MS,
-  TestServer,
-  TS_RE,
-  UUID_RE,
-  cleanEnv,
-  collect,
-  firstError,
-  goBuild,
-  rejection,
-} from './server.js';
-
-const execFileP = promisify(execFile);
+import { TestServer, TS_RE, UUID_RE, collect, firstError, rejection } from './server.js';
 
 const SESSION_KEYS = ['active', 'created_at', 'ended_at', 'id', 'record_type', 'room_id', 'updated_at'];
 const PARTICIPANT_KEYS = ['context', 'id', 'joined_at', 'left_at', 'record_type', 'session_id', 'updated_at'];
@@ -88,7 +73,8 @@ const badRequest = (err) => assertAPIError(err, Telnyx.BadRequestError, { status
 
 describe('sessions, participants, recordings, compositions and client tokens through the telnyx SDK', () => {
   const ts = new TestServer();
-  let fixtureBin;
+  /** Runs one fixture command against the server's database; resolves to its JSON result. */
+  let fx;
   /** SDK client with the API key. */
   let client;
   /** SDK client that sends no Authorization header at all. */
@@ -96,22 +82,13 @@ describe('sessions, participants, recordings, compositions and client tokens thr
   /** SDK client with a wrong API key. */
   let badKey;
 
-  /** Runs one fixture command against the server's database; resolves to its JSON result. */
-  async function fx(...args) {
-    const { stdout } = await execFileP(fixtureBin, ['-db', ts.dbPath, ...args], {
-      env: cleanEnv(),
-      timeout: CHILD_DEADLINE_MS,
-    });
-    return JSON.parse(stdout);
-  }
-
   const newRoom = async (params = {}) => (await client.rooms.create(params)).data;
   const participant = async (id) => (await client.roomParticipants.retrieve(id)).data;
   const session = async (id, query) => (await client.rooms.sessions.retrieve(id, query)).data;
 
   before(async () => {
     await ts.start();
-    fixtureBin = await goBuild('./e2e/fixture', path.join(ts.dir, 'fixture'));
+    fx = await ts.fixture();
     client = ts.sdk();
     anon = ts.sdk({ apiKey: null });
     badKey = ts.sdk({ apiKey: `${ts.apiKey}x` });

@@ -9,30 +9,13 @@
 // server's dispatcher finds them by polling (every second).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
-import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { TelnyxWebhookVerificationError } from 'telnyx/lib/webhooks';
-import { CHILD_DEADLINE_MS, REQUEST_TIMEOUT_MS, TestServer, TS_RE, UUID_RE, cleanEnv, goBuild } from './server.js';
-
-const execFileP = promisify(execFile);
+import { REQUEST_TIMEOUT_MS, TestServer, TS_RE, UUID_RE, eventually } from './server.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-
-/** Polls fn until it returns a truthy value, failing after deadlineMs. */
-async function eventually(what, fn, deadlineMs = 15_000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`not within ${deadlineMs} ms: ${what}`);
-    await delay(50);
-  }
-}
 
 /**
  * A webhook receiver on 127.0.0.1: it keeps every request's raw body and
@@ -94,18 +77,11 @@ function standardSignatureValid(raw, headers, secret) {
 
 describe('webhooks verified with the telnyx SDK (unwrap) and Standard Webhooks', () => {
   const ts = new TestServer({ env: { ROOMSD_WEBHOOK_SECRET: SECRET, ROOMSD_WEBHOOK_BACKOFF: '200ms' } });
-  let fixtureBin;
+  /** Runs one fixture command against the server's database; resolves to its JSON result. */
+  let fx;
   let client;
   let rx;
   let publicKey;
-
-  async function fx(...args) {
-    const { stdout } = await execFileP(fixtureBin, ['-db', ts.dbPath, ...args], {
-      env: cleanEnv(),
-      timeout: CHILD_DEADLINE_MS,
-    });
-    return JSON.parse(stdout);
-  }
 
   async function getJSON(url, headers = {}) {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -122,7 +98,7 @@ describe('webhooks verified with the telnyx SDK (unwrap) and Standard Webhooks',
 
   before(async () => {
     await ts.start();
-    fixtureBin = await goBuild('./e2e/fixture', path.join(ts.dir, 'fixture'));
+    fx = await ts.fixture();
     client = ts.sdk();
     rx = await startReceiver();
   });

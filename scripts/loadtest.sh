@@ -30,6 +30,7 @@ SCENARIOS=${SCENARIOS:-list,list+writes,date,deep,unique_name,include_sessions,p
 KEY=loadtest-key
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
 work=${WORK:-$(mktemp -d -t roomsd-load.XXXXXX)}
 mkdir -p "$work"
 pid=""
@@ -62,14 +63,7 @@ for n in $SIZES; do
 		ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$db" ROOMSD_API_KEYS="$KEY" ROOMSD_LIST_CACHE="$cache" \
 			"$work/roomsd" serve >"$log" 2>&1 &
 		pid=$!
-		url=""
-		for _ in $(seq 1 300); do
-			url=$(sed -n 's/.*msg="roomsd listening" url=\(http:[^ ]*\).*/\1/p' "$log" | head -n1)
-			[[ -n $url ]] && break
-			kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "roomsd exited" >&2; exit 1; }
-			sleep 0.1
-		done
-		[[ -n $url ]] || { cat "$log" >&2; echo "roomsd did not report its address" >&2; exit 1; }
+		wait_listening "$log" "$pid"
 
 		echo
 		echo "## $n rooms, ROOMSD_LIST_CACHE=$cache: roomsd at $url"

@@ -43,6 +43,7 @@ JOIN_RUNS=${JOIN_RUNS:-5}
 KEY=mediaload-key
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
 work=${WORK:-$(mktemp -d -t roomsd-media.XXXXXX)}
 mkdir -p "$work"
 server_pid=""
@@ -122,14 +123,7 @@ start_server() {
 	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$work/$1.db" ROOMSD_API_KEYS="$KEY" ROOMSD_RTC_LOOPBACK=on \
 		ROOMSD_RTC_UDP_PORT=0 ROOMSD_EMPTY_TIMEOUT=1s "$work/roomsd" serve >"$log" 2>&1 &
 	server_pid=$!
-	url=""
-	for _ in $(seq 1 300); do
-		url=$(sed -n 's/.*msg="roomsd listening" url=\(http:[^ ]*\).*/\1/p' "$log" | head -n1)
-		[[ -n $url ]] && break
-		kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; echo "roomsd exited" >&2; exit 1; }
-		sleep 0.1
-	done
-	[[ -n $url ]] || { cat "$log" >&2; echo "roomsd did not report its address" >&2; exit 1; }
+	wait_listening "$log" "$server_pid"
 	media_udp=$(sed -n 's/.*media_udp=\([^ ]*\).*/\1/p' "$log" | head -n1)
 }
 stop_server() {

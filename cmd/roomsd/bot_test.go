@@ -4,67 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/bot"
 	"github.com/roomsd/roomsd/internal/client"
-	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
-// startServer runs a whole roomsd (REST, signaling, media on 127.0.0.1)
-// over httptest with the API key "k" and returns its URL.
-func startServer(t *testing.T) string {
+// post calls the REST API of s and returns the data of its 201 answer.
+func post(t *testing.T, s *testutil.App, path string, body map[string]any) map[string]any {
 	t.Helper()
-	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
-		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, RTCUDPPort: 0,
-		EmptyTimeout: time.Minute, ReconnectGrace: 5 * time.Second}
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
+	code, out := s.Call("POST", path, body)
+	if code != http.StatusCreated {
+		t.Fatalf("POST %s: %d %v", path, code, out)
 	}
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		a.Close()
-	})
-	return srv.URL
-}
-
-// post calls the REST API with key "k" and returns the response's data.
-func post(t *testing.T, url string, body string) map[string]any {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer k")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data map[string]any `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST %s: %d %v", url, resp.StatusCode, err)
-	}
-	return out.Data
+	data, _ := out["data"].(map[string]any)
+	return data
 }
 
 // Two bots join a room that already has a pion publisher: each receives
 // the publisher's audio and video and the other bot's, and the report
 // says so.
 func TestBotJoinsPublishesAndReports(t *testing.T) {
-	url := startServer(t)
-	room := post(t, url+"/v2/rooms", `{}`)["id"].(string)
-	token := post(t, url+"/v2/rooms/"+room+"/actions/generate_join_client_token", `{}`)["token"].(string)
+	s := testutil.StartApp(t)
+	url := s.URL
+	room := post(t, s, "/v2/rooms", map[string]any{})["id"].(string)
+	token := post(t, s, "/v2/rooms/"+room+"/actions/generate_join_client_token", map[string]any{})["token"].(string)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub, err := client.Join(ctx, client.ConnectURL(url, room), token, client.Options{Context: "Publisher", Audio: true, Video: true, Loopback: true})
@@ -139,8 +107,9 @@ func TestBotJoinsPublishesAndReports(t *testing.T) {
 
 // A bot that publishes nothing still joins and receives.
 func TestBotPublishNone(t *testing.T) {
-	url := startServer(t)
-	room := post(t, url+"/v2/rooms", `{}`)["id"].(string)
+	s := testutil.StartApp(t)
+	url := s.URL
+	room := post(t, s, "/v2/rooms", map[string]any{})["id"].(string)
 	var stdout, stderr bytes.Buffer
 	code := runBot(context.Background(), []string{"--server", url, "--api-key", "k", "--room", room, "--count", "2",
 		"--duration", "0s", "--publish", "none", "--progress", "0"}, func(string) string { return "" }, &stdout, &stderr, nil)
@@ -154,8 +123,9 @@ func TestBotPublishNone(t *testing.T) {
 }
 
 func TestBotFailuresAndFlags(t *testing.T) {
-	url := startServer(t)
-	room := post(t, url+"/v2/rooms", `{"max_participants": 2}`)["id"].(string)
+	s := testutil.StartApp(t)
+	url := s.URL
+	room := post(t, s, "/v2/rooms", map[string]any{"max_participants": 2})["id"].(string)
 	noenv := func(string) string { return "" }
 	cases := []struct {
 		args []string

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,7 @@ import (
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
-	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/token"
 )
 
@@ -46,17 +44,14 @@ type env struct {
 	clock *clock
 	svc   *rooms.Service
 	store store.Store
-	logs  *bytes.Buffer
+	logs  *testutil.SyncBuffer
 	// signer is the key the server signs client tokens with.
 	signer *token.Signer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.OpenStore(t)
 	c := &clock{t: time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -64,25 +59,11 @@ func newEnv(t *testing.T) *env {
 	}
 	signer := token.NewSigner(key, c.Now)
 	svc := rooms.New(st, rooms.WithClock(c.Now), rooms.WithSigner(signer))
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
+	logs := &testutil.SyncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	srv := httptest.NewServer(api.New(svc, auth.NewKeyring([]string{testKey}, nil), logger))
-	t.Cleanup(func() {
-		srv.Close()
-		st.Close()
-	})
+	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, clock: c, svc: svc, store: st, logs: logs, signer: signer}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 type response struct {

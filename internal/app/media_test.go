@@ -2,14 +2,8 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +13,6 @@ import (
 	"github.com/coder/websocket/wsjson"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -29,50 +22,19 @@ import (
 // server is a whole roomsd (REST, signaling, media on 127.0.0.1) over
 // httptest, driven by real pion participants.
 type server struct {
-	t   *testing.T
-	url string
-	app *app.App
+	*testutil.App
+	t *testing.T
 }
 
 func newServer(t *testing.T, tweak ...func(*config.Config)) *server {
 	t.Helper()
-	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
-		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
-		ReconnectGrace: 5 * time.Second}
-	for _, f := range tweak {
-		f(&c)
-	}
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		a.Close()
-	})
-	return &server{t: t, url: srv.URL, app: a}
+	return &server{App: testutil.StartApp(t, tweak...), t: t}
 }
 
-// api calls the REST API and decodes the response's data.
+// api calls the REST API and decodes the response.
 func (s *server) api(method, path string, body any) (int, map[string]any) {
 	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, s.url+"/v2"+path, rd)
-	req.Header.Set("Authorization", "Bearer k")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return s.Call(method, "/v2"+path, body)
 }
 
 func data(m map[string]any) map[string]any { d, _ := m["data"].(map[string]any); return d }
@@ -102,7 +64,7 @@ func (s *server) join(roomID, who string, audio, video bool) *client.Client {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Join(ctx, client.ConnectURL(s.url, roomID), s.token(roomID),
+	c, err := client.Join(ctx, client.ConnectURL(s.URL, roomID), s.token(roomID),
 		client.Options{Context: who, Audio: audio, Video: video, Loopback: true})
 	if err != nil {
 		s.t.Fatalf("%s joins: %v", who, err)
@@ -293,7 +255,7 @@ func TestConcurrentJoinsRespectCap(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, err := client.Join(ctx, client.ConnectURL(s.url, room), tokens[i], client.Options{Context: fmt.Sprint(i), Loopback: true})
+			c, err := client.Join(ctx, client.ConnectURL(s.URL, room), tokens[i], client.Options{Context: fmt.Sprint(i), Loopback: true})
 			mu.Lock()
 			defer mu.Unlock()
 			var je *client.JoinError
@@ -315,7 +277,7 @@ func TestConcurrentJoinsRespectCap(t *testing.T) {
 	if joined != 10 || full != 90 {
 		t.Errorf("100 joins into a room of 10: %d joined, %d refused as full; want 10 and 90", joined, full)
 	}
-	if n := len(s.app.MediaParticipants(room)); n != 10 {
+	if n := len(s.App.MediaParticipants(room)); n != 10 {
 		t.Errorf("%d connected to the media server, want 10", n)
 	}
 }
@@ -333,7 +295,7 @@ func TestBadTokensRefused(t *testing.T) {
 	forged := good[:len(good)-4] + "AAAA"
 	for name, tok := range map[string]string{"other room": otherTok, "forged": forged, "refresh token": refresh, "API key": "k", "empty": ""} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := client.Join(ctx, client.ConnectURL(s.url, room), tok, client.Options{Loopback: true})
+		_, err := client.Join(ctx, client.ConnectURL(s.URL, room), tok, client.Options{Loopback: true})
 		cancel()
 		var je *client.JoinError
 		if !errors.As(err, &je) || je.Code != signal.CodeUnauthorized {
@@ -416,7 +378,7 @@ func rawJoin(t *testing.T, s *server, roomID string, m signal.Message) (*websock
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, client.ConnectURL(s.url, roomID), nil)
+	ws, _, err := websocket.Dial(ctx, client.ConnectURL(s.URL, roomID), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

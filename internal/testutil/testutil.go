@@ -1,7 +1,14 @@
 // Package testutil holds helpers shared by tests of several packages.
+//
+// It imports internal/app and its SQLite store (for StartApp and
+// OpenStore), so of the packages app depends on only their external test
+// packages (package x_test) may import it; an in-package test of one of
+// them would make an import cycle.
 package testutil
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,4 +25,23 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for one goroutine writing (a logger,
+// a child's stderr) while another reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

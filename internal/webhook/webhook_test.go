@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +20,6 @@ import (
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
-	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
@@ -87,10 +85,7 @@ type env struct {
 
 func newEnv(t *testing.T, cfg webhook.Config) *env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.OpenStore(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	if cfg.BaseBackoff == 0 {
@@ -102,10 +97,7 @@ func newEnv(t *testing.T, cfg webhook.Config) *env {
 	d := webhook.New(st, webhook.NewSigner(key, secret), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	svc := rooms.New(st, rooms.WithEventNotifier(d.Notify))
 	d.Start()
-	t.Cleanup(func() {
-		d.Stop()
-		st.Close()
-	})
+	t.Cleanup(d.Stop)
 	return &env{t: t, st: st, svc: svc, d: d, key: key, secret: secret}
 }
 

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 const apiKey = "k"
@@ -74,30 +76,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is one running roomsd process.
 type server struct {
 	cmd     *exec.Cmd
 	baseURL string // http://127.0.0.1:PORT/v2
 	root    string // http://127.0.0.1:PORT
-	stderr  *syncBuffer
+	stderr  *testutil.SyncBuffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -117,7 +101,7 @@ func startServer(t *testing.T, env map[string]string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, stderr: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

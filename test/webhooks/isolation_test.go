@@ -9,14 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
-	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
@@ -36,10 +34,7 @@ func TestSlowHostDoesNotHoldUpOtherHosts(t *testing.T) {
 
 func slowHost(t *testing.T, slowRooms int) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "roomsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.OpenStore(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	d := webhook.New(st, webhook.NewSigner(key, nil), webhook.Config{PollInterval: 50 * time.Millisecond},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -60,7 +55,6 @@ func slowHost(t *testing.T, slowRooms int) {
 		d.Stop()
 		slow.Close()
 		fast.Close()
-		st.Close()
 	})
 
 	timeout := 2
@@ -102,11 +96,7 @@ func slowHost(t *testing.T, slowRooms int) {
 // so an attempt that starts is always sent.
 func TestStopDoesNotCountUnsentAttempts(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "roomsd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.OpenStore(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	d := webhook.New(st, webhook.NewSigner(key, nil), webhook.Config{PollInterval: 50 * time.Millisecond, MaxAttempts: 1},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -1,0 +1,99 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
+)
+
+// OpenStore opens a new SQLite store in the test's temp directory and
+// closes it when the test ends, after the cleanups registered later.
+func OpenStore(t testing.TB) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// App is a whole roomsd (REST, signaling, media on 127.0.0.1) served by
+// httptest over a SQLite file in the test's temp directory, with the API
+// key "k".
+type App struct {
+	*app.App
+	URL string // the server's root, without /v2
+	t   testing.TB
+}
+
+// StartApp starts an App, after tweak has changed its configuration, and
+// stops it when the test ends.
+func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
+	t.Helper()
+	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
+		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
+		ReconnectGrace: 5 * time.Second}
+	for _, f := range tweak {
+		f(&c)
+	}
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return &App{App: a, URL: srv.URL, t: t}
+}
+
+// Call sends a request to path (e.g. "/v2/rooms") with the API key and,
+// unless body is nil, body as JSON. It returns the status and the decoded
+// JSON answer (nil when the answer is empty), and fails the test if the
+// request fails or a non-empty answer is not a JSON object.
+func (a *App) Call(method, path string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, a.URL+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			a.t.Fatalf("%s %s: %d, answer is not a JSON object: %q", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
