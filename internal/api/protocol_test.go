@@ -21,7 +21,7 @@ func TestAuthOnEveryRoute(t *testing.T) {
 		{"GET", "/v2/room_participants"}, {"GET", "/v2/room_participants/" + x},
 		{"GET", "/v2/room_recordings"}, {"DELETE", "/v2/room_recordings"}, {"GET", "/v2/room_recordings/" + x},
 		{"DELETE", "/v2/room_recordings/" + x}, {"GET", "/v2/room_compositions"}, {"POST", "/v2/room_compositions"},
-		{"GET", "/v2/room_compositions/" + x}, {"DELETE", "/v2/room_compositions/" + x},
+		{"GET", "/v2/room_compositions/" + x}, {"DELETE", "/v2/room_compositions/" + x}, {"GET", "/v2/webhook_deliveries"},
 		// Only the refresh action and the JWKS are public; this look-alike is not.
 		{"POST", "/v2/rooms/" + id + "/actions/refresh_client_token/x"},
 	}
