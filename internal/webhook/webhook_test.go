@@ -399,3 +399,140 @@ func TestRedirectsBodiesAndRestart(t *testing.T) {
 		t.Errorf("Standard Webhooks header sent without a secret")
 	}
 }
+
+// deliveryOf returns the outbox row of the event with the given ID.
+func (e *env) deliveryOf(roomID, eventID string) (domain.Delivery, bool) {
+	e.t.Helper()
+	ds, _, err := e.st.ListDeliveries(context.Background(), store.DeliveryFilter{RoomID: &roomID}, store.Page{Number: 1, Size: 50})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Event.ID == eventID {
+			return d, true
+		}
+	}
+	return domain.Delivery{}, false
+}
+
+// A receiver that answers 200 and then never ends its body does not hold
+// the attempt until the room's timeout: only MaxResponseBytes (64 KiB) are
+// read, so the event is marked delivered at once. Reading the whole body
+// would run into the timeout instead.
+func TestEndlessResponseBodyIsCutAtTheCap(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, webhook.Config{})
+	quit := make(chan struct{})
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-r.Context().Done():
+				return
+			default:
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return // the dispatcher hung up
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(endless.Close)
+	t.Cleanup(func() { close(quit) }) // runs before Close: no handler outlives the test
+
+	const timeoutSecs = 3
+	room := e.room(endless.URL, "", ptr(timeoutSecs))
+	start := time.Now()
+	if _, err := e.svc.Join(ctx, room.ID, "A"); err != nil { // session.started and participant.joined
+		t.Fatal(err)
+	}
+	delivered := domain.DeliveryDelivered
+	testutil.Eventually(t, time.Second, "both events marked delivered well within the room's 3 s timeout", func() bool {
+		ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &room.ID, Status: &delivered}, store.Page{Number: 1, Size: 10})
+		return len(ds) == 2
+	})
+	if el := time.Since(start); el >= timeoutSecs*time.Second/2 {
+		t.Errorf("delivered after %v; the body should be cut, not read until the %d s timeout", el, timeoutSecs)
+	}
+	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &room.ID}, store.Page{Number: 1, Size: 10})
+	for _, d := range ds {
+		if d.Status != domain.DeliveryDelivered || d.Attempts != 1 || d.LastStatus != http.StatusOK || d.LastError != "" || d.DeliveredTo != endless.URL {
+			t.Errorf("delivery record: %+v", d)
+		}
+	}
+}
+
+// Stop waits for an attempt in flight: it does not return while the
+// receiver holds the request, and once the receiver answers, the outcome
+// is recorded by the time Stop returns.
+func TestStopWaitsForAttemptsInFlight(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, webhook.Config{})
+	arrived := make(chan string, 1) // the held event's ID
+	release := make(chan struct{})
+	var releaseOnce, holdOnce sync.Once
+	releaseFn := func() { releaseOnce.Do(func() { close(release) }) }
+	held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var env struct {
+			Data struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		json.Unmarshal(body, &env)
+		hold := false
+		holdOnce.Do(func() { hold = true })
+		if hold {
+			arrived <- env.Data.ID
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(held.Close)
+	t.Cleanup(releaseFn) // runs before Close, should the test end early
+
+	room := e.room(held.URL, "", nil) // the default 10 s timeout: the hold does not time out
+	if _, err := e.svc.Join(ctx, room.ID, "A"); err != nil {
+		t.Fatal(err)
+	}
+	var eventID string
+	select {
+	case eventID = <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event's attempt did not reach the receiver within 5 s")
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		e.d.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		releaseFn()
+		t.Fatal("Stop returned while an attempt was still in flight")
+	case <-time.After(300 * time.Millisecond): // a bounded check for absence
+	}
+	releaseFn()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not return within 5 s of the receiver answering")
+	}
+
+	// No waiting here: the outcome must be recorded by the time Stop returns.
+	d, ok := e.deliveryOf(room.ID, eventID)
+	if !ok {
+		t.Fatalf("no outbox row for event %s", eventID)
+	}
+	if d.Status != domain.DeliveryDelivered || d.Attempts != 1 || d.LastStatus != http.StatusOK || d.DeliveredTo != held.URL {
+		t.Errorf("the held attempt's record after Stop: %+v", d)
+	}
+}
