@@ -233,6 +233,27 @@ func BenchmarkListRooms(b *testing.B) {
 // with and without the list cache, next to the load test's baseline
 // (api.FixedListHandler serving the same page 1).
 func BenchmarkListRoomsHandler(b *testing.B) {
+	benchListRoomsHandler(b, func(b *testing.B, serve func()) {
+		for b.Loop() {
+			serve()
+		}
+	})
+}
+
+// BenchmarkListRoomsHandlerParallel is BenchmarkListRoomsHandler with
+// requests served concurrently on every CPU (b.RunParallel), as a server
+// serves them: it shows what requests wait on each other for.
+func BenchmarkListRoomsHandlerParallel(b *testing.B) {
+	benchListRoomsHandler(b, func(b *testing.B, serve func()) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serve()
+			}
+		})
+	})
+}
+
+func benchListRoomsHandler(b *testing.B, loop func(b *testing.B, serve func())) {
 	const key = "bench-key"
 	forEachStore(b, func(b *testing.B, st *sqlite.Store, n int) {
 		h := api.New(rooms.New(st), auth.NewKeyring([]string{key}, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -246,9 +267,7 @@ func BenchmarkListRoomsHandler(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			for b.Loop() {
-				fixed.ServeHTTP(httptest.NewRecorder(), req)
-			}
+			loop(b, func() { fixed.ServeHTTP(httptest.NewRecorder(), req) })
 		})
 		day := seed.Start.Add(seed.Span / 2).Format(time.DateOnly)
 		for _, c := range []struct{ name, query string }{
@@ -261,13 +280,13 @@ func BenchmarkListRoomsHandler(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/v2/rooms?"+c.query, nil)
 				req.Header.Set("Authorization", "Bearer "+key)
 				b.ReportAllocs()
-				for b.Loop() {
+				loop(b, func() {
 					w := httptest.NewRecorder()
 					h.ServeHTTP(w, req)
 					if w.Code != http.StatusOK {
-						b.Fatalf("status %d: %s", w.Code, w.Body)
+						b.Errorf("status %d: %s", w.Code, w.Body)
 					}
-				}
+				})
 			})
 		}
 	})
