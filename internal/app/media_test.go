@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -434,7 +436,8 @@ func TestResumeWithinGrace(t *testing.T) {
 
 // ROOMSD_RTC_ICE_SERVERS reach the client in joined (TURN credentials
 // split out), and ROOMSD_RTC_PUBLIC_IP is the address the server's ICE
-// candidates advertise.
+// candidates advertise, on the one media UDP port every participant
+// shares.
 func TestICEServersAndPublicIP(t *testing.T) {
 	s := newServer(t, func(c *config.Config) {
 		c.RTCICEServers = []string{"stun:stun.example.net:3478", "turn:alice:secret@turn.example.net:3478"}
@@ -468,8 +471,9 @@ func TestICEServersAndPublicIP(t *testing.T) {
 			t.Fatalf("no server candidate: %v", err)
 		}
 		if m.Type == signal.TypeCandidate && m.Candidate != nil {
-			if !strings.Contains(m.Candidate.Candidate, " 192.0.2.10 ") {
-				t.Errorf("candidate %q does not advertise the public IP", m.Candidate.Candidate)
+			port := strconv.Itoa(s.MediaAddr().(*net.UDPAddr).Port)
+			if !strings.Contains(m.Candidate.Candidate, " 192.0.2.10 "+port+" ") {
+				t.Errorf("candidate %q does not advertise the public IP and the media port %s", m.Candidate.Candidate, port)
 			}
 			return
 		}
