@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -92,74 +93,95 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		fs.Usage()
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	r := reader{vals: vals}
 	c := Config{
-		Addr:      *vals["addr"],
-		DB:        *vals["db"],
-		LogFormat: *vals["log-format"],
-		TokenKey:  *vals["token-key"],
+		Addr:            r.str("addr"),
+		DB:              r.str("db"),
+		LogFormat:       r.str("log-format"),
+		TokenKey:        r.str("token-key"),
+		APIKeys:         r.list("api-keys"),
+		ListCache:       r.onOff("list-cache"),
+		RTCUDPPort:      r.number("rtc-udp-port", 0, 65535, "a port number"),
+		RTCPublicIP:     r.str("rtc-public-ip"),
+		RTCICEServers:   r.list("rtc-ice-servers"),
+		RTCLoopback:     r.onOff("rtc-loopback"),
+		EmptyTimeout:    r.duration("empty-timeout", false, "30s"),
+		ReconnectGrace:  r.duration("reconnect-grace", false, "30s"),
+		WebhookSecret:   r.str("webhook-secret"),
+		WebhookTimeout:  r.duration("webhook-timeout", true, "10s"),
+		WebhookBackoff:  r.duration("webhook-backoff", true, "2s"),
+		WebhookAttempts: r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
+		ShutdownTimeout: r.duration("shutdown-timeout", false, "15s"),
 	}
-	for _, k := range strings.Split(*vals["api-keys"], ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			c.APIKeys = append(c.APIKeys, k)
-		}
+	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
+		r.fail("log-level", "is not one of debug, info, warn, error")
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(*vals["log-level"])); err != nil {
-		return c, fmt.Errorf("ROOMSD_LOG_LEVEL/--log-level: %q is not one of debug, info, warn, error", *vals["log-level"])
-	}
-	switch *vals["list-cache"] {
-	case "on":
-		c.ListCache = true
-	case "off":
-	default:
-		return c, fmt.Errorf("ROOMSD_LIST_CACHE/--list-cache: %q is not on or off", *vals["list-cache"])
-	}
-	port, err := strconv.Atoi(*vals["rtc-udp-port"])
-	if err != nil || port < 0 || port > 65535 {
-		return c, fmt.Errorf("ROOMSD_RTC_UDP_PORT/--rtc-udp-port: %q is not a port number", *vals["rtc-udp-port"])
-	}
-	c.RTCUDPPort = port
-	c.RTCPublicIP = *vals["rtc-public-ip"]
 	if c.RTCPublicIP != "" && net.ParseIP(c.RTCPublicIP) == nil {
-		return c, fmt.Errorf("ROOMSD_RTC_PUBLIC_IP/--rtc-public-ip: %q is not an IP address", c.RTCPublicIP)
+		r.fail("rtc-public-ip", "is not an IP address")
 	}
-	for _, u := range strings.Split(*vals["rtc-ice-servers"], ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			c.RTCICEServers = append(c.RTCICEServers, u)
+	if r.err != nil {
+		return c, r.err
+	}
+	return c, c.Validate()
+}
+
+// reader reads settings by flag name and keeps the first error, which
+// names the variable and the flag: ROOMSD_X_Y/--x-y: "value" is not ....
+type reader struct {
+	vals map[string]*string
+	err  error
+}
+
+func (r *reader) str(name string) string { return *r.vals[name] }
+
+func (r *reader) fail(name, what string) {
+	if r.err == nil {
+		env := "ROOMSD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		r.err = fmt.Errorf("%s/--%s: %q %s", env, name, r.str(name), what)
+	}
+}
+
+// list splits a comma-separated setting, dropping blanks.
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(r.str(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
 		}
 	}
-	switch *vals["rtc-loopback"] {
+	return out
+}
+
+func (r *reader) onOff(name string) bool {
+	switch r.str(name) {
 	case "on":
-		c.RTCLoopback = true
+		return true
 	case "off":
 	default:
-		return c, fmt.Errorf("ROOMSD_RTC_LOOPBACK/--rtc-loopback: %q is not on or off", *vals["rtc-loopback"])
+		r.fail(name, "is not on or off")
 	}
-	for _, d := range []struct {
-		name, env string
-		dst       *time.Duration
-	}{{"empty-timeout", "ROOMSD_EMPTY_TIMEOUT", &c.EmptyTimeout}, {"reconnect-grace", "ROOMSD_RECONNECT_GRACE", &c.ReconnectGrace}} {
-		v, err := time.ParseDuration(*vals[d.name])
-		if err != nil || v < 0 {
-			return c, fmt.Errorf("%s/--%s: %q is not a duration such as 30s", d.env, d.name, *vals[d.name])
-		}
-		*d.dst = v
+	return false
+}
+
+func (r *reader) number(name string, lo, hi int, what string) int {
+	n, err := strconv.Atoi(r.str(name))
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "is not "+what)
 	}
-	c.WebhookSecret = *vals["webhook-secret"]
-	if c.WebhookTimeout, err = time.ParseDuration(*vals["webhook-timeout"]); err != nil || c.WebhookTimeout <= 0 {
-		return c, fmt.Errorf("ROOMSD_WEBHOOK_TIMEOUT/--webhook-timeout: %q is not a positive duration such as 10s", *vals["webhook-timeout"])
+	return n
+}
+
+// duration reads a non-negative duration, or with positive a duration
+// above zero; example goes into the error.
+func (r *reader) duration(name string, positive bool, example string) time.Duration {
+	d, err := time.ParseDuration(r.str(name))
+	switch {
+	case positive && (err != nil || d <= 0):
+		r.fail(name, "is not a positive duration such as "+example)
+	case err != nil || d < 0:
+		r.fail(name, "is not a duration such as "+example)
 	}
-	if c.WebhookBackoff, err = time.ParseDuration(*vals["webhook-backoff"]); err != nil || c.WebhookBackoff <= 0 {
-		return c, fmt.Errorf("ROOMSD_WEBHOOK_BACKOFF/--webhook-backoff: %q is not a positive duration such as 2s", *vals["webhook-backoff"])
-	}
-	if c.WebhookAttempts, err = strconv.Atoi(*vals["webhook-attempts"]); err != nil || c.WebhookAttempts < 1 {
-		return c, fmt.Errorf("ROOMSD_WEBHOOK_ATTEMPTS/--webhook-attempts: %q is not a positive number", *vals["webhook-attempts"])
-	}
-	d, err := time.ParseDuration(*vals["shutdown-timeout"])
-	if err != nil || d < 0 {
-		return c, fmt.Errorf("ROOMSD_SHUTDOWN_TIMEOUT/--shutdown-timeout: %q is not a duration such as 15s", *vals["shutdown-timeout"])
-	}
-	c.ShutdownTimeout = d
-	return c, c.Validate()
+	return d
 }
 
 // Validate reports the first setting that cannot work.

@@ -1,0 +1,77 @@
+package config_test
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/config"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (config.Config, error) {
+	t.Helper()
+	return config.Load(args, func(k string) string { return env[k] }, io.Discard)
+}
+
+// Flags win over variables, variables over defaults, and lists and
+// switches are read as the help says.
+func TestLoad(t *testing.T) {
+	c, err := load(t, []string{"--webhook-attempts", "3", "--rtc-loopback", "on"}, map[string]string{
+		"ROOMSD_API_KEYS":         " a, b ,,c ",
+		"ROOMSD_RTC_ICE_SERVERS":  "stun:x:3478, turn:u:p@y:3478",
+		"ROOMSD_WEBHOOK_ATTEMPTS": "5",
+		"ROOMSD_LIST_CACHE":       "off",
+		"ROOMSD_EMPTY_TIMEOUT":    "90s",
+		"ROOMSD_RTC_UDP_PORT":     "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.APIKeys, []string{"a", "b", "c"}) {
+		t.Errorf("APIKeys %q", c.APIKeys)
+	}
+	if !slices.Equal(c.RTCICEServers, []string{"stun:x:3478", "turn:u:p@y:3478"}) {
+		t.Errorf("RTCICEServers %q", c.RTCICEServers)
+	}
+	if c.WebhookAttempts != 3 || c.ListCache || !c.RTCLoopback || c.EmptyTimeout != 90*time.Second || c.RTCUDPPort != 0 {
+		t.Errorf("attempts %d, list cache %v, loopback %v, empty timeout %v, port %d",
+			c.WebhookAttempts, c.ListCache, c.RTCLoopback, c.EmptyTimeout, c.RTCUDPPort)
+	}
+	d, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Addr != "127.0.0.1:8080" || d.DB != "./roomsd.db" || !d.ListCache || d.RTCLoopback || d.RTCUDPPort != 7882 ||
+		d.WebhookAttempts != 12 || d.WebhookTimeout != 10*time.Second || d.WebhookBackoff != 2*time.Second ||
+		d.ReconnectGrace != 10*time.Second || d.ShutdownTimeout != 15*time.Second || d.APIKeys != nil {
+		t.Errorf("defaults: %+v", d)
+	}
+}
+
+// A value that cannot work is refused with the variable, the flag and
+// what was wrong.
+func TestLoadRefusesBadValues(t *testing.T) {
+	for _, c := range []struct{ env, value, want string }{
+		{"ROOMSD_LIST_CACHE", "yes", `ROOMSD_LIST_CACHE/--list-cache: "yes" is not on or off`},
+		{"ROOMSD_RTC_LOOPBACK", "1", `ROOMSD_RTC_LOOPBACK/--rtc-loopback: "1" is not on or off`},
+		{"ROOMSD_RTC_UDP_PORT", "65536", `ROOMSD_RTC_UDP_PORT/--rtc-udp-port: "65536" is not a port number`},
+		{"ROOMSD_RTC_UDP_PORT", "x", `ROOMSD_RTC_UDP_PORT/--rtc-udp-port: "x" is not a port number`},
+		{"ROOMSD_RTC_PUBLIC_IP", "host", `ROOMSD_RTC_PUBLIC_IP/--rtc-public-ip: "host" is not an IP address`},
+		{"ROOMSD_EMPTY_TIMEOUT", "-1s", `ROOMSD_EMPTY_TIMEOUT/--empty-timeout: "-1s" is not a duration such as 30s`},
+		{"ROOMSD_RECONNECT_GRACE", "soon", `ROOMSD_RECONNECT_GRACE/--reconnect-grace: "soon" is not a duration such as 30s`},
+		{"ROOMSD_WEBHOOK_TIMEOUT", "0s", `ROOMSD_WEBHOOK_TIMEOUT/--webhook-timeout: "0s" is not a positive duration such as 10s`},
+		{"ROOMSD_WEBHOOK_BACKOFF", "x", `ROOMSD_WEBHOOK_BACKOFF/--webhook-backoff: "x" is not a positive duration such as 2s`},
+		{"ROOMSD_WEBHOOK_ATTEMPTS", "0", `ROOMSD_WEBHOOK_ATTEMPTS/--webhook-attempts: "0" is not a positive number`},
+		{"ROOMSD_SHUTDOWN_TIMEOUT", "-2s", `ROOMSD_SHUTDOWN_TIMEOUT/--shutdown-timeout: "-2s" is not a duration such as 15s`},
+		{"ROOMSD_LOG_LEVEL", "loud", `ROOMSD_LOG_LEVEL/--log-level: "loud" is not one of debug, info, warn, error`},
+		{"ROOMSD_LOG_FORMAT", "xml", `ROOMSD_LOG_FORMAT/--log-format: "xml" is not text or json`},
+		{"ROOMSD_ADDR", "8080", `ROOMSD_ADDR/--addr: "8080" is not host:port`},
+	} {
+		_, err := load(t, nil, map[string]string{c.env: c.value})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%s: error %v, want %q", c.env, c.value, err, c.want)
+		}
+	}
+}
