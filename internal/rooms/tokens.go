@@ -3,7 +3,6 @@ package rooms
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/domain"
@@ -105,17 +104,35 @@ func (s *Service) VerifyJoinToken(ctx context.Context, roomID, raw string) (toke
 func (s *Service) verify(ctx context.Context, roomID, raw, typ string) (token.Claims, error) {
 	c, err := s.signer.Verify(raw, typ)
 	if err != nil {
-		return c, fmt.Errorf("%w: %v", domain.ErrForbidden, err)
+		return c, &forbiddenError{reason: err.Error(), cause: err}
 	}
 	if c.RoomID() != roomID {
-		return c, fmt.Errorf("%w: the token is for another room", domain.ErrForbidden)
+		return c, &forbiddenError{reason: "the token is for another room"}
 	}
 	if _, err := s.store.GetRoom(ctx, roomID); errors.Is(err, domain.ErrNotFound) {
-		return c, fmt.Errorf("%w: the room no longer exists", domain.ErrForbidden)
+		return c, &forbiddenError{reason: "the room no longer exists"}
 	} else if err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// forbiddenError is a client token that does not allow what it was
+// presented for. It matches domain.ErrForbidden, and its text is the
+// reason alone in plain words, such as "the token has expired", so a
+// transport can put it after words of its own.
+type forbiddenError struct {
+	reason string
+	cause  error
+}
+
+func (e *forbiddenError) Error() string { return e.reason }
+
+func (e *forbiddenError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{domain.ErrForbidden}
+	}
+	return []error{domain.ErrForbidden, e.cause}
 }
 
 // JWKS is the public key set that verifies client tokens.

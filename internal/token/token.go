@@ -32,8 +32,9 @@ const ActionJoin = "join"
 
 const roomResourcePrefix = "telnyx:video:rooms:"
 
-// ErrInvalid is returned for any token that must not be honoured: bad
-// signature, wrong key, expired, not yet valid, malformed, wrong type.
+// ErrInvalid matches the error Verify returns for any token that must not
+// be honoured: bad signature, wrong key, expired, not yet valid,
+// malformed, wrong type.
 var ErrInvalid = errors.New("invalid token")
 
 // Grant allows actions on resources.
@@ -124,7 +125,9 @@ func (s *Signer) Issue(roomID, typ string, ttl time.Duration) (string, time.Time
 }
 
 // Verify checks signature, algorithm, issuer, audience, time window and
-// type, and returns the claims.
+// type, and returns the claims. Every error matches ErrInvalid, and its
+// text is a short reason in plain words, such as "the token has expired",
+// fit to show to whoever presented the token.
 func (s *Signer) Verify(raw, wantType string) (Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
@@ -138,15 +141,72 @@ func (s *Signer) Verify(raw, wantType string) (Claims, error) {
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Claims{}, &invalidError{reason: reason(err), cause: err}
 	}
 	if c.Type != wantType {
-		return Claims{}, fmt.Errorf("%w: a %s token where a %s token is needed", ErrInvalid, c.Type, wantType)
+		return Claims{}, &invalidError{reason: wrongType(c.Type, wantType)}
 	}
 	if c.RoomID() == "" {
-		return Claims{}, fmt.Errorf("%w: no room grant", ErrInvalid)
+		return Claims{}, &invalidError{reason: "the token grants no room"}
 	}
 	return c, nil
+}
+
+// invalidError is a token that must not be honoured. Its text is the
+// reason alone; it matches ErrInvalid and, when the JWT library found the
+// fault, the library's error too.
+type invalidError struct {
+	reason string
+	cause  error
+}
+
+func (e *invalidError) Error() string { return e.reason }
+
+func (e *invalidError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrInvalid}
+	}
+	return []error{ErrInvalid, e.cause}
+}
+
+// reason says in plain words why the JWT library refused a token. The
+// signature is checked before the claims, so a fault in the claims is
+// only ever reported for a token this server's key signed.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "the token is not a client token (it cannot be read)"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "the token was not signed by this server"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience),
+		errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		// roomsd names itself as issuer and audience and sets an expiry
+		// in every token it issues.
+		return "the token was not issued by roomsd"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "the token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "the token is not valid yet"
+	}
+	return "the token is not valid"
+}
+
+// wrongType says that a token of type got was presented where one of type
+// want is needed.
+func wrongType(got, want string) string {
+	switch got {
+	case TypeAccess, TypeRefresh:
+		return fmt.Sprintf("the token is %s; %s is needed", withArticle(got), withArticle(want))
+	}
+	return fmt.Sprintf("the token is not %s", withArticle(want))
+}
+
+// withArticle is "an access token" or "a refresh token".
+func withArticle(typ string) string {
+	if typ == TypeAccess {
+		return "an access token"
+	}
+	return "a " + typ + " token"
 }
 
 // JWKS returns the public key as a JSON Web Key Set (RFC 7517, OKP keys

@@ -144,3 +144,114 @@ func TestParseSeed(t *testing.T) {
 		}
 	}
 }
+
+// Why a token is refused is said in plain words: the text reaches users of
+// the REST API and of the signaling socket, so it carries nothing of the
+// JWT library's wording.
+func TestRejectionsInPlainWords(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := now
+	key := newKey(t)
+	s := token.NewSigner(key, func() time.Time { return clock })
+
+	// claims are those of a good access token, changed by edit.
+	claims := func(edit func(*token.Claims)) token.Claims {
+		c := token.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{
+				Issuer:    token.Issuer,
+				Audience:  jwt.ClaimStrings{token.Issuer},
+				IssuedAt:  jwt.NewNumericDate(now),
+				NotBefore: jwt.NewNumericDate(now),
+				ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
+			},
+			Type:   token.TypeAccess,
+			Grants: []token.Grant{{Actions: []string{"join"}, Resources: []string{"telnyx:video:rooms:" + room}}},
+		}
+		if edit != nil {
+			edit(&c)
+		}
+		return c
+	}
+	sign := func(m jwt.SigningMethod, k any, c token.Claims) string {
+		t.Helper()
+		raw, err := jwt.NewWithClaims(m, c).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	ours := func(edit func(*token.Claims)) string { return sign(jwt.SigningMethodEdDSA, key, claims(edit)) }
+
+	if _, err := s.Verify(ours(nil), token.TypeAccess); err != nil {
+		t.Fatalf("the unchanged claims do not verify: %v", err)
+	}
+	access, _, _ := s.Issue(room, token.TypeAccess, time.Minute)
+	refresh, _, _ := s.Issue(room, token.TypeRefresh, time.Hour)
+	other, _, _ := token.NewSigner(newKey(t), func() time.Time { return now }).Issue(room, token.TypeAccess, time.Hour)
+	none := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil))
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`))
+
+	const (
+		unreadable = "the token is not a client token (it cannot be read)"
+		notOurs    = "the token was not signed by this server"
+		notRoomsd  = "the token was not issued by roomsd"
+	)
+	cases := []struct {
+		name, raw, want string
+		at              time.Time // the clock when checked; zero for now
+	}{
+		{name: "empty", raw: "", want: unreadable},
+		{name: "two segments", raw: "abc.def", want: unreadable},
+		{name: "four segments", raw: access + ".x", want: unreadable},
+		{name: "garbage base64", raw: "!!!.@@@.###", want: unreadable},
+		{name: "payload not JSON", raw: hdr + "." + base64.RawURLEncoding.EncodeToString([]byte("not json")) + ".c2ln", want: unreadable},
+		{name: "signed HS512", raw: sign(jwt.SigningMethodHS512, []byte("some shared key"), claims(nil)), want: notOurs},
+		{name: "signed HS256", raw: sign(jwt.SigningMethodHS256, []byte("some shared key"), claims(nil)), want: notOurs},
+		{name: "another Ed25519 key", raw: other, want: notOurs},
+		{name: "alg none", raw: none, want: notOurs},
+		{name: "signature cut off", raw: access[:strings.LastIndex(access, ".")+1], want: notOurs},
+		{name: "expired", raw: access, at: now.Add(time.Minute + time.Second), want: "the token has expired"},
+		{name: "not valid yet", raw: access, at: now.Add(-time.Minute), want: "the token is not valid yet"},
+		{name: "issued in the future", raw: ours(func(c *token.Claims) { c.NotBefore, c.IssuedAt = nil, jwt.NewNumericDate(now.Add(time.Minute)) }), want: "the token is not valid yet"},
+		{name: "wrong issuer", raw: ours(func(c *token.Claims) { c.Issuer = "someone-else" }), want: notRoomsd},
+		{name: "no issuer", raw: ours(func(c *token.Claims) { c.Issuer = "" }), want: notRoomsd},
+		{name: "wrong audience", raw: ours(func(c *token.Claims) { c.Audience = jwt.ClaimStrings{"someone-else"} }), want: notRoomsd},
+		{name: "no expiry", raw: ours(func(c *token.Claims) { c.ExpiresAt = nil }), want: notRoomsd},
+		{name: "refresh where access is needed", raw: refresh, want: "the token is a refresh token; an access token is needed"},
+		{name: "no type", raw: ours(func(c *token.Claims) { c.Type = "" }), want: "the token is not an access token"},
+		{name: "no grant", raw: ours(func(c *token.Claims) { c.Grants = nil }), want: "the token grants no room"},
+		{name: "grant of something else", raw: ours(func(c *token.Claims) { c.Grants[0].Resources = []string{"telnyx:video:recordings:x"} }), want: "the token grants no room"},
+	}
+	check := func(name string, err error, want string) {
+		t.Helper()
+		if !errors.Is(err, token.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+			return
+		}
+		if err.Error() != want {
+			t.Errorf("%s: %q, want %q", name, err, want)
+		}
+		for _, jargon := range []string{"jwt", "segments", "signing method", "ed25519", "crypto", "verification error", "token is malformed", "a access"} {
+			if strings.Contains(strings.ToLower(err.Error()), jargon) {
+				t.Errorf("%s: %q speaks of %q", name, err, jargon)
+			}
+		}
+	}
+	for _, c := range cases {
+		clock = now
+		if !c.at.IsZero() {
+			clock = c.at
+		}
+		_, err := s.Verify(c.raw, token.TypeAccess)
+		check(c.name, err, c.want)
+	}
+	clock = now
+	_, err := s.Verify(access, token.TypeRefresh)
+	check("access where refresh is needed", err, "the token is an access token; a refresh token is needed")
+
+	// The JWT library's own error stays reachable for code that wants it.
+	clock = now.Add(time.Hour)
+	if _, err := s.Verify(access, token.TypeAccess); !errors.Is(err, jwt.ErrTokenExpired) {
+		t.Errorf("expired: %v does not match jwt.ErrTokenExpired", err)
+	}
+}
