@@ -255,7 +255,7 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 	status, err := d.post(del, attempt, del.URL)
 	to := del.URL
 	if err != nil && del.FailoverURL != "" {
-		d.log.Warn("webhook failed; trying the failover URL", "event_id", del.Event.ID, "url", del.URL, "err", err)
+		d.log.Warn("webhook failed; trying the failover URL", "event_id", del.Event.ID, "url", redactURL(del.URL), "err", err)
 		status, err = d.post(del, attempt, del.FailoverURL)
 		to = del.FailoverURL
 	}
@@ -264,13 +264,13 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 	switch {
 	case err == nil:
 		del.Status, del.DeliveredTo, del.DeliveredAt, del.LastError = domain.DeliveryDelivered, to, &now, ""
-		d.log.Info("webhook delivered", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", to, "attempt", attempt)
+		d.log.Info("webhook delivered", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", redactURL(to), "attempt", attempt)
 	case attempt >= d.cfg.MaxAttempts || errors.Is(err, errPermanent):
 		del.Status, del.LastError = domain.DeliveryFailed, err.Error()
-		d.log.Error("webhook failed for good", "event_id", del.Event.ID, "event_type", del.Event.Type, "attempts", attempt, "err", err)
+		d.log.Error("webhook failed for good", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", redactURL(to), "attempts", attempt, "err", err)
 	default:
 		del.LastError, del.NextAttemptAt = err.Error(), now.Add(d.backoff(attempt))
-		d.log.Warn("webhook failed; will retry", "event_id", del.Event.ID, "attempt", attempt, "next_attempt_at", del.NextAttemptAt, "err", err)
+		d.log.Warn("webhook failed; will retry", "event_id", del.Event.ID, "url", redactURL(to), "attempt", attempt, "next_attempt_at", del.NextAttemptAt, "err", err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -296,11 +296,15 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 }
 
 // post sends one signed request and reports the status code and why it
-// did not count as delivered.
+// did not count as delivered. The error is logged and stored, so the URL
+// in it is redacted.
 func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, error) {
 	u, err := url.Parse(to)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, fmt.Errorf("%w: %q is not an http(s) URL", errPermanent, to)
+	if err != nil {
+		return 0, fmt.Errorf("%w: the URL cannot be parsed", errPermanent)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("%w: %q is not an http(s) URL", errPermanent, redactURL(to))
 	}
 	body, err := Body(del.Event, attempt, to)
 	if err != nil {
@@ -314,7 +318,7 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", errPermanent, err)
+		return 0, fmt.Errorf("%w: %v", errPermanent, redactErr(err, to))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "roomsd-webhooks/1")
@@ -326,7 +330,7 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("no answer within %v", timeout)
 		}
-		return 0, err
+		return 0, redactErr(err, to)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, d.cfg.MaxResponseBytes))
 	resp.Body.Close()
@@ -334,4 +338,38 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 		return resp.StatusCode, fmt.Errorf("answered %d", resp.StatusCode)
 	}
 	return resp.StatusCode, nil
+}
+
+// unparseableURL stands in a log or an error for a URL that cannot be
+// parsed, and so cannot be shown without risk of showing its secrets.
+const unparseableURL = "(unparseable URL)"
+
+// redactURL returns raw with what may hold a receiver's secret removed: the
+// user name and password, the query string and the fragment. The scheme,
+// host and path remain, enough to tell which receiver is meant. Every URL
+// the dispatcher logs or records in an error goes through it.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return unparseableURL
+	}
+	u.User = nil
+	u.Opaque = "" // "https:user:pass@host" parses with everything after the scheme opaque
+	u.RawQuery, u.ForceQuery = "", false
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}
+
+// redactErr returns err with the URL that net/http puts in the text of a
+// *url.Error (the request's URL, query string and all) replaced by the
+// redacted form of to. net/http returns that *url.Error itself, not
+// wrapped, so nothing around it is lost.
+func redactErr(err error, to string) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	r := *ue
+	r.URL = redactURL(to)
+	return &r
 }

@@ -85,6 +85,12 @@ type env struct {
 
 func newEnv(t *testing.T, cfg webhook.Config) *env {
 	t.Helper()
+	return newEnvLogging(t, cfg, io.Discard)
+}
+
+// newEnvLogging is newEnv with the dispatcher's log written to logs.
+func newEnvLogging(t *testing.T, cfg webhook.Config, logs io.Writer) *env {
+	t.Helper()
 	st := testutil.OpenStore(t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	secret := []byte("0123456789abcdef0123456789abcdef")
@@ -94,7 +100,7 @@ func newEnv(t *testing.T, cfg webhook.Config) *env {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
-	d := webhook.New(st, webhook.NewSigner(key, secret), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := webhook.New(st, webhook.NewSigner(key, secret), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	svc := rooms.New(st, rooms.WithEventNotifier(d.Notify))
 	d.Start()
 	t.Cleanup(d.Stop)
@@ -259,7 +265,10 @@ func TestFailoverOnErrorAndOnTimeout(t *testing.T) {
 		}
 		return false
 	})
-	if el := time.Since(start); el < time.Second || el > 2500*time.Millisecond {
+	// The hanging receiver answers 200 after 3 s, so the failover hears of
+	// the event only if the room's 1 s timeout cut the attempt short; a
+	// busy machine may make it later, never earlier.
+	if el := time.Since(start); el < time.Second {
 		t.Errorf("failover after %v; the room's timeout is 1 s", el)
 	}
 	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r1.ID}, store.Page{Number: 1, Size: 10})
@@ -291,7 +300,9 @@ func TestRetriesWithBackoffThenFail(t *testing.T) {
 		}
 	}
 	g1, g2 := hs[1].at.Sub(hs[0].at), hs[2].at.Sub(hs[1].at)
-	if g1 < 70*time.Millisecond || g2 < 140*time.Millisecond || g2 < g1 {
+	// Lower bounds only: a busy machine delays attempts, never hastens them.
+	// The second wait is longer than the first can ever be (100 ms +20 %).
+	if g1 < 70*time.Millisecond || g2 < 140*time.Millisecond {
 		t.Errorf("backoff gaps %v then %v; want about 100 ms then 200 ms", g1, g2)
 	}
 	if hs[3].event["event_type"] != "video.room.participant.joined" {
@@ -313,31 +324,38 @@ func TestRetriesWithBackoffThenFail(t *testing.T) {
 }
 
 // A room's events arrive in the order they happened even when one needs
-// retries, while another room's events are not held up.
+// retries, while another room's events are not held up: they arrive while
+// room A's receiver still holds its first attempt unanswered.
 func TestOrderPerRoomAndIsolation(t *testing.T) {
 	e := newEnv(t, webhook.Config{BaseBackoff: 200 * time.Millisecond})
 	ctx := context.Background()
 	var once sync.Once
+	release := make(chan struct{})
 	slowFirst := newReceiver(t, func(n int, h hit) int {
-		fail := false
-		once.Do(func() { fail = true })
-		if fail {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			<-release
 			return 500
 		}
 		return 200
 	})
+	var unblockOnce sync.Once
+	unblock := func() { unblockOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the receiver's Close, which waits for its handler
 	other := newReceiver(t, nil)
 	a := e.room(slowFirst.URL, "", nil)
 	b := e.room(other.URL, "", nil)
 	for _, who := range []string{"1", "2", "3"} {
 		e.svc.Join(ctx, a.ID, who)
 	}
-	start := time.Now()
+	testutil.Eventually(t, 10*time.Second, "room A's first attempt reaches its receiver", func() bool { return len(slowFirst.got()) == 1 })
 	e.svc.Join(ctx, b.ID, "x")
-	testutil.Eventually(t, 2*time.Second, "the other room's events arrive at once", func() bool { return len(other.got()) == 2 })
-	if el := time.Since(start); el > 150*time.Millisecond {
-		t.Errorf("the other room waited %v behind a retrying room", el)
+	testutil.Eventually(t, 10*time.Second, "the other room's events arrive while room A's attempt hangs", func() bool { return len(other.got()) == 2 })
+	if n := len(slowFirst.got()); n != 1 {
+		t.Errorf("room A's receiver got %d requests while its first was unanswered", n)
 	}
+	unblock()
 	testutil.Eventually(t, 10*time.Second, "room A's events all arrive", func() bool { return len(slowFirst.got()) == 5 })
 	got := slowFirst.got()
 	var order []string
