@@ -21,7 +21,9 @@ import (
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/cors"
 	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -57,6 +59,10 @@ type Options struct {
 // New opens the database, migrates it and prepares the API. Close the App
 // (or let Serve return) to release the database.
 func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err error) {
+	policy, err := cors.New(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("ROOMSD_CORS_ORIGINS: %w", err)
+	}
 	sqliteOpts := []sqlite.Option{sqlite.WithLogger(opts.Logger)}
 	if !cfg.ListCache {
 		sqliteOpts = append(sqliteOpts, sqlite.WithoutListCache())
@@ -139,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	}
 	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey())))
 	hooks.Start()
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: mux, udp: udp, media: media, signal: sig, rooms: svc, hooks: hooks}, nil
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media, signal: sig, rooms: svc, hooks: hooks}, nil
 }
 
 // openStore opens the SQLite database cfg names; PostgreSQL is refused
@@ -284,22 +290,30 @@ func storedKey(ctx context.Context, st store.Store, purpose string) (ed25519.Pri
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// Serve answers HTTP on ln until ctx is cancelled, then lets in-flight
-// requests finish (up to the shutdown timeout) and closes the database.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
+// HTTPServer is the configured http.Server of this App: its handler,
+// timeouts and header limit. Requests' contexts derive from ctx without
+// its cancellation. Serve it on a listener wrapped by httpx.Listener, as
+// Serve does, so that net/http's own error answers are JSON too.
+func (a *App) HTTPServer(ctx context.Context) *http.Server {
+	return &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    httpx.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// Serve answers HTTP on ln until ctx is cancelled, then lets in-flight
+// requests finish (up to the shutdown timeout) and closes the database.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := a.HTTPServer(ctx)
 	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB, "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpx.Listener(ln)) }()
 
 	var serveErr error
 	select {

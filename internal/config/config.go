@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/roomsd/roomsd/internal/cors"
 )
 
 // Config is everything roomsd serve needs to start.
@@ -21,6 +23,7 @@ type Config struct {
 	Addr            string
 	DB              string
 	APIKeys         []string
+	CORSOrigins     []string
 	TokenKey        string
 	ListCache       bool
 	RTCUDPPort      int
@@ -51,6 +54,7 @@ func settings() []setting {
 		{"addr", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
 		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file, created and migrated on start (postgres:// URLs are not supported yet)"},
 		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
+		{"cors-origins", "ROOMSD_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) whose pages may call the REST API from a browser, or * for any; empty turns CORS off"},
 		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
 		{"list-cache", "ROOMSD_LIST_CACHE", "on", "keep recently listed room pages in memory until the next database change: on or off"},
 		{"rtc-udp-port", "ROOMSD_RTC_UDP_PORT", "7882", "UDP port that carries all WebRTC media (one port for everyone; 0 picks a free one)"},
@@ -100,6 +104,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		LogFormat:       r.str("log-format"),
 		TokenKey:        r.str("token-key"),
 		APIKeys:         r.list("api-keys"),
+		CORSOrigins:     r.list("cors-origins"),
 		ListCache:       r.onOff("list-cache"),
 		RTCUDPPort:      r.number("rtc-udp-port", 0, 65535, "a port number"),
 		RTCPublicIP:     r.str("rtc-public-ip"),
@@ -194,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("ROOMSD_LOG_FORMAT/--log-format: %q is not text or json", c.LogFormat)
+	}
+	if _, err := cors.New(c.CORSOrigins); err != nil {
+		return fmt.Errorf("ROOMSD_CORS_ORIGINS/--cors-origins: %w", err)
 	}
 	return nil
 }

@@ -45,7 +45,8 @@ func TestLoad(t *testing.T) {
 	}
 	if d.Addr != "127.0.0.1:8080" || d.DB != "./roomsd.db" || !d.ListCache || d.RTCLoopback || d.RTCUDPPort != 7882 ||
 		d.WebhookAttempts != 12 || d.WebhookTimeout != 10*time.Second || d.WebhookBackoff != 2*time.Second ||
-		d.ReconnectGrace != 10*time.Second || d.ShutdownTimeout != 15*time.Second || d.APIKeys != nil {
+		d.ReconnectGrace != 10*time.Second || d.ShutdownTimeout != 15*time.Second || d.APIKeys != nil ||
+		d.CORSOrigins != nil {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -68,10 +69,44 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"ROOMSD_LOG_LEVEL", "loud", `ROOMSD_LOG_LEVEL/--log-level: "loud" is not one of debug, info, warn, error`},
 		{"ROOMSD_LOG_FORMAT", "xml", `ROOMSD_LOG_FORMAT/--log-format: "xml" is not text or json`},
 		{"ROOMSD_ADDR", "8080", `ROOMSD_ADDR/--addr: "8080" is not host:port`},
+		{"ROOMSD_CORS_ORIGINS", "https://app.example.com/", `ROOMSD_CORS_ORIGINS/--cors-origins: "https://app.example.com/" is not an origin`},
+		{"ROOMSD_CORS_ORIGINS", "https://a.example, app.example.com", `ROOMSD_CORS_ORIGINS/--cors-origins: "app.example.com" is not an origin`},
+		{"ROOMSD_CORS_ORIGINS", "ftp://app.example.com", "give scheme://host[:port] with scheme http or https"},
 	} {
 		_, err := load(t, nil, map[string]string{c.env: c.value})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s=%s: error %v, want %q", c.env, c.value, err, c.want)
 		}
+	}
+}
+
+// CORS is off unless origins are given; the flag wins over the variable,
+// and the list is read like the other lists.
+func TestLoadCORSOrigins(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  string
+		want []string
+	}{
+		{nil, "", nil},
+		{nil, " , ", nil},
+		{nil, "https://app.example.com, http://localhost:3000", []string{"https://app.example.com", "http://localhost:3000"}},
+		{nil, "*", []string{"*"}},
+		{[]string{"--cors-origins", "https://flag.example"}, "https://env.example", []string{"https://flag.example"}},
+		{[]string{"--cors-origins", ""}, "https://env.example", nil},
+	} {
+		cfg, err := load(t, c.args, map[string]string{"ROOMSD_CORS_ORIGINS": c.env})
+		if err != nil {
+			t.Errorf("%q, env %q: %v", c.args, c.env, err)
+			continue
+		}
+		if !slices.Equal(cfg.CORSOrigins, c.want) {
+			t.Errorf("%q, env %q: CORSOrigins %q, want %q", c.args, c.env, cfg.CORSOrigins, c.want)
+		}
+	}
+	// A bad flag is refused even when the variable is good.
+	_, err := load(t, []string{"--cors-origins", "https://*.example.com"}, map[string]string{"ROOMSD_CORS_ORIGINS": "https://ok.example"})
+	if err == nil || !strings.Contains(err.Error(), `ROOMSD_CORS_ORIGINS/--cors-origins: "https://*.example.com" is not an origin`) {
+		t.Errorf("wildcard host: error %v", err)
 	}
 }

@@ -3,11 +3,14 @@ package signal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/roomsd/roomsd/internal/httpx"
 )
 
 // Limits of one signaling connection.
@@ -126,15 +129,30 @@ func (c *conn) drain() {
 }
 
 // read returns the next message, or an error when the socket is gone. A
-// message that is not JSON is reported as ok=false with a nil error.
-func (c *conn) read(ctx context.Context) (Message, bool, error) {
+// message that decode refuses comes back with bad set to the reason and a
+// nil error.
+func (c *conn) read(ctx context.Context) (m Message, bad string, err error) {
 	_, b, err := c.ws.Read(ctx)
 	if err != nil {
-		return Message{}, false, err
+		return Message{}, "", err
 	}
+	m, err = decode(b)
+	if err != nil {
+		return Message{}, err.Error(), nil
+	}
+	return m, "", nil
+}
+
+// decode reads one client message: a JSON object with a "type", whose
+// text is valid UTF-8 without NUL characters (encoding/json would replace
+// invalid bytes and keep going, and a participant's context is stored).
+func decode(b []byte) (Message, error) {
 	var m Message
 	if json.Unmarshal(b, &m) != nil || m.Type == "" {
-		return Message{}, false, nil
+		return Message{}, errors.New(`messages are JSON objects with a "type"`)
 	}
-	return m, true, nil
+	if p := httpx.JSONTextProblem(b); p != "" {
+		return Message{}, errors.New("the message " + p)
+	}
+	return m, nil
 }

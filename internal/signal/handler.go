@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 )
@@ -59,9 +61,15 @@ func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, grace time.Dura
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	roomID, err := uuid.Parse(r.PathValue("room_id"))
 	if err != nil || len(r.PathValue("room_id")) != 36 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"errors":[{"code":"10006","title":"Invalid ID","detail":"room_id must be a UUID.","source":{"parameter":"room_id"}}]}`+"\n")
+		httpx.WriteError(w, &httpx.Error{Status: http.StatusBadRequest, Code: "10006", Title: "Invalid ID",
+			Detail: "room_id must be a UUID.", Source: &httpx.Source{Parameter: "room_id"}})
+		return
+	}
+	if !isUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		httpx.WriteError(w, &httpx.Error{Status: http.StatusUpgradeRequired, Code: httpx.CodeBadRequest, Title: "Upgrade required",
+			Detail: "This is the signaling WebSocket: open it with a WebSocket client (Connection: Upgrade, Upgrade: websocket, over HTTP/1.1), then send a join message. docs/signaling.md describes the protocol."})
 		return
 	}
 	// The server's read and write timeouts are for requests; a socket lives
@@ -81,11 +89,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	<-c.done
 }
 
+// isUpgrade reports whether r asks for a WebSocket: HTTP/1.1 or later,
+// Connection naming Upgrade and Upgrade naming websocket. The websocket
+// library checks the rest of the handshake.
+func isUpgrade(r *http.Request) bool {
+	return r.ProtoAtLeast(1, 1) && headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // serve runs one connection: join (or resume), then messages until the
 // socket closes or the participant leaves.
 func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
-	m, ok, err := c.read(jctx)
+	m, bad, err := c.read(jctx)
 	cancel()
 	switch {
 	case err != nil && jctx.Err() != nil && ctx.Err() == nil:
@@ -93,7 +119,10 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 		return
 	case err != nil:
 		return
-	case !ok || m.Type != TypeJoin:
+	case bad != "":
+		c.fail(websocket.StatusPolicyViolation, CodeNotJoined, bad+`; the first message must be {"type":"join","token":...}`)
+		return
+	case m.Type != TypeJoin:
 		c.fail(websocket.StatusPolicyViolation, CodeNotJoined, `the first message must be {"type":"join","token":...}`)
 		return
 	}
@@ -261,7 +290,7 @@ func resumeToken() string {
 // leaves.
 func (h *Handler) loop(ctx context.Context, c *conn, p *sfu.Participant) {
 	for {
-		m, ok, err := c.read(ctx)
+		m, bad, err := c.read(ctx)
 		if err != nil {
 			select {
 			case <-p.Done():
@@ -270,8 +299,8 @@ func (h *Handler) loop(ctx context.Context, c *conn, p *sfu.Participant) {
 			}
 			return
 		}
-		if !ok {
-			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: `messages are JSON objects with a "type"`})
+		if bad != "" {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: bad})
 			continue
 		}
 		if err := h.handle(c, p, m); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 )
 
@@ -52,7 +53,12 @@ func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler())
+	// Served as roomsd serves itself: the app's own http.Server on a
+	// listener that makes net/http's error answers JSON.
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = a.HTTPServer(context.Background())
+	srv.Listener = httpx.Listener(srv.Listener)
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

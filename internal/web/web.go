@@ -5,22 +5,36 @@
 package web
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"net/http"
 	"path"
-	"time"
+	"regexp"
+	"strconv"
+	"strings"
 )
 
 //go:embed static
 var static embed.FS
 
-// CSP lets the page load only its own script and style, and talk only to
-// its own server (the signaling socket).
-const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
-	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// CSP is the page's Content-Security-Policy for the host it was asked
+// for: the page loads only its own script and style, and talks only to its
+// own server, over HTTP(S) for the REST API and over WebSocket for
+// signaling. A Host header that is not a plain host[:port] gets 'self'
+// alone, which current browsers also apply to WebSockets.
+func CSP(host string) string {
+	connect := "'self'"
+	if hostRE.MatchString(host) {
+		connect += " ws://" + host + " wss://" + host
+	}
+	return "default-src 'self'; connect-src " + connect + "; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
+		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
+// hostRE is a host name or IP address with an optional port, and nothing
+// that could end a CSP directive.
+var hostRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$`)
 
 type file struct {
 	name, ctype, etag string
@@ -64,12 +78,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", f.ctype)
-	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("Content-Security-Policy", CSP(r.Host))
 	hd.Set("X-Content-Type-Options", "nosniff")
 	// Links to the page carry a token: keep it out of Referer headers.
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("Permissions-Policy", "camera=(self), microphone=(self)")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("ETag", f.etag)
-	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.body))
+	// Conditional GET by ETag only; no ranges (the files are small), so
+	// there is no error answer to give.
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == "*" || strings.Contains(inm, f.etag)) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(f.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(f.body)
+	}
 }

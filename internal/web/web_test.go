@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,26 @@ func TestConditionalGet(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/web/index.html", nil))
 	if w.Code != 404 {
 		t.Errorf("unknown asset: %d", w.Code)
+	}
+}
+
+// The page may open WebSockets to the host it was loaded from; a Host that
+// is not a plain host[:port] cannot add anything to the policy.
+func TestCSPHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"127.0.0.1:8080":            "connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080;",
+		"meet.example.com":          "connect-src 'self' ws://meet.example.com wss://meet.example.com;",
+		"[::1]:8080":                "connect-src 'self' ws://[::1]:8080 wss://[::1]:8080;",
+		"evil; script-src *":        "connect-src 'self';",
+		"a.example 'unsafe-inline'": "connect-src 'self';",
+		"":                          "connect-src 'self';",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		New().ServeHTTP(w, r)
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, want) || strings.Count(csp, "script-src") != 0 {
+			t.Errorf("Host %q: CSP %q, want %q", host, csp, want)
+		}
 	}
 }
