@@ -520,13 +520,22 @@ describe('sessions, participants, recordings, compositions and client tokens thr
     actionsOK(await client.rooms.sessions.actions.unmute(A.session, { participants: 'all', exclude: [A.carol.id] }));
     actionsOK(await client.rooms.sessions.actions.mute(A.session, { participants: [A.carol.id] }));
     assert.deepEqual(await participant(A.carol.id), A.carol);
+
+    // participants is optional: without it, mute and unmute act on everyone present.
+    const beforeAll = await participant(A.alice.id);
+    actionsOK(await client.rooms.sessions.actions.mute(A.session, {}));
+    const mutedAll = await participant(A.alice.id);
+    assert.ok(mutedAll.updated_at > beforeAll.updated_at, 'mute without participants muted alice');
+    actionsOK(await client.rooms.sessions.actions.unmute(A.session, {}));
+    assert.ok((await participant(A.alice.id)).updated_at > mutedAll.updated_at, 'unmute without participants unmuted alice');
     assert.equal((await session(A.session)).active, true);
   });
 
   it('session actions reject bad participant selections with 422 and unknown sessions with 404', async () => {
     const { actions } = client.rooms.sessions;
+    // A kick must say whom: without participants (or exclude) it would empty the room.
+    unprocessable(await rejection(actions.kick(A.session, {})), { code: '10004', pointer: '/participants' });
     for (const action of ['kick', 'mute', 'unmute']) {
-      unprocessable(await rejection(actions[action](A.session, {})), { code: '10004', pointer: '/participants' });
       unprocessable(await rejection(actions[action](A.session, { participants: [randomUUID()] })), { pointer: '/participants/0' });
       notFound(await rejection(actions[action](randomUUID(), { participants: 'all' })));
     }

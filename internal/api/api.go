@@ -37,7 +37,7 @@ func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger, opts ...Optio
 		o(a)
 	}
 	a.routes()
-	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.mux))))
+	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.withQuery(a.mux)))))
 }
 
 // routes is the whole route table.
@@ -144,6 +144,7 @@ func viewIncluding[T, J any](a *API, param, noun, include string, view func(cont
 		}
 		q := newQuery(r)
 		inc := q.bool(include)
+		q.done()
 		if q.err != nil {
 			a.fail(w, r, q.err, "")
 			return
@@ -179,6 +180,7 @@ func listFiltered[F, T, J any](a *API, filter func(*query) F, list func(context.
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := newQuery(r)
 		f, page := filter(q), q.page()
+		q.done()
 		if q.err != nil {
 			a.fail(w, r, q.err, "")
 			return

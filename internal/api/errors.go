@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 )
 
@@ -26,27 +27,16 @@ const (
 	codeInvalidJSON      = "10023"
 )
 
-type errorSource struct {
-	Pointer   string `json:"pointer,omitempty"`
-	Parameter string `json:"parameter,omitempty"`
-}
-
-type apiError struct {
-	status int
-	Code   string       `json:"code"`
-	Title  string       `json:"title"`
-	Detail string       `json:"detail,omitempty"`
-	Source *errorSource `json:"source,omitempty"`
-}
-
-func (e *apiError) Error() string { return e.Title + ": " + e.Detail }
-
-type errorsBody struct {
-	Errors []*apiError `json:"errors"`
-}
+// The envelope types are shared with the guard in httpx, which writes the
+// same shape for answers no handler of ours made.
+type (
+	apiError    = httpx.Error
+	errorSource = httpx.Source
+	errorsBody  = httpx.Envelope
+)
 
 func newError(status int, code, title, detail string) *apiError {
-	return &apiError{status: status, Code: code, Title: title, Detail: detail}
+	return &apiError{Status: status, Code: code, Title: title, Detail: detail}
 }
 
 // paramError is a 422 naming a query parameter.
@@ -119,5 +109,5 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, notFoundDe
 		ae = newError(http.StatusInternalServerError, codeUnexpected, "Unexpected error",
 			"The server could not complete the request; quote request id "+requestID(r.Context())+" when reporting it.")
 	}
-	writeJSON(w, ae.status, errorsBody{Errors: []*apiError{ae}})
+	writeJSON(w, ae.Status, errorsBody{Errors: []*apiError{ae}})
 }

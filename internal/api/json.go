@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 )
@@ -122,8 +123,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // readObject reads a JSON object body into its top-level fields. An empty
-// body is an empty object. Wrong media type, size, syntax or shape are
-// errors the client can fix, reported as such.
+// body is an empty object. Wrong media type or charset, size, syntax or
+// shape are errors the client can fix, reported as such; so are text that
+// is not valid UTF-8 (or holds a NUL) and a field given twice, which
+// encoding/json would otherwise store with replacement characters or
+// resolve silently to its last value.
 func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
@@ -137,29 +141,78 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMess
 	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]json.RawMessage{}, nil
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		return nil, newError(http.StatusUnsupportedMediaType, codeMediaType, "Unsupported media type",
-			fmt.Sprintf("Send the body as JSON with Content-Type: application/json (got %q).", ct))
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
 	}
+	return decodeObject(body)
+}
+
+// checkContentType accepts JSON media types in UTF-8, the only encoding
+// JSON has (RFC 8259); a charset parameter, if any, must say so.
+func checkContentType(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !(mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return newError(http.StatusUnsupportedMediaType, codeMediaType, "Unsupported media type",
+			fmt.Sprintf("Send the body as JSON with Content-Type: application/json (got %s).", shown(printable(ct))))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return newError(http.StatusUnsupportedMediaType, codeMediaType, "Unsupported media type",
+			fmt.Sprintf("Send the body as UTF-8 JSON; charset=%s is not supported.", shown(printable(cs))))
+	}
+	return nil
+}
+
+// decodeObject splits a JSON object into its top-level fields, refusing
+// invalid JSON (400), a body that is not an object (400), text that is not
+// valid UTF-8 or holds a NUL (422 naming the field) and a field given
+// twice (422 naming it).
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	if !json.Valid(body) {
 		return nil, newError(http.StatusBadRequest, codeInvalidJSON, "Invalid JSON", "The request body is not valid JSON.")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		return nil, newError(http.StatusBadRequest, codeBadRequest, "Bad request", "The request body must be a JSON object.")
+	notObject := newError(http.StatusBadRequest, codeBadRequest, "Bad request", "The request body must be a JSON object.")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, notObject
+	}
+	bad := httpx.JSONTextProblem(body)
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return nil, notObject
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, notObject
+		}
+		if bad != "" {
+			if p := httpx.JSONTextProblem(raw); p != "" {
+				return nil, fieldError(codeBadRequest, "Invalid text", pointerToken(key), key+" "+p+".")
+			}
+			continue
+		}
+		if _, dup := obj[key]; dup {
+			return nil, fieldError(codeBadRequest, "Duplicate field", pointerToken(key), key+" is given more than once; give it once.")
+		}
+		obj[key] = raw
+	}
+	if bad != "" {
+		// No value holds the fault, so a field name does.
+		return nil, newError(http.StatusUnprocessableEntity, codeBadRequest, "Invalid text", "A field name "+bad+".")
 	}
 	return obj, nil
 }
 
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
-}
-
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// pointerEscaper escapes a field name for a JSON pointer (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// pointerToken is a field name as one step of a JSON pointer: a name
+// holding / or ~ would otherwise point elsewhere.
+func pointerToken(name string) string { return pointerEscaper.Replace(name) }
 
 func typeError(field, want string) error {
 	return fieldError(codeBadRequest, "Invalid type", field, field+" must be "+want+".")

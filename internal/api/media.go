@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
@@ -35,6 +36,7 @@ func optIntPtr(obj map[string]json.RawMessage, field string) (*int, error) {
 }
 
 func (a *API) generateToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // the answer holds credentials
 	id, err := pathID(r.PathValue("room_id"), "room_id")
 	if err != nil {
 		a.fail(w, r, err, "")
@@ -65,6 +67,7 @@ func (a *API) generateToken(w http.ResponseWriter, r *http.Request) {
 
 // refreshToken is public: the refresh token is the credential.
 func (a *API) refreshToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // the answer holds a credential
 	id, err := pathID(r.PathValue("room_id"), "room_id")
 	if err != nil {
 		a.fail(w, r, err, "")
@@ -153,18 +156,30 @@ type bulkDeleteJSON struct {
 
 // deleteRecordings deletes every recording matching the filters, or, when
 // page[size] or page[number] is given, only the recordings that the same
-// GET would list on that page.
+// GET would list on that page. It takes no parameter it does not know, and
+// before deleting it checks that every filter given restricts the delete.
 func (a *API) deleteRecordings(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r)
 	f := recordingFilter(q)
 	var page *store.Page
-	if q.hasPage() {
-		p := q.page()
+	if p := q.page(); q.hasPage() {
 		page = &p
 	}
+	q.strict()
 	if q.err != nil {
 		a.fail(w, r, q.err, "")
 		return
+	}
+	applied := f.Conditions()
+	for name := range q.values {
+		field, ok := filterField(name)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(applied, strings.TrimPrefix(field, "date_")) {
+			a.fail(w, r, paramError(name, name+" does not narrow the delete; give a filter that selects the recordings to delete."), "")
+			return
+		}
 	}
 	n, err := a.rooms.DeleteRecordings(r.Context(), f, page)
 	if err != nil {
@@ -240,9 +255,9 @@ func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion,
 	}
 	out := make(map[string]domain.VideoRegion, len(regions))
 	for _, name := range slices.Sorted(maps.Keys(regions)) {
-		fields := regions[name]
+		fields, at := regions[name], "video_layout/"+pointerToken(name)
 		if fields == nil {
-			return nil, typeError("video_layout/"+name, "an object")
+			return nil, typeError(at, "an object")
 		}
 		var reg domain.VideoRegion
 		for _, f := range []struct {
@@ -252,13 +267,13 @@ func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion,
 			{"width", &reg.Width}, {"max_columns", &reg.MaxColumns}, {"max_rows", &reg.MaxRows}} {
 			var o rooms.Opt[*int]
 			if err := optNullInt(fields, f.key, &o); err != nil {
-				return nil, typeError("video_layout/"+name+"/"+f.key, "an integer or null")
+				return nil, typeError(at+"/"+f.key, "an integer or null")
 			}
 			*f.dst = o.Value
 		}
 		if src, ok := fields["video_sources"]; ok && !isNull(src) {
 			if json.Unmarshal(src, &reg.VideoSources) != nil {
-				return nil, typeError("video_layout/"+name+"/video_sources", `a list of video recording ids or "*"`)
+				return nil, typeError(at+"/video_sources", `a list of video recording ids or "*"`)
 			}
 		}
 		out[name] = reg

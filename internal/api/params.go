@@ -42,15 +42,31 @@ func pathID(raw, name string) (string, error) {
 	return "", e
 }
 
-// query reads a request's query parameters. It keeps the first malformed
-// parameter's error in err and returns zero values for that one, so a
-// handler reads every parameter it takes, in order, and checks err once.
+// query reads a request's query parameters, parsed strictly by
+// withQuery. It keeps the first malformed parameter's error in err and
+// returns zero values for that one, so a handler reads every parameter it
+// takes, in order, and checks err once. It remembers the names it was
+// asked for, so that done can refuse the filter and page parameters the
+// endpoint does not take.
 type query struct {
 	values url.Values
 	err    error
+	asked  []string
+	buf    [24]string
 }
 
-func newQuery(r *http.Request) *query { return &query{values: r.URL.Query()} }
+func newQuery(r *http.Request) *query {
+	q := &query{}
+	q.asked = q.buf[:0]
+	if v, ok := r.Context().Value(queryKey).(url.Values); ok {
+		q.values = v
+	} else if v, err := parseQuery(r.URL.RawQuery); err == nil {
+		q.values = v
+	} else {
+		q.values, q.err = url.Values{}, err
+	}
+	return q
+}
 
 // fail records err unless an earlier parameter already failed.
 func (q *query) fail(err error) {
@@ -59,56 +75,85 @@ func (q *query) fail(err error) {
 	}
 }
 
-// value returns the last value of a repeated parameter. The SDK's
-// auto-pager appends page[number] to a query that may already carry one, so
-// the last occurrence is the one the caller means.
-func (q *query) value(name string) string {
+// lookup returns a parameter's value and whether it was given. A
+// parameter given several times must carry one value, except page[number]
+// and page[size], which take their last: the SDK's auto-pager appends
+// page[number] to a query that may already carry one.
+func (q *query) lookup(name string) (string, bool) {
+	q.asked = append(q.asked, name)
 	vs := q.values[name]
-	if len(vs) == 0 {
-		return ""
+	switch {
+	case len(vs) == 0:
+		return "", false
+	case len(vs) == 1 || strings.HasPrefix(name, "page["):
+		return vs[len(vs)-1], true
 	}
-	return vs[len(vs)-1]
+	for _, v := range vs[1:] {
+		if v != vs[0] {
+			q.fail(paramError(name, fmt.Sprintf("%s is given more than once with different values (%s and %s); give it once.",
+				name, shown(vs[0]), shown(v))))
+			return "", false
+		}
+	}
+	return vs[0], true
+}
+
+// typed looks up a parameter whose value must not be empty: an empty
+// value is refused rather than read as absent, so that a filter is never
+// dropped without a word.
+func (q *query) typed(name string) (string, bool) {
+	v, ok := q.lookup(name)
+	if ok && v == "" {
+		q.fail(paramError(name, name+" is empty; give it a value or leave it out."))
+		return "", false
+	}
+	return v, ok
 }
 
 func (q *query) bool(name string) bool {
-	switch v := q.value(name); strings.ToLower(v) {
-	case "", "false":
+	v, ok := q.typed(name)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(v) {
+	case "false":
 		return false
 	case "true":
 		return true
 	default:
-		q.fail(paramError(name, fmt.Sprintf("%s must be true or false, got %q.", name, v)))
+		q.fail(paramError(name, fmt.Sprintf("%s must be true or false, got %s.", name, shown(v))))
 		return false
 	}
 }
 
 // optBool reads an optional true/false parameter; nil when absent.
 func (q *query) optBool(name string) *bool {
-	if q.value(name) == "" {
+	if _, ok := q.typed(name); !ok {
 		return nil
 	}
 	v := q.bool(name)
 	return &v
 }
 
-// optString reads an optional exact-match parameter; nil when absent.
+// optString reads an optional exact-match parameter; nil when absent. An
+// empty value matches the empty string.
 func (q *query) optString(name string) *string {
-	if !q.values.Has(name) {
+	v, ok := q.lookup(name)
+	if !ok {
 		return nil
 	}
-	v := q.value(name)
 	return &v
 }
 
 // id reads an optional UUID parameter; nil when absent.
 func (q *query) id(name string) *string {
-	v := q.value(name)
-	if v == "" {
+	v, ok := q.typed(name)
+	if !ok {
 		return nil
 	}
 	id, err := canonicalID(v)
 	if err != nil {
-		q.fail(paramError(name, fmt.Sprintf("%s must be a UUID, got %q.", name, v)))
+		q.fail(paramError(name, fmt.Sprintf("%s must be a UUID such as 0ccc7b54-4df3-4bca-a65a-3da1ecc777f0, got %s.", name, shown(v))))
 		return nil
 	}
 	return &id
@@ -116,25 +161,25 @@ func (q *query) id(name string) *string {
 
 // enum reads an optional parameter that must be one of allowed.
 func (q *query) enum(name string, allowed ...string) *string {
-	v := q.value(name)
-	if v == "" {
+	v, ok := q.typed(name)
+	if !ok {
 		return nil
 	}
 	if !slices.Contains(allowed, v) {
-		q.fail(paramError(name, fmt.Sprintf("%s must be one of %s, got %q.", name, strings.Join(allowed, ", "), v)))
+		q.fail(paramError(name, fmt.Sprintf("%s must be one of %s, got %s.", name, strings.Join(allowed, ", "), shown(v))))
 		return nil
 	}
 	return &v
 }
 
 func (q *query) int(name string, def, lo, hi int) int {
-	v := q.value(name)
-	if v == "" {
+	v, ok := q.typed(name)
+	if !ok {
 		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		q.fail(paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %q.", name, lo, hi, v)))
+		q.fail(paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %s.", name, lo, hi, shown(v))))
 		return 0
 	}
 	return n
@@ -149,6 +194,65 @@ func (q *query) page() store.Page {
 	return store.Page{Number: num, Size: size}
 }
 
+// done refuses filter and page parameters the endpoint did not ask for:
+// a misspelt filter must not be dropped, or a list would show, and a bulk
+// delete would remove, more than the client asked. Call it after reading
+// every parameter the endpoint takes. Other unknown parameters are
+// ignored, as the Telnyx API ignores them.
+func (q *query) done() { q.refuseUnasked(isFilterOrPage) }
+
+// strict refuses every parameter the endpoint did not ask for; the bulk
+// delete uses it.
+func (q *query) strict() { q.refuseUnasked(func(string) bool { return true }) }
+
+func (q *query) refuseUnasked(covered func(string) bool) {
+	if q.err != nil {
+		return
+	}
+	var unknown []string
+	for name := range q.values {
+		if covered(name) && !slices.Contains(q.asked, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	slices.Sort(unknown)
+	var takes []string
+	for _, a := range q.asked {
+		if covered(a) && !slices.Contains(takes, a) {
+			takes = append(takes, a)
+		}
+	}
+	detail := fmt.Sprintf("%s is not a parameter of this endpoint", unknown[0])
+	if len(takes) > 0 {
+		detail += "; it takes " + strings.Join(takes, ", ")
+	} else {
+		detail += "; it takes no filter or page parameters"
+	}
+	q.fail(paramError(unknown[0], detail+"."))
+}
+
+// isFilterOrPage reports whether a parameter name belongs to the filter
+// or page families, in any case: Filter[room_id] is a misspelt filter, not
+// an unrelated parameter.
+func isFilterOrPage(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasPrefix(l, "filter") || strings.HasPrefix(l, "page")
+}
+
+// filterField is the field a filter parameter restricts: room_id for
+// filter[room_id], date_started_at for filter[date_started_at][gte].
+func filterField(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, "filter[")
+	if !ok {
+		return "", false
+	}
+	field, _, ok := strings.Cut(rest, "]")
+	return field, ok
+}
+
 // dateRange reads filter[<field>][eq|gte|lte] as whole UTC days:
 // eq is that day, gte from the start of that day, lte to the end of it.
 // Several bounds combine into their intersection.
@@ -156,13 +260,13 @@ func (q *query) dateRange(field string) store.TimeRange {
 	var r store.TimeRange
 	for _, op := range []string{"eq", "gte", "lte"} {
 		name := "filter[" + field + "][" + op + "]"
-		v := q.value(name)
-		if v == "" {
+		v, ok := q.typed(name)
+		if !ok {
 			continue
 		}
 		day, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			q.fail(paramError(name, fmt.Sprintf("%s must be a date as YYYY-MM-DD, got %q.", name, v)))
+		if err != nil || day.Year() < 1 {
+			q.fail(paramError(name, fmt.Sprintf("%s must be a date from 0001-01-01 to 9999-12-31 as YYYY-MM-DD, got %s.", name, shown(v))))
 			return store.TimeRange{}
 		}
 		next := day.AddDate(0, 0, 1)
@@ -186,13 +290,13 @@ func (q *query) intRange(field string) store.IntRange {
 		if op != "" {
 			name += "[" + op + "]"
 		}
-		v := q.value(name)
-		if v == "" {
+		v, ok := q.typed(name)
+		if !ok {
 			continue
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			q.fail(paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %q.", name, v)))
+			q.fail(paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %s.", name, shown(v))))
 			return store.IntRange{}
 		}
 		lower, upper := op != "lte", op == "eq" || op == "lte"

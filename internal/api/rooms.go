@@ -144,6 +144,7 @@ func (a *API) listRooms(w http.ResponseWriter, r *http.Request) {
 		IncludeSessions: q.bool("include_sessions"),
 		Page:            q.page(),
 	}
+	q.done()
 	if q.err != nil {
 		a.fail(w, r, q.err, "")
 		return

@@ -33,6 +33,7 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	p.IncludeParticipants = q.bool("include_participants")
 	p.Page = q.page()
+	q.done()
 	if q.err != nil {
 		a.fail(w, r, q.err, "")
 		return
@@ -67,6 +68,7 @@ func (a *API) listParticipants(w http.ResponseWriter, r *http.Request) {
 	f.LeftAt = q.dateRange("date_left_at")
 	f.Context = q.optString("filter[context]")
 	page := q.page()
+	q.done()
 	if q.err != nil {
 		a.fail(w, r, q.err, "")
 		return
@@ -114,7 +116,7 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 		ok(w)
 		return
 	}
-	sel, err := selection(obj)
+	sel, err := selection(obj, action)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
@@ -135,12 +137,27 @@ func (a *API) sessionAction(w http.ResponseWriter, r *http.Request) {
 }
 
 // selection decodes {"participants": "all" | [ids], "exclude": [ids]}.
-func selection(obj map[string]json.RawMessage) (rooms.Selection, error) {
+// participants is optional, as in the Telnyx API: for mute and unmute a
+// missing participants means everyone; for kick it means everyone only
+// when exclude names whom to keep, since a kick with an empty body would
+// otherwise disconnect the whole room by omission.
+func selection(obj map[string]json.RawMessage, action string) (rooms.Selection, error) {
 	var sel rooms.Selection
+	if raw, present := obj["exclude"]; present && !isNull(raw) {
+		ids, err := idList(raw, "exclude")
+		if err != nil {
+			return sel, err
+		}
+		sel.Exclude = ids
+	}
 	raw, present := obj["participants"]
 	if !present || isNull(raw) {
-		return sel, fieldError(codeMissingParameter, "Missing required parameter", "participants",
-			`participants is required: "all" or a list of participant ids.`)
+		if action == "kick" && len(sel.Exclude) == 0 {
+			return sel, fieldError(codeMissingParameter, "Missing required parameter", "participants",
+				`kick needs participants: "all" or a list of participant ids (or exclude, to kick everyone else).`)
+		}
+		sel.All = true
+		return sel, nil
 	}
 	var all string
 	if json.Unmarshal(raw, &all) == nil {
@@ -159,13 +176,6 @@ func selection(obj map[string]json.RawMessage) (rooms.Selection, error) {
 				`participants must name at least one participant, or be "all".`)
 		}
 		sel.IDs = ids
-	}
-	if raw, present := obj["exclude"]; present && !isNull(raw) {
-		ids, err := idList(raw, "exclude")
-		if err != nil {
-			return sel, err
-		}
-		sel.Exclude = ids
 	}
 	return sel, nil
 }

@@ -77,6 +77,27 @@ func (f RecordingFilter) IsZero() bool {
 		f.ParticipantID == nil && f.Status == nil && f.Type == nil && f.DurationSecs.Min == nil && f.DurationSecs.Max == nil
 }
 
+// Conditions names the columns the filter restricts: started_at,
+// ended_at, room_id, session_id, participant_id, status, type and
+// duration_secs. A bulk delete checks it against the filters it was given.
+func (f RecordingFilter) Conditions() []string {
+	var c []string
+	for _, t := range []struct {
+		name string
+		on   bool
+	}{
+		{"started_at", !f.StartedAt.IsZero()}, {"ended_at", !f.EndedAt.IsZero()},
+		{"room_id", f.RoomID != nil}, {"session_id", f.SessionID != nil},
+		{"participant_id", f.ParticipantID != nil}, {"status", f.Status != nil}, {"type", f.Type != nil},
+		{"duration_secs", f.DurationSecs.Min != nil || f.DurationSecs.Max != nil},
+	} {
+		if t.on {
+			c = append(c, t.name)
+		}
+	}
+	return c
+}
+
 // CompositionFilter restricts a composition listing.
 type CompositionFilter struct {
 	CreatedAt TimeRange
