@@ -173,6 +173,10 @@ func TestCompositions(t *testing.T) {
 		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"main": map[string]any{"video_sources": []string{r.aliceAudio}}}}, "10015", "/video_layout/main/video_sources/0"},
 		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"main": map[string]any{"video_sources": []string{"*", "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0"}}}}, "10015", "/video_layout/main/video_sources/1"},
 		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"main": map[string]any{"video_sources": []string{"abc"}}}}, "10015", "/video_layout/main/video_sources/0"},
+		// A region name with / or ~ is escaped in the pointer (RFC 6901).
+		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"a/b~c": map[string]any{"width": 1281}}}, "10015", "/video_layout/a~1b~0c/width"},
+		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"a/b": map[string]any{"x_pos": "0"}}}, "10015", "/video_layout/a~1b/x_pos"},
+		{map[string]any{"session_id": r.oldSession, "video_layout": map[string]any{"a/b": map[string]any{"video_sources": []string{r.aliceAudio}}}}, "10015", "/video_layout/a~1b/video_sources/0"},
 	}
 	for _, tc := range cases {
 		e.req("POST", "/v2/room_compositions", tc.body).wantError(t, 422, tc.code, tc.pointer, "")
