@@ -51,19 +51,20 @@ func pathID(raw, name string) (string, error) {
 type query struct {
 	values url.Values
 	err    error
-	asked  []string
-	buf    [24]string
+	asked  []string // nil when the request has no parameters to check
 }
 
 func newQuery(r *http.Request) *query {
 	q := &query{}
-	q.asked = q.buf[:0]
 	if v, ok := r.Context().Value(queryKey).(url.Values); ok {
 		q.values = v
 	} else if v, err := parseQuery(r.URL.RawQuery); err == nil {
 		q.values = v
 	} else {
 		q.values, q.err = url.Values{}, err
+	}
+	if len(q.values) > 0 {
+		q.asked = make([]string, 0, 32)
 	}
 	return q
 }
@@ -80,7 +81,9 @@ func (q *query) fail(err error) {
 // and page[size], which take their last: the SDK's auto-pager appends
 // page[number] to a query that may already carry one.
 func (q *query) lookup(name string) (string, bool) {
-	q.asked = append(q.asked, name)
+	if q.asked != nil {
+		q.asked = append(q.asked, name)
+	}
 	vs := q.values[name]
 	switch {
 	case len(vs) == 0:
