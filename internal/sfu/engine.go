@@ -43,10 +43,43 @@ type Config struct {
 	KeyframeInterval time.Duration
 }
 
+// forwardedCodecs are the codecs the SFU negotiates: Opus for audio, VP8
+// and constrained-baseline H.264 (with RTX) for video. Only these are
+// offered to subscribers, so every m-line of a server offer lists a
+// handful of codecs, not pion's whole default set.
+func forwardedCodecs() []struct {
+	kind  webrtc.RTPCodecType
+	codec webrtc.RTPCodecParameters
+} {
+	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	video := func(mime, fmtp string, pt uint8) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000,
+			SDPFmtpLine: fmtp, RTCPFeedback: fb}, PayloadType: webrtc.PayloadType(pt)}
+	}
+	rtx := func(apt, pt uint8) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000,
+			SDPFmtpLine: fmt.Sprintf("apt=%d", apt)}, PayloadType: webrtc.PayloadType(pt)}
+	}
+	type kc = struct {
+		kind  webrtc.RTPCodecType
+		codec webrtc.RTPCodecParameters
+	}
+	a, v := webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo
+	return []kc{
+		{a, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000,
+			Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}},
+		{v, video(webrtc.MimeTypeVP8, "", 96)}, {v, rtx(96, 97)},
+		{v, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 106)}, {v, rtx(106, 107)},
+		{v, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 102)}, {v, rtx(102, 103)},
+	}
+}
+
 func newAPI(cfg Config) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, fmt.Errorf("sfu: codecs: %w", err)
+	for _, c := range forwardedCodecs() {
+		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
+			return nil, fmt.Errorf("sfu: codec %s: %w", c.codec.MimeType, err)
+		}
 	}
 	reg := &interceptor.Registry{}
 	// Each outgoing stream keeps packets for retransmission on NACK. 256 of

@@ -1,0 +1,159 @@
+package sfu
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// offerHarness is one participant whose signaling the test plays, with a
+// pion PeerConnection answering the server's offers as a browser would.
+// The client never connects its media: it is about SDP only.
+type offerHarness struct {
+	t      *testing.T
+	p      *Participant
+	client *webrtc.PeerConnection
+	sdps   chan webrtc.SessionDescription
+}
+
+func newOfferHarness(t *testing.T) *offerHarness {
+	t.Helper()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	m, err := NewManager(Config{UDP: udp, Loopback: true, ConnectTimeout: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close("test") })
+	h := &offerHarness{t: t, sdps: make(chan webrtc.SessionDescription, 4)}
+	h.p, err = m.Join("room", "s", "stayer", "", func(ev Event) {
+		if ev.Type == EventOffer || ev.Type == EventAnswer {
+			h.sdps <- *ev.SDP
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.client, err = webrtc.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.client.Close() })
+	if _, err := h.client.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := h.client.CreateOffer(nil)
+	if err == nil {
+		err = h.client.SetLocalDescription(offer)
+	}
+	if err == nil {
+		err = h.p.HandleOffer(offer.SDP)
+	}
+	if err == nil {
+		err = h.client.SetRemoteDescription(h.next())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *offerHarness) next() webrtc.SessionDescription {
+	h.t.Helper()
+	select {
+	case d := <-h.sdps:
+		return d
+	case <-time.After(time.Minute): // a hang fails the test, not the suite
+		h.t.Fatal("no SDP from the server")
+		return webrtc.SessionDescription{}
+	}
+}
+
+// renegotiate has the server offer and answers it; it returns the offer.
+func (h *offerHarness) renegotiate() string {
+	h.t.Helper()
+	h.p.negotiate()
+	o := h.next()
+	err := h.client.SetRemoteDescription(o)
+	var a webrtc.SessionDescription
+	if err == nil {
+		a, err = h.client.CreateAnswer(nil)
+	}
+	if err == nil {
+		err = h.client.SetLocalDescription(a)
+	}
+	if err == nil {
+		err = h.p.HandleAnswer(a.SDP)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o.SDP
+}
+
+// fakeTrack is a published track of someone else, without media.
+func fakeTrack(t *testing.T, ownerID string, kind webrtc.RTPCodecType) *track {
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	if kind == webrtc.RTPCodecTypeVideo {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	local, err := webrtc.NewTrackLocalStaticRTP(codec, ownerID+"-"+kind.String(), ownerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &track{owner: &Participant{id: ownerID}, local: local, kind: kind, plimu: make(chanMutex, 1)}
+}
+
+// Server offers list only the codecs the SFU forwards (Opus; VP8 and
+// baseline H.264 with RTX), so every m-line, including the inactive one a
+// departed track leaves behind, stays small.
+func TestOffersListOnlyForwardedCodecs(t *testing.T) {
+	h := newOfferHarness(t)
+	audio, video := fakeTrack(t, "visitor", webrtc.RTPCodecTypeAudio), fakeTrack(t, "visitor", webrtc.RTPCodecTypeVideo)
+	h.p.subscribe(audio)
+	h.p.subscribe(video)
+	with := h.renegotiate()
+	for _, want := range []string{"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "m=video 9 UDP/TLS/RTP/SAVPF 96 97 106 107 102 103\r\n"} {
+		if !strings.Contains(with, want) {
+			t.Errorf("the offer has no line %q:\n%s", strings.TrimSpace(want), with)
+		}
+	}
+	for _, gone := range []string{"VP9", "AV1", "H265", "PCMU", "PCMA", "G722", "profile-level-id=4d", "profile-level-id=64", "packetization-mode=0"} {
+		if strings.Contains(with, gone) {
+			t.Errorf("the offer lists %s", gone)
+		}
+	}
+	// Each departure leaves an inactive m-line behind; measure what it
+	// costs every later offer.
+	const visitors = 20
+	base := len(h.renegotiate())
+	for i := range visitors {
+		id := fmt.Sprintf("v%02d", i)
+		a, v := fakeTrack(t, id, webrtc.RTPCodecTypeAudio), fakeTrack(t, id, webrtc.RTPCodecTypeVideo)
+		h.p.subscribe(a)
+		h.p.subscribe(v)
+		h.renegotiate()
+		h.p.unsubscribe(a)
+		h.p.unsubscribe(v)
+	}
+	h.p.unsubscribe(audio)
+	h.p.unsubscribe(video)
+	after := h.renegotiate()
+	if n := len(regexp.MustCompile(`(?m)^a=inactive`).FindAllString(after, -1)); n != 2*visitors+2 {
+		t.Fatalf("%d inactive m-lines, want %d", n, 2*visitors+2)
+	}
+	per := (len(after) - base) / (2 * visitors)
+	t.Logf("each departed track adds %d bytes to every later offer", per)
+	if per > 1024 {
+		t.Errorf("each departed track adds %d bytes to every later offer, want at most 1 KiB", per)
+	}
+}
