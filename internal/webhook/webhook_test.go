@@ -462,20 +462,21 @@ func TestEndlessResponseBodyIsCutAtTheCap(t *testing.T) {
 	t.Cleanup(endless.Close)
 	t.Cleanup(func() { close(quit) }) // runs before Close: no handler outlives the test
 
-	const timeoutSecs = 3
+	// The room waits 30 s for an answer, far longer than the condition
+	// below waits: the events are marked delivered in time only if the
+	// body is cut at the cap rather than read until the timeout.
+	const timeoutSecs = 30
 	room := e.room(endless.URL, "", ptr(timeoutSecs))
 	start := time.Now()
 	if _, err := e.svc.Join(ctx, room.ID, "A"); err != nil { // session.started and participant.joined
 		t.Fatal(err)
 	}
 	delivered := domain.DeliveryDelivered
-	testutil.Eventually(t, time.Second, "both events marked delivered well within the room's 3 s timeout", func() bool {
+	testutil.Eventually(t, 20*time.Second, "both events marked delivered well within the room's 30 s timeout", func() bool {
 		ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &room.ID, Status: &delivered}, store.Page{Number: 1, Size: 10})
 		return len(ds) == 2
 	})
-	if el := time.Since(start); el >= timeoutSecs*time.Second/2 {
-		t.Errorf("delivered after %v; the body should be cut, not read until the %d s timeout", el, timeoutSecs)
-	}
+	t.Logf("both events delivered after %v", time.Since(start).Round(time.Millisecond))
 	ds, _, _ := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &room.ID}, store.Page{Number: 1, Size: 10})
 	for _, d := range ds {
 		if d.Status != domain.DeliveryDelivered || d.Attempts != 1 || d.LastStatus != http.StatusOK || d.LastError != "" || d.DeliveredTo != endless.URL {
