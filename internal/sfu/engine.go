@@ -12,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
@@ -96,6 +97,9 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	se.LoggerFactory = lf
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), cfg.UDP))
+	// A server has nothing to find or announce by multicast DNS; without
+	// this, every participant's ICE agent opens sockets of its own for it.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	if cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
