@@ -479,3 +479,72 @@ func TestICEServersAndPublicIP(t *testing.T) {
 		}
 	}
 }
+
+// A participant who resumes learns the room as it is now, whatever it
+// missed while its socket was down: who arrived, who left, who was muted,
+// what they publish.
+func TestResumeSendsTheRoomAsItIsNow(t *testing.T) {
+	s := newServer(t, func(c *config.Config) { c.ReconnectGrace = time.Minute })
+	room := s.room(nil)
+	ws, joined := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Context: "Alice"})
+	if joined.Type != signal.TypeJoined {
+		t.Fatalf("join: %+v", joined)
+	}
+	bob := s.join(room, "Bob", true, true)
+	ws.CloseNow() // Alice drops; she misses what follows
+
+	carol := s.join(room, "Carol", false, false)
+	dave := s.join(room, "Dave", false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dave.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "Dave is gone and Bob publishes both tracks", func() bool {
+		_, p := s.api("GET", "/room_participants/"+dave.ParticipantID, nil)
+		return data(p)["left_at"] != nil && received(carol, bob.ParticipantID, "video") > 0 && received(carol, bob.ParticipantID, "audio") > 0
+	})
+	_, sess := s.api("GET", "/room_participants/"+bob.ParticipantID, nil)
+	if code, out := s.api("POST", "/room_sessions/"+data(sess)["session_id"].(string)+"/actions/mute", map[string]any{"participants": []string{bob.ParticipantID}}); code != 200 {
+		t.Fatalf("mute Bob: %d %v", code, out)
+	}
+
+	ws2, again := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Resume: joined.ParticipantID, ResumeToken: joined.ResumeToken})
+	defer ws2.CloseNow()
+	if again.Type != signal.TypeJoined || again.ParticipantID != joined.ParticipantID {
+		t.Fatalf("resume: %+v", again)
+	}
+	var state signal.Message
+	for state.Type != signal.TypeState {
+		if err := wsjson.Read(ctx, ws2, &state); err != nil {
+			t.Fatalf("no state message after resuming: %v", err)
+		}
+		if state.Type != signal.TypeState && state.Type != signal.TypeCandidate && state.Type != signal.TypeOffer {
+			t.Fatalf("%q before the state message", state.Type)
+		}
+	}
+	if state.Participants == nil {
+		t.Fatalf("state without participants: %+v", state)
+	}
+	got := map[string]signal.Member{}
+	for _, m := range *state.Participants {
+		got[m.ParticipantID] = m
+	}
+	if len(got) != 2 {
+		t.Fatalf("state lists %d participants, want Bob and Carol: %+v", len(got), *state.Participants)
+	}
+	b, c := got[bob.ParticipantID], got[carol.ParticipantID]
+	if b.Context != "Bob" || !b.Muted || len(b.Tracks) != 2 {
+		t.Errorf("Bob in the state: %+v", b)
+	}
+	kinds := map[string]bool{}
+	for _, tr := range b.Tracks {
+		kinds[tr.Kind] = tr.StreamID == bob.ParticipantID && tr.TrackID != ""
+	}
+	if !kinds["audio"] || !kinds["video"] {
+		t.Errorf("Bob's tracks: %+v", b.Tracks)
+	}
+	if c.Context != "Carol" || c.Muted || len(c.Tracks) != 0 {
+		t.Errorf("Carol in the state: %+v", c)
+	}
+}

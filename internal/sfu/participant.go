@@ -3,6 +3,8 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +91,39 @@ func (p *Participant) Resync() {
 	if p.offering {
 		p.emitLocked(Event{Type: EventOffer, SDP: p.pc.LocalDescription()})
 	}
+}
+
+// Member is someone else in the room as a resumed connection must learn
+// it: who they are, whether they are muted, what they publish.
+type Member struct {
+	ID, Context string
+	Muted       bool
+	Tracks      []TrackInfo
+}
+
+// TrackInfo is a published track: its id (the one in track_published) and
+// kind.
+type TrackInfo struct{ ID, Kind string }
+
+// Roster is everyone else in the participant's room right now, for a
+// signaling connection that resumed and missed what happened while it was
+// away. Events emitted after SetEvents and before Roster reach the new
+// connection first; Roster reflects them, and what happens after it
+// arrives as events again, which a client applies on top.
+func (p *Participant) Roster() []Member {
+	var out []Member
+	for _, o := range p.room.snapshot() {
+		if o == p || o.isClosed() {
+			continue
+		}
+		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Tracks: []TrackInfo{}}
+		for _, t := range o.published() {
+			m.Tracks = append(m.Tracks, TrackInfo{ID: t.local.ID(), Kind: t.kind.String()})
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // Done is closed once the participant has left the media server.

@@ -51,7 +51,9 @@ func TestParticipantsOpenNoSockets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if after := fds(); after > before {
-		t.Errorf("%d participants opened %d files (sockets) on the server, want none", n, after-before)
+	// Files other tests' connections still close or open meanwhile may
+	// move the count by a few; a socket per participant moves it by n.
+	if opened := fds() - before; opened >= n {
+		t.Errorf("%d participants opened %d files (sockets) on the server, want none", n, opened)
 	}
 }

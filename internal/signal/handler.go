@@ -262,7 +262,6 @@ func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Par
 	if ok {
 		old = h.conns[participantID]
 		h.conns[participantID] = c
-		p.SetEvents(h.events(c))
 	}
 	h.mu.Unlock()
 	if !ok {
@@ -272,10 +271,28 @@ func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Par
 	if old != nil {
 		old.finish(websocket.StatusNormalClosure, "resumed on another connection")
 	}
+	// joined, then the room as it is now (events that happen meanwhile
+	// reach the new socket before the state that includes them), then
+	// the offer still waiting for its answer, if any.
 	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers,
 		ResumeToken: secret})
+	p.SetEvents(h.events(c))
+	c.send(stateMessage(p.Roster()))
 	p.Resync()
 	return p
+}
+
+// stateMessage is the state message for a roster.
+func stateMessage(roster []sfu.Member) Message {
+	members := make([]Member, len(roster))
+	for i, m := range roster {
+		tracks := make([]Track, len(m.Tracks))
+		for j, t := range m.Tracks {
+			tracks[j] = Track{TrackID: t.ID, StreamID: m.ID, Kind: t.Kind}
+		}
+		members[i] = Member{ParticipantID: m.ID, Context: m.Context, Muted: m.Muted, Tracks: tracks}
+	}
+	return Message{Type: TypeState, Participants: &members}
 }
 
 // resumeToken is a random secret that lets a participant's own client, and

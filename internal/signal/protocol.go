@@ -35,10 +35,28 @@ type Message struct {
 	Kind          string             `json:"kind,omitempty"`
 	Reason        string             `json:"reason,omitempty"`
 	ICEServers    []webrtc.ICEServer `json:"ice_servers,omitempty"`
+	// Participants, in state, is everyone else in the room (an empty
+	// list when nobody else is there).
+	Participants *[]Member `json:"participants,omitempty"`
 
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+}
+
+// Member is one entry of a state message: someone else in the room.
+type Member struct {
+	ParticipantID string  `json:"participant_id"`
+	Context       string  `json:"context"`
+	Muted         bool    `json:"muted"`
+	Tracks        []Track `json:"tracks"`
+}
+
+// Track is a track a member publishes.
+type Track struct {
+	TrackID  string `json:"track_id"`
+	StreamID string `json:"stream_id"`
+	Kind     string `json:"kind"`
 }
 
 // Client message types.
@@ -54,6 +72,7 @@ const (
 // Server message types beyond the sfu events, which keep their names.
 const (
 	TypeJoined       = "joined"
+	TypeState        = "state"
 	TypePong         = "pong"
 	TypeError        = "error"
 	TypeKicked       = "kicked"
