@@ -108,18 +108,19 @@ describe('meeting page in headless Chromium', () => {
     }
   });
 
-  it('two pages in one room see and hear each other', async (t) => {
+  it('two pages in one room see and hear each other; a newcomer after a leave is seen too', async (t) => {
     const pages = { alice: await openPage('alice'), bob: await openPage('bob') };
-    t.after(() => Promise.all(Object.values(pages).map((p) => p.context().close())));
+    const dana = await openPage('dana');
+    t.after(() => Promise.all([...Object.values(pages), dana].map((p) => p.context().close())));
     try {
-      await meeting(pages);
+      await meeting(pages, dana);
     } catch (err) {
-      err.message += `\n${await diag(pages)}`;
+      err.message += `\n${await diag({ ...pages, dana })}`;
       throw err;
     }
   });
 
-  async function meeting(pages) {
+  async function meeting(pages, dana) {
     const room = (await client.rooms.create({ unique_name: 'browser-meeting', max_participants: 4 })).data;
     const token = async () => (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
     const ids = {};
@@ -182,9 +183,29 @@ describe('meeting page in headless Chromium', () => {
     const alice = (await client.roomParticipants.retrieve(ids.alice)).data;
     assert.notEqual(alice.left_at, null);
 
-    // Ending the session tells Bob's page.
+    // Dana joins after Alice left: her tracks reach Bob on the m-lines
+    // Alice's left free, and Bob's page decodes her video and hears her.
+    const link = new URL('/', ts.rootURL);
+    link.search = new URLSearchParams({ room: room.id, token: await token(), name: 'dana' }).toString();
+    await dana.goto(link.href);
+    await dana.click('button[type=submit]');
+    await dana.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+    ids.dana = await dana.evaluate(() => window.roomsd.participantId);
+    await eventually(
+      "Dana's video and audio reach Bob's page",
+      async () => {
+        const s = await pages.bob.evaluate(() => window.roomsd.stats());
+        return s.byParticipant[ids.dana] > 0 && s.audioPackets[ids.dana] > 0;
+      },
+      MEDIA_DEADLINE_MS,
+      200,
+    );
+    assert.equal(await pages.bob.locator(`figure[data-participant="${ids.dana}"] figcaption`).textContent(), 'dana');
+
+    // Ending the session tells Bob's and Dana's pages.
     await client.rooms.sessions.actions.end(sessionId);
     await pages.bob.waitForFunction(() => window.roomsd.state === 'ended', null, { timeout: EVENT_DEADLINE_MS });
+    await dana.waitForFunction(() => window.roomsd.state === 'ended', null, { timeout: EVENT_DEADLINE_MS });
     assert.match(await status(pages.bob), /ended/);
     assert.equal(await state(pages.bob), 'ended');
   }

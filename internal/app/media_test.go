@@ -548,3 +548,26 @@ func TestResumeSendsTheRoomAsItIsNow(t *testing.T) {
 		t.Errorf("Carol in the state: %+v", c)
 	}
 }
+
+// Someone who stays while others come and go receives each newcomer's
+// media, though the newcomer's tracks travel on the transceivers the ones
+// before left behind.
+func TestStayerReceivesEachVisitorOnReusedTransceivers(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	stayer := s.join(room, "Stayer", false, false)
+	for i := range 3 {
+		visitor := s.join(room, fmt.Sprintf("Visitor %d", i), true, true)
+		testutil.Eventually(t, 15*time.Second, fmt.Sprintf("the stayer receives visitor %d's audio and video", i), func() bool {
+			return received(stayer, visitor.ParticipantID, "audio") > 25 && received(stayer, visitor.ParticipantID, "video") > 10
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := visitor.Leave(ctx); err != nil {
+			t.Fatalf("visitor %d leaves: %v", i, err)
+		}
+		cancel()
+		if left := waitEvent(t, stayer, "participant_left", 10*time.Second); left.ParticipantID != visitor.ParticipantID {
+			t.Fatalf("participant_left for %s, want visitor %d", left.ParticipantID, i)
+		}
+	}
+}

@@ -26,12 +26,17 @@ type Participant struct {
 	connected atomic.Bool
 	done      chan struct{}
 
-	mu          sync.Mutex
-	events      func(Event)
-	closed      bool
-	reason      string
-	tracks      []*track
-	subs        map[*track]*webrtc.RTPSender
+	mu     sync.Mutex
+	events func(Event)
+	closed bool
+	reason string
+	tracks []*track
+	subs   map[*track]*webrtc.RTPTransceiver
+	// vacant are transceivers whose track went away. They stay sendonly
+	// with no track (so the m-line carries no stream) and carry the next
+	// track of their kind on a fresh sender: people coming and going do
+	// not leave a dead m-line each in every later offer.
+	vacant      []*webrtc.RTPTransceiver
 	ready       bool // the client's first offer has been answered
 	offering    bool // a server offer awaits the client's answer
 	renegotiate bool // tracks changed while an offer was out
@@ -48,7 +53,7 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
-		subs: map[*track]*webrtc.RTPSender{}, done: make(chan struct{})}
+		subs: map[*track]*webrtc.RTPTransceiver{}, done: make(chan struct{})}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			init := c.ToJSON()
@@ -329,21 +334,51 @@ func (p *Participant) unpublish(t *track) {
 	}
 }
 
-// subscribe adds t to what p receives (the caller renegotiates).
+// subscribe adds t to what p receives (the caller renegotiates), on a
+// vacant transceiver of its kind if there is one.
 func (p *Participant) subscribe(t *track) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || t.owner == p || p.subs[t] != nil {
 		return
 	}
-	tr, err := p.pc.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.local.ID(), "err", err)
-		return
+	tr := p.reuseLocked(t)
+	if tr == nil {
+		var err error
+		tr, err = p.pc.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.local.ID(), "err", err)
+			return
+		}
 	}
-	sender := tr.Sender()
-	p.subs[t] = sender
-	go p.readRTCP(sender, t)
+	p.subs[t] = tr
+	go p.readRTCP(tr.Sender(), t)
+}
+
+// reuseLocked puts t on a vacant transceiver of its kind, with a new
+// sender (so a new SSRC: the client sees a new track on the m-line), and
+// returns it; nil if there is none. p.mu is held.
+func (p *Participant) reuseLocked(t *track) *webrtc.RTPTransceiver {
+	for i, tr := range p.vacant {
+		if tr.Kind() != t.kind {
+			continue
+		}
+		p.vacant = append(p.vacant[:i], p.vacant[i+1:]...)
+		old := tr.Sender()
+		sender, err := p.m.api.NewRTPSender(t.local, p.pc.SCTP().Transport())
+		if err == nil {
+			err = tr.SetSender(sender, t.local)
+		}
+		if err != nil {
+			p.m.log.Debug("cannot reuse a transceiver", "participant_id", p.id, "err", err)
+			return nil
+		}
+		if old != nil {
+			_ = old.Stop() // ends its RTCP reader
+		}
+		return tr
+	}
+	return nil
 }
 
 // readRTCP drains a sender's RTCP, which drives pion's interceptors (NACK
@@ -366,13 +401,17 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, t *track) {
 func (p *Participant) unsubscribe(t *track) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sender := p.subs[t]
-	if sender == nil {
+	tr := p.subs[t]
+	if tr == nil {
 		return false
 	}
 	delete(p.subs, t)
 	if !p.closed {
-		_ = p.pc.RemoveTrack(sender)
+		// The m-line stays, without a stream, until the next track of its
+		// kind takes it.
+		if err := tr.Sender().ReplaceTrack(nil); err == nil {
+			p.vacant = append(p.vacant, tr)
+		}
 	}
 	return true
 }
