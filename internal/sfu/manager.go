@@ -86,11 +86,13 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 			room = &Room{id: roomID, m: m, members: map[string]*Participant{}}
 			m.rooms[roomID] = room
 		}
+		room.joining++ // the room is not empty while we join it
 		m.mu.Unlock()
 
 		// Building the PeerConnection is slow: no lock is held meanwhile.
 		p, err := newParticipant(m, room, sessionID, participantID, context, events)
 		if err != nil {
+			room.joinFailed()
 			return nil, err
 		}
 		// Registration and membership happen in one critical section, so
@@ -101,21 +103,31 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		case m.closed:
 			m.mu.Unlock()
 			p.pc.Close()
+			room.joinFailed()
 			return nil, ErrClosed
 		case m.rooms[roomID] != room:
-			// The room emptied out and was dropped while we built the
-			// connection: start over with the current one.
+			// The room was dropped while we built the connection (a join
+			// under way keeps a room, so only Close does this): start
+			// over with the current one.
 			m.mu.Unlock()
 			p.pc.Close()
+			room.joinFailed()
 			continue
 		}
 		others, ok := room.admit(p)
+		room.joining--
 		if ok {
 			m.participants[participantID] = p
 		}
 		m.mu.Unlock()
 		if !ok {
 			p.pc.Close()
+			room.mu.Lock()
+			room.armLocked()
+			room.mu.Unlock()
+			if m.cfg.OnEmpty == nil {
+				m.dropRoomIfEmpty(room)
+			}
 			return nil, ErrClosed // it failed or was closed while connecting
 		}
 		room.welcome(p, others)
@@ -136,7 +148,7 @@ func (m *Manager) forget(p *Participant) {
 func (m *Manager) dropRoomIfEmpty(r *Room) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.rooms[r.id] == r && r.empty() {
+	if m.rooms[r.id] == r && r.joining == 0 && r.empty() {
 		delete(m.rooms, r.id)
 		return true
 	}

@@ -100,23 +100,42 @@ func TestJoinDuringLastLeaveUsesTheRegisteredRoom(t *testing.T) {
 }
 
 // OnEmpty fires although a participant joined between the timer's r.empty()
-// check and the call: the session is ended under a live participant.
+// check and the call: the session is ended under a live participant. The
+// invariant: when OnEmpty runs, no room of this id that is no longer
+// registered has anyone in it (a join never lands in a dropped room), and
+// a joiner is always in the registered room. Someone in a new room,
+// registered after the drop, is fine: they joined after it.
 func TestEmptyTimerSparesANewMember(t *testing.T) {
 	var mu sync.Mutex
 	var bad int
+	var seen []*Room
 	var m *Manager
 	m = newTestManager(t, func(id string) {
-		if len(m.Participants(id)) > 0 {
-			mu.Lock()
-			bad++
-			mu.Unlock()
+		mu.Lock()
+		rooms := append([]*Room(nil), seen...)
+		mu.Unlock()
+		m.mu.Lock()
+		registered := m.rooms[id]
+		m.mu.Unlock()
+		for _, r := range rooms {
+			if r != registered && !r.empty() {
+				mu.Lock()
+				bad++
+				mu.Unlock()
+			}
 		}
 	}, 20*time.Millisecond)
 	for i := 0; i < 40; i++ {
 		a, _ := m.Join("room", "s", "a", "", func(Event) {})
+		mu.Lock()
+		seen = append(seen, a.room)
+		mu.Unlock()
 		a.Close("left")
 		time.Sleep(20*time.Millisecond - time.Duration(i%10)*50*time.Microsecond)
 		b, _ := m.Join("room", "s", "b", "", func(Event) {})
+		mu.Lock()
+		seen = append(seen, b.room)
+		mu.Unlock()
 		time.Sleep(time.Millisecond)
 		m.mu.Lock()
 		cur := m.rooms["room"]
@@ -130,7 +149,7 @@ func TestEmptyTimerSparesANewMember(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 	}
 	if bad > 0 {
-		t.Errorf("OnEmpty with a live member, or orphan room: %d of 40", bad)
+		t.Errorf("someone in a dropped room when OnEmpty ran, or an orphan room: %d of 40", bad)
 	}
 }
 
@@ -236,5 +255,58 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 	}
 	if p.pc.SignalingState() != webrtc.SignalingStateStable {
 		t.Errorf("signaling state %v after the good answer", p.pc.SignalingState())
+	}
+}
+
+// A join under way keeps an empty room: its timer neither drops it nor
+// reports it, however often it fires, until the join is in or has failed;
+// a failed join leaves the room to its timer.
+func TestJoinUnderWayKeepsTheRoom(t *testing.T) {
+	emptied := make(chan string, 10)
+	m := newTestManager(t, func(id string) { emptied <- id }, 5*time.Millisecond)
+	a, err := m.Join("room", "s", "a", "", func(Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := a.room
+	// A second join has picked the room and is building its connection.
+	m.mu.Lock()
+	room.joining++
+	m.mu.Unlock()
+	a.Close("left")
+	// The timer fires (and re-arms) several times meanwhile.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		room.mu.Lock()
+		gen := room.emptyGen
+		room.mu.Unlock()
+		if gen >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the empty-room timer fired only %d times", gen)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case id := <-emptied:
+		t.Fatalf("OnEmpty(%s) while a join was under way", id)
+	default:
+	}
+	m.mu.Lock()
+	registered := m.rooms["room"] == room
+	m.mu.Unlock()
+	if !registered {
+		t.Fatal("the room was dropped while a join was under way")
+	}
+	// The join fails: the room is empty, and its timer reports it.
+	room.joinFailed()
+	select {
+	case id := <-emptied:
+		if id != "room" {
+			t.Fatalf("OnEmpty(%s)", id)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("OnEmpty never ran after the join failed")
 	}
 }

@@ -14,6 +14,12 @@ type Room struct {
 	mu         sync.Mutex
 	members    map[string]*Participant
 	emptyTimer *time.Timer
+	emptyGen   int // which arming of emptyTimer is current
+
+	// joining counts joins under way into this room (guarded by the
+	// Manager's lock): a room someone is joining is not empty, so the
+	// empty-room timer neither drops it nor ends its session under them.
+	joining int
 }
 
 func (r *Room) snapshot() []*Participant {
@@ -79,6 +85,54 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 	}
 }
 
+// armLocked starts the empty-room timer if the room has nobody in it and
+// none is running; r.mu is held. When it fires, OnEmpty runs only if the
+// room is then dropped: a join since then, or under way, keeps it.
+func (r *Room) armLocked() {
+	if len(r.members) > 0 || r.emptyTimer != nil || r.m.cfg.OnEmpty == nil {
+		return
+	}
+	r.emptyGen++
+	gen := r.emptyGen
+	r.emptyTimer = time.AfterFunc(r.m.cfg.EmptyTimeout, func() { r.emptyTimerFired(gen) })
+}
+
+// emptyTimerFired drops the room and reports it to OnEmpty, unless someone
+// joined or is joining it: then, if the room is still empty and still the
+// registered one (a join under way may yet fail), it looks again after
+// another EmptyTimeout.
+func (r *Room) emptyTimerFired(gen int) {
+	if r.m.dropRoomIfEmpty(r) {
+		r.m.cfg.OnEmpty(r.id)
+		return
+	}
+	r.m.mu.Lock()
+	registered := r.m.rooms[r.id] == r && !r.m.closed
+	r.m.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.emptyTimer != nil && r.emptyGen == gen { // not stopped or replaced meanwhile
+		r.emptyTimer = nil
+		if registered {
+			r.armLocked()
+		}
+	}
+}
+
+// joinFailed ends a join into r that did not make it in: if that leaves r
+// empty, it gets its empty-room timer (or, without OnEmpty, is dropped).
+func (r *Room) joinFailed() {
+	r.m.mu.Lock()
+	r.joining--
+	r.m.mu.Unlock()
+	r.mu.Lock()
+	r.armLocked()
+	r.mu.Unlock()
+	if r.m.cfg.OnEmpty == nil {
+		r.m.dropRoomIfEmpty(r)
+	}
+}
+
 func (r *Room) stopTimer() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,15 +158,7 @@ func (r *Room) remove(p *Participant, reason string) {
 	}
 	delete(r.members, p.id)
 	others := r.membersLocked()
-	if len(r.members) == 0 && r.m.cfg.OnEmpty != nil {
-		r.emptyTimer = time.AfterFunc(r.m.cfg.EmptyTimeout, func() {
-			// Only the timer that actually drops the room reports it; a
-			// join since then keeps it.
-			if r.m.dropRoomIfEmpty(r) {
-				r.m.cfg.OnEmpty(r.id)
-			}
-		})
-	}
+	r.armLocked()
 	r.mu.Unlock()
 	for _, o := range others {
 		o.unsubscribeFrom(p)
