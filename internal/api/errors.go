@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
@@ -82,7 +81,7 @@ func toAPIError(err error, notFoundDetail string) *apiError {
 		return notFound(notFoundDetail)
 	case errors.Is(err, domain.ErrForbidden):
 		return newError(http.StatusForbidden, codeForbidden, "Authorization failed",
-			"The token does not allow this: "+strings.TrimPrefix(err.Error(), domain.ErrForbidden.Error()+": ")+".")
+			"The token does not allow this: "+err.Error()+".") // the error's text is the reason alone
 	case errors.Is(err, domain.ErrSessionEnded):
 		return newError(http.StatusUnprocessableEntity, codeBadRequest, "Session not active",
 			"The room session has already ended.")

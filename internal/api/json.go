@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
@@ -151,13 +152,13 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMess
 // JSON has (RFC 8259); a charset parameter, if any, must say so.
 func checkContentType(ct string) error {
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || !(mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+	if err != nil || !httpx.JSONMediaType(mt) {
 		return newError(http.StatusUnsupportedMediaType, codeMediaType, "Unsupported media type",
-			fmt.Sprintf("Send the body as JSON with Content-Type: application/json (got %s).", shown(printable(ct))))
+			fmt.Sprintf("Send the body as JSON with Content-Type: application/json (got %s).", httpx.Quote(httpx.Printable(ct))))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
 		return newError(http.StatusUnsupportedMediaType, codeMediaType, "Unsupported media type",
-			fmt.Sprintf("Send the body as UTF-8 JSON; charset=%s is not supported.", shown(printable(cs))))
+			fmt.Sprintf("Send the body as UTF-8 JSON; charset=%s is not supported.", httpx.Quote(httpx.Printable(cs))))
 	}
 	return nil
 }
@@ -189,12 +190,12 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 		}
 		if bad != "" {
 			if p := httpx.JSONTextProblem(raw); p != "" {
-				return nil, fieldError(codeBadRequest, "Invalid text", pointerToken(key), key+" "+p+".")
+				return nil, fieldError(codeBadRequest, "Invalid text", domain.PathStep(key), key+" "+p+".")
 			}
 			continue
 		}
 		if _, dup := obj[key]; dup {
-			return nil, fieldError(codeBadRequest, "Duplicate field", pointerToken(key), key+" is given more than once; give it once.")
+			return nil, fieldError(codeBadRequest, "Duplicate field", domain.PathStep(key), key+" is given more than once; give it once.")
 		}
 		obj[key] = raw
 	}
@@ -206,13 +207,6 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-// pointerEscaper escapes a field name for a JSON pointer (RFC 6901).
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
-// pointerToken is a field name as one step of a JSON pointer: a name
-// holding / or ~ would otherwise point elsewhere.
-func pointerToken(name string) string { return pointerEscaper.Replace(name) }
 
 func typeError(field, want string) error {
 	return fieldError(codeBadRequest, "Invalid type", field, field+" must be "+want+".")

@@ -255,7 +255,7 @@ func videoLayout(obj map[string]json.RawMessage) (map[string]domain.VideoRegion,
 	}
 	out := make(map[string]domain.VideoRegion, len(regions))
 	for _, name := range slices.Sorted(maps.Keys(regions)) {
-		fields, at := regions[name], "video_layout/"+pointerToken(name)
+		fields, at := regions[name], "video_layout/"+domain.PathStep(name)
 		if fields == nil {
 			return nil, typeError(at, "an object")
 		}

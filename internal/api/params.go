@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/store"
 )
 
@@ -54,15 +55,11 @@ type query struct {
 	asked  []string // nil when the request has no parameters to check
 }
 
+// newQuery reads the parameters withQuery parsed; a request without a
+// query has none.
 func newQuery(r *http.Request) *query {
 	q := &query{}
-	if v, ok := r.Context().Value(queryKey).(url.Values); ok {
-		q.values = v
-	} else if v, err := parseQuery(r.URL.RawQuery); err == nil {
-		q.values = v
-	} else {
-		q.values, q.err = url.Values{}, err
-	}
+	q.values, _ = r.Context().Value(queryKey).(url.Values)
 	if len(q.values) > 0 {
 		q.asked = make([]string, 0, 32)
 	}
@@ -94,7 +91,7 @@ func (q *query) lookup(name string) (string, bool) {
 	for _, v := range vs[1:] {
 		if v != vs[0] {
 			q.fail(paramError(name, fmt.Sprintf("%s is given more than once with different values (%s and %s); give it once.",
-				name, shown(vs[0]), shown(v))))
+				name, httpx.Quote(vs[0]), httpx.Quote(v))))
 			return "", false
 		}
 	}
@@ -124,7 +121,7 @@ func (q *query) bool(name string) bool {
 	case "true":
 		return true
 	default:
-		q.fail(paramError(name, fmt.Sprintf("%s must be true or false, got %s.", name, shown(v))))
+		q.fail(paramError(name, fmt.Sprintf("%s must be true or false, got %s.", name, httpx.Quote(v))))
 		return false
 	}
 }
@@ -156,7 +153,7 @@ func (q *query) id(name string) *string {
 	}
 	id, err := canonicalID(v)
 	if err != nil {
-		q.fail(paramError(name, fmt.Sprintf("%s must be a UUID such as 0ccc7b54-4df3-4bca-a65a-3da1ecc777f0, got %s.", name, shown(v))))
+		q.fail(paramError(name, fmt.Sprintf("%s must be a UUID such as 0ccc7b54-4df3-4bca-a65a-3da1ecc777f0, got %s.", name, httpx.Quote(v))))
 		return nil
 	}
 	return &id
@@ -169,7 +166,7 @@ func (q *query) enum(name string, allowed ...string) *string {
 		return nil
 	}
 	if !slices.Contains(allowed, v) {
-		q.fail(paramError(name, fmt.Sprintf("%s must be one of %s, got %s.", name, strings.Join(allowed, ", "), shown(v))))
+		q.fail(paramError(name, fmt.Sprintf("%s must be one of %s, got %s.", name, strings.Join(allowed, ", "), httpx.Quote(v))))
 		return nil
 	}
 	return &v
@@ -182,7 +179,7 @@ func (q *query) int(name string, def, lo, hi int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		q.fail(paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %s.", name, lo, hi, shown(v))))
+		q.fail(paramError(name, fmt.Sprintf("%s must be an integer from %d to %d, got %s.", name, lo, hi, httpx.Quote(v))))
 		return 0
 	}
 	return n
@@ -269,7 +266,7 @@ func (q *query) dateRange(field string) store.TimeRange {
 		}
 		day, err := time.Parse(time.DateOnly, v)
 		if err != nil || day.Year() < 1 {
-			q.fail(paramError(name, fmt.Sprintf("%s must be a date from 0001-01-01 to 9999-12-31 as YYYY-MM-DD, got %s.", name, shown(v))))
+			q.fail(paramError(name, fmt.Sprintf("%s must be a date from 0001-01-01 to 9999-12-31 as YYYY-MM-DD, got %s.", name, httpx.Quote(v))))
 			return store.TimeRange{}
 		}
 		next := day.AddDate(0, 0, 1)
@@ -299,7 +296,7 @@ func (q *query) intRange(field string) store.IntRange {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			q.fail(paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %s.", name, shown(v))))
+			q.fail(paramError(name, fmt.Sprintf("%s must be a whole number of seconds, got %s.", name, httpx.Quote(v))))
 			return store.IntRange{}
 		}
 		lower, upper := op != "lte", op == "eq" || op == "lte"

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/roomsd/roomsd/internal/httpx"
 )
@@ -62,23 +60,23 @@ func parseQuery(raw string) (url.Values, error) {
 				name = n
 			}
 			return nil, malformedQuery(decodedOrRaw(name), fmt.Sprintf(
-				"The query holds a ; (in %s); separate parameters with & and send a ; inside a value as %%3B.", shown(pair)))
+				"The query holds a ; (in %s); separate parameters with & and send a ; inside a value as %%3B.", httpx.Quote(pair)))
 		}
 		name, err := url.QueryUnescape(rawName)
 		if err != nil {
-			return nil, malformedQuery(printable(rawName), fmt.Sprintf(
-				"The parameter name %s is not percent-encoded correctly: a %% must be followed by two hex digits (send %% itself as %%25).", shown(rawName)))
+			return nil, malformedQuery(httpx.Printable(rawName), fmt.Sprintf(
+				"The parameter name %s is not percent-encoded correctly: a %% must be followed by two hex digits (send %% itself as %%25).", httpx.Quote(rawName)))
 		}
 		if name == "" {
-			return nil, malformedQuery("", fmt.Sprintf("The query holds a value without a parameter name (%s).", shown(pair)))
+			return nil, malformedQuery("", fmt.Sprintf("The query holds a value without a parameter name (%s).", httpx.Quote(pair)))
 		}
 		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
-			return nil, malformedQuery(printable(name), fmt.Sprintf(
-				"The value of %s is not percent-encoded correctly: a %% must be followed by two hex digits (send %% itself as %%25).", printable(name)))
+			return nil, malformedQuery(httpx.Printable(name), fmt.Sprintf(
+				"The value of %s is not percent-encoded correctly: a %% must be followed by two hex digits (send %% itself as %%25).", httpx.Printable(name)))
 		}
 		if p := httpx.TextProblem(name); p != "" {
-			return nil, paramError(printable(name), "A parameter name "+p+".")
+			return nil, paramError(httpx.Printable(name), "A parameter name "+p+".")
 		}
 		if p := httpx.TextProblem(value); p != "" {
 			return nil, paramError(name, "The value of "+name+" "+p+".")
@@ -107,29 +105,5 @@ func decodedOrRaw(raw string) string {
 	if n, err := url.QueryUnescape(raw); err == nil && httpx.TextProblem(n) == "" {
 		return n
 	}
-	return printable(raw)
-}
-
-// printable makes client text safe to echo in a message: invalid UTF-8
-// and control characters become '?'.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
-// shown quotes client text for a message, cut at 100 bytes.
-func shown(s string) string {
-	const max = 100
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return strconv.Quote(s[:cut]) + "…"
-	}
-	return strconv.Quote(s)
+	return httpx.Printable(raw)
 }

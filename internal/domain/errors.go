@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrNotFound reports that the addressed entity does not exist.
@@ -31,6 +32,14 @@ const (
 	// KindRequired is a missing mandatory value.
 	KindRequired
 )
+
+// PathStep is a name (a body field, a layout region) as one step of the
+// path in ValidationError.Field, a JSON pointer without its leading "/":
+// ~ becomes ~0 and / becomes ~1 (RFC 6901), so that a name holding them
+// is not read as two steps.
+func PathStep(name string) string { return pathEscaper.Replace(name) }
+
+var pathEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // ValidationError names the offending field (by its wire name) and says
 // what is wrong with it in words a user can act on.

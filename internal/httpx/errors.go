@@ -7,6 +7,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -43,14 +44,17 @@ type Envelope struct {
 	Errors []*Error `json:"errors"`
 }
 
-// Marshal encodes the envelope holding e, with a final newline.
+// Marshal encodes the envelope holding e, with a final newline, as the
+// API writes its own answers (no HTML escaping).
 func (e *Error) Marshal() []byte {
-	b, err := json.Marshal(Envelope{Errors: []*Error{e}})
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Envelope{Errors: []*Error{e}}); err != nil {
 		// Strings and ints always encode.
 		panic("httpx: encode error envelope: " + err.Error())
 	}
-	return append(b, '\n')
+	return b.Bytes()
 }
 
 // WriteError answers with e in the envelope, as JSON.

@@ -23,7 +23,7 @@ func Guard(next http.Handler) http.Handler {
 		jw := &jsonErrorWriter{ResponseWriter: w, head: r.Method == http.MethodHead}
 		if !Canonical(r.URL.Path) {
 			e := ForStatus(http.StatusNotFound)
-			e.Detail = "The path " + quote(r.URL.Path) + " is not in canonical form (it has //, /./ or /../ in it); send the path itself."
+			e.Detail = "The path " + Quote(r.URL.Path) + " is not in canonical form (it has //, /./ or /../ in it); send the path itself."
 			WriteError(jw, e)
 			return
 		}
@@ -43,24 +43,6 @@ func Canonical(p string) bool {
 		clean += "/"
 	}
 	return clean == p
-}
-
-// quote shows a client's path in a message, bounded and printable.
-func quote(s string) string {
-	const max = 200
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	out := make([]rune, 0, len(s)+2)
-	out = append(out, '"')
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == 0xfffd {
-			out = append(out, '?')
-			continue
-		}
-		out = append(out, r)
-	}
-	return string(append(out, '"'))
 }
 
 // jsonErrorWriter passes a response through unless it is an error answer
@@ -113,12 +95,14 @@ func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 // connection (Hijack, Flush, deadlines).
 func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// isJSON reports whether a Content-Type is JSON (application/json or any
-// application/*+json).
+// isJSON reports whether a Content-Type is JSON.
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
+	return err == nil && JSONMediaType(mt)
+}
+
+// JSONMediaType reports whether a parsed media type is JSON:
+// application/json or any application/*+json.
+func JSONMediaType(mt string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -69,4 +70,29 @@ func hex4(b []byte) rune {
 		}
 	}
 	return r
+}
+
+// Printable makes client text safe to echo unquoted, as a parameter name
+// in an error's source: invalid UTF-8 and control characters become '?'.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// Quote quotes client text for an error message (Go quoting, so control
+// characters and invalid bytes are escaped), cut at 100 bytes.
+func Quote(s string) string {
+	const max = 100
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(s)
 }

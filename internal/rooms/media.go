@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -223,11 +222,6 @@ func sortedKeys(l map[string]domain.VideoRegion) []string {
 	return keys
 }
 
-// pointerToken escapes a region name for the JSON pointer that names a
-// field inside it (RFC 6901: ~ as ~0, / as ~1), so that a region called
-// "a/b" is not read as two levels.
-func pointerToken(name string) string { return strings.NewReplacer("~", "~0", "/", "~1").Replace(name) }
-
 // checkLayoutShape checks the regions against the canvas.
 func checkLayoutShape(l map[string]domain.VideoRegion, width, height int) error {
 	if len(l) > maxRegions {
@@ -235,7 +229,7 @@ func checkLayoutShape(l map[string]domain.VideoRegion, width, height int) error 
 	}
 	for _, name := range sortedKeys(l) {
 		r := l[name]
-		at := func(f string) string { return "video_layout/" + pointerToken(name) + "/" + f }
+		at := func(f string) string { return "video_layout/" + domain.PathStep(name) + "/" + f }
 		if name == "" {
 			return domain.Invalid("video_layout", "region names must not be empty")
 		}
@@ -281,7 +275,7 @@ func checkLayoutSources(ctx context.Context, q store.Queries, l map[string]domai
 			if src == allVideoSources {
 				continue
 			}
-			field := fmt.Sprintf("video_layout/%s/video_sources/%d", pointerToken(name), i)
+			field := fmt.Sprintf("video_layout/%s/video_sources/%d", domain.PathStep(name), i)
 			r, err := q.GetRecording(ctx, src)
 			if errors.Is(err, domain.ErrNotFound) || (err == nil && r.SessionID != sessionID) {
 				return domain.Invalid(field, "recording %s is not a recording of session %s", src, sessionID)

@@ -72,10 +72,7 @@ type RecordingFilter struct {
 }
 
 // IsZero reports whether the filter selects every recording.
-func (f RecordingFilter) IsZero() bool {
-	return f.StartedAt.IsZero() && f.EndedAt.IsZero() && f.RoomID == nil && f.SessionID == nil &&
-		f.ParticipantID == nil && f.Status == nil && f.Type == nil && f.DurationSecs.Min == nil && f.DurationSecs.Max == nil
-}
+func (f RecordingFilter) IsZero() bool { return len(f.Conditions()) == 0 }
 
 // Conditions names the columns the filter restricts: started_at,
 // ended_at, room_id, session_id, participant_id, status, type and
