@@ -6,12 +6,15 @@
 package cors
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/roomsd/roomsd/internal/httpx"
 )
 
 // The values a policy answers with.
@@ -207,27 +210,13 @@ func requestedHeaders(values []string) (string, bool) {
 			if name == "" {
 				continue
 			}
-			if !isToken(name) {
+			if !httpguts.ValidHeaderFieldName(name) {
 				return "", false
 			}
 			names = append(names, name)
 		}
 	}
 	return strings.Join(names, ", "), true
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2).
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // addVary adds names to the response's Vary header, keeping what is there
@@ -245,34 +234,12 @@ func addVary(h http.Header, names ...string) {
 }
 
 func listed(values []string, name string) bool {
-	for _, v := range values {
-		for _, item := range strings.Split(v, ",") {
-			if item = strings.TrimSpace(item); item == "*" || strings.EqualFold(item, name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-type apiError struct {
-	Code   string `json:"code"`
-	Title  string `json:"title"`
-	Detail string `json:"detail"`
+	return httpguts.HeaderValuesContainsToken(values, "*") || httpguts.HeaderValuesContainsToken(values, name)
 }
 
 // refuse answers a preflight with 403 and the Telnyx error envelope, and
 // no Access-Control-Allow-* header, so the browser does not send the
 // request.
 func refuse(w http.ResponseWriter, title, detail string) {
-	// A struct of strings always encodes.
-	body, _ := json.Marshal(struct {
-		Errors []apiError `json:"errors"`
-	}{[]apiError{{Code: codeForbidden, Title: title, Detail: detail}}})
-	body = append(body, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusForbidden)
-	w.Write(body)
+	httpx.WriteError(w, &httpx.Error{Status: http.StatusForbidden, Code: codeForbidden, Title: title, Detail: detail})
 }
