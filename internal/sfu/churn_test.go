@@ -113,8 +113,7 @@ func fakeTrack(t *testing.T, ownerID string, kind webrtc.RTPCodecType) *track {
 }
 
 // Server offers list only the codecs the SFU forwards (Opus; VP8 and
-// baseline H.264 with RTX), so every m-line, including the inactive one a
-// departed track leaves behind, stays small.
+// baseline H.264 with RTX), so every m-line stays small.
 func TestOffersListOnlyForwardedCodecs(t *testing.T) {
 	h := newOfferHarness(t)
 	audio, video := fakeTrack(t, "visitor", webrtc.RTPCodecTypeAudio), fakeTrack(t, "visitor", webrtc.RTPCodecTypeVideo)

@@ -122,12 +122,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		m.mu.Unlock()
 		if !ok {
 			p.pc.Close()
-			room.mu.Lock()
-			room.armLocked()
-			room.mu.Unlock()
-			if m.cfg.OnEmpty == nil {
-				m.dropRoomIfEmpty(room)
-			}
+			room.settle()
 			return nil, ErrClosed // it failed or was closed while connecting
 		}
 		room.welcome(p, others)

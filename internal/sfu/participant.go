@@ -26,20 +26,16 @@ type Participant struct {
 	connected atomic.Bool
 	done      chan struct{}
 
-	mu     sync.Mutex
-	events func(Event)
-	closed bool
-	reason string
-	tracks []*track
-	subs   map[*track]*webrtc.RTPTransceiver
-	// vacant are transceivers whose track went away. They stay sendonly
-	// with no track (so the m-line carries no stream) and carry the next
-	// track of their kind on a fresh sender: people coming and going do
-	// not leave a dead m-line each in every later offer.
-	vacant      []*webrtc.RTPTransceiver
-	ready       bool // the client's first offer has been answered
-	offering    bool // a server offer awaits the client's answer
-	renegotiate bool // tracks changed while an offer was out
+	mu          sync.Mutex
+	events      func(Event)
+	closed      bool
+	reason      string
+	tracks      []*track
+	subs        map[*track]*webrtc.RTPTransceiver
+	vacant      []*webrtc.RTPTransceiver // see reuseLocked
+	ready       bool                     // the client's first offer has been answered
+	offering    bool                     // a server offer awaits the client's answer
+	renegotiate bool                     // tracks changed while an offer was out
 	candidates  []webrtc.ICECandidateInit
 }
 
@@ -357,7 +353,10 @@ func (p *Participant) subscribe(t *track) {
 
 // reuseLocked puts t on a vacant transceiver of its kind, with a new
 // sender (so a new SSRC: the client sees a new track on the m-line), and
-// returns it; nil if there is none. p.mu is held.
+// returns it; nil if there is none. p.mu is held. A transceiver becomes
+// vacant when its track goes away (unsubscribe): it stays sendonly with
+// no track, so its m-line carries no stream, and people coming and going
+// do not leave a dead m-line each in every later offer.
 func (p *Participant) reuseLocked(t *track) *webrtc.RTPTransceiver {
 	for i, tr := range p.vacant {
 		if tr.Kind() != t.kind {

@@ -119,12 +119,18 @@ func (r *Room) emptyTimerFired(gen int) {
 	}
 }
 
-// joinFailed ends a join into r that did not make it in: if that leaves r
-// empty, it gets its empty-room timer (or, without OnEmpty, is dropped).
+// joinFailed ends a join into r that did not make it in.
 func (r *Room) joinFailed() {
 	r.m.mu.Lock()
 	r.joining--
 	r.m.mu.Unlock()
+	r.settle()
+}
+
+// settle looks after a room that a join left without its newcomer: if it
+// is empty, it gets its empty-room timer (or, without OnEmpty, is
+// dropped).
+func (r *Room) settle() {
 	r.mu.Lock()
 	r.armLocked()
 	r.mu.Unlock()
