@@ -6,31 +6,12 @@
 // leave and the end of the session.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { TestServer, eventually } from './server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const LAUNCH_DEADLINE_MS = 60_000;
 const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
 const EVENT_DEADLINE_MS = 15_000;
-
-const CHROMIUM_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  // The server's media is on 127.0.0.1 (ROOMSD_RTC_LOOPBACK=on).
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 describe('meeting page in headless Chromium', () => {
   const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
@@ -40,22 +21,9 @@ describe('meeting page in headless Chromium', () => {
   const logs = [];
 
   before(async () => {
-    try {
-      await access(CHROMIUM, constants.X_OK);
-    } catch {
-      throw new Error(
-        `Chromium is required for the browser test and was not found at ${CHROMIUM}. ` +
-          'Install it with `apt-get install -y chromium` (.ci/run does this) or set CHROMIUM_PATH.',
-      );
-    }
     await ts.start();
     client = ts.sdk();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      timeout: LAUNCH_DEADLINE_MS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

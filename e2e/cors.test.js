@@ -7,29 +7,10 @@
 // second page server, an origin not listed, is refused by the browser.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import http from 'node:http';
 import { once } from 'node:events';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { TestServer } from './server.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const LAUNCH_DEADLINE_MS = 60_000;
-
-const CHROMIUM_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /**
  * Serves one HTML page on a free port of 127.0.0.1 and resolves to
@@ -77,26 +58,13 @@ describe('CORS in headless Chromium', () => {
   let client;
 
   before(async () => {
-    try {
-      await access(CHROMIUM, constants.X_OK);
-    } catch {
-      throw new Error(
-        `Chromium is required for the CORS test and was not found at ${CHROMIUM}. ` +
-          'Install it with `apt-get install -y chromium` (.ci/run does this) or set CHROMIUM_PATH.',
-      );
-    }
     allowed = await pageServer();
     other = await pageServer();
     ts = new TestServer({ env: { ROOMSD_CORS_ORIGINS: allowed.origin } });
     await ts.start();
     assert.notEqual(new URL(ts.baseURL).origin, allowed.origin);
     client = ts.sdk();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      timeout: LAUNCH_DEADLINE_MS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

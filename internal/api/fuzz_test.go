@@ -336,11 +336,32 @@ var roomSeeds = []string{
 	`{"unique_name":"\ud800x"}`,
 }
 
-// FuzzRoomChanges decodes room create and update bodies.
-func FuzzRoomChanges(f *testing.F) {
-	for _, s := range append(roomSeeds, jsonSeeds...) {
+// addSeeds adds a target's own seeds and the JSON seeds every body
+// decoder shares.
+func addSeeds(f *testing.F, seeds []string) {
+	for _, s := range append(seeds, jsonSeeds...) {
 		f.Add([]byte(s))
 	}
+}
+
+// fuzzObject fuzzes a decoder of one part of a JSON object body: the body
+// is split into fields first, and a body refused there must be refused
+// with a well-formed error.
+func fuzzObject(f *testing.F, seeds []string, check func(t *testing.T, body []byte, obj map[string]json.RawMessage)) {
+	addSeeds(f, seeds)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		obj, err := decodeObject(body)
+		if err != nil {
+			checkFieldError(t, body, err)
+			return
+		}
+		check(t, body, obj)
+	})
+}
+
+// FuzzRoomChanges decodes room create and update bodies.
+func FuzzRoomChanges(f *testing.F) {
+	addSeeds(f, roomSeeds)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPatch, "/v2/rooms/0ccc7b54-4df3-4bca-a65a-3da1ecc777f0", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
@@ -381,15 +402,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 // FuzzSelection decodes the participant selection of kick, mute and
 // unmute.
 func FuzzSelection(f *testing.F) {
-	for _, s := range append(selectionSeeds, jsonSeeds...) {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		obj, err := decodeObject(body)
-		if err != nil {
-			checkFieldError(t, body, err)
-			return
-		}
+	fuzzObject(f, selectionSeeds, func(t *testing.T, body []byte, obj map[string]json.RawMessage) {
 		for _, action := range []string{"kick", "mute", "unmute"} {
 			sel, err := selection(obj, action)
 			if err != nil {
@@ -430,15 +443,7 @@ var layoutSeeds = []string{
 
 // FuzzVideoLayout decodes a composition's video layout.
 func FuzzVideoLayout(f *testing.F) {
-	for _, s := range append(layoutSeeds, jsonSeeds...) {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		obj, err := decodeObject(body)
-		if err != nil {
-			checkFieldError(t, body, err)
-			return
-		}
+	fuzzObject(f, layoutSeeds, func(t *testing.T, body []byte, obj map[string]json.RawMessage) {
 		layout, err := videoLayout(obj)
 		if err != nil {
 			checkFieldError(t, body, err)

@@ -1,12 +1,16 @@
 package app_test
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/roomsd/roomsd/internal/client"
+	"github.com/roomsd/roomsd/internal/signal"
 	"github.com/roomsd/roomsd/internal/testutil"
 )
 
@@ -38,6 +42,9 @@ func TestEveryErrorIsJSON(t *testing.T) {
 		{"no route", "GET", "/nothing", nil, 404},
 		{"wrong method", "PUT", "/v2/rooms", nil, 405},
 		{"no key", "GET", "/v2/rooms", map[string]string{"Authorization": ""}, 401},
+		// The page's file server answers a range past the end in plain
+		// text; the guard makes it the envelope.
+		{"page range past the end", "GET", "/", map[string]string{"Range": "bytes=999999-"}, 416},
 	} {
 		req, err := http.NewRequest(c.method, a.URL+c.path, nil)
 		if err != nil {
@@ -57,13 +64,8 @@ func TestEveryErrorIsJSON(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var env struct {
-			Errors []struct{ Code, Title, Detail string } `json:"errors"`
-		}
-		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" ||
-			json.Unmarshal(body, &env) != nil || len(env.Errors) != 1 || env.Errors[0].Code == "" || env.Errors[0].Detail == "" {
-			t.Errorf("%s: %s %s → %d %q %s; want the JSON envelope with %d", c.name, c.method, c.path, resp.StatusCode,
-				resp.Header.Get("Content-Type"), body, c.status)
+		if _, err := testutil.ErrorEnvelope(resp.Header, body); resp.StatusCode != c.status || err != nil {
+			t.Errorf("%s: %s %s → %d (%v); want the JSON envelope with %d", c.name, c.method, c.path, resp.StatusCode, err, c.status)
 		}
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: no X-Content-Type-Options: nosniff", c.name)
@@ -97,5 +99,45 @@ func TestPageCSPNamesItsHost(t *testing.T) {
 	if !strings.Contains(csp, "connect-src 'self' ws://meet.example.test:8443 wss://meet.example.test:8443;") ||
 		strings.Contains(csp, " ws: ") || strings.Contains(csp, " wss:;") {
 		t.Errorf("CSP %q", csp)
+	}
+}
+
+// Over the REST API and the signaling socket the reason reads as one
+// plain sentence.
+func TestRefusedTokensInPlainWordsOverTheWire(t *testing.T) {
+	a := testutil.StartApp(t)
+	code, out := a.Call("POST", "/v2/rooms", map[string]any{})
+	if code != 201 {
+		t.Fatalf("create room: %d %v", code, out)
+	}
+	room := out["data"].(map[string]any)["id"].(string)
+	code, out = a.Call("POST", "/v2/rooms/"+room+"/actions/generate_join_client_token", map[string]any{})
+	if code != 201 {
+		t.Fatalf("generate token: %d %v", code, out)
+	}
+	toks := out["data"].(map[string]any)
+
+	for tok, want := range map[string]string{
+		"abc.def":                            "The token does not allow this: the token is not a client token (it cannot be read).",
+		toks["token"].(string):               "The token does not allow this: the token is an access token; a refresh token is needed.",
+		"x" + toks["refresh_token"].(string): "The token does not allow this: the token is not a client token (it cannot be read).",
+	} {
+		code, out := a.Call("POST", "/v2/rooms/"+room+"/actions/refresh_client_token", map[string]any{"refresh_token": tok})
+		errs, _ := out["errors"].([]any)
+		if code != 403 || len(errs) != 1 || errs[0].(map[string]any)["detail"] != want {
+			t.Errorf("refresh with a bad token: %d %v; want 403 with detail %q", code, out, want)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Join(ctx, client.ConnectURL(a.URL, room), toks["refresh_token"].(string), client.Options{Loopback: true})
+	if c != nil {
+		c.Close()
+	}
+	var je *client.JoinError
+	want := "the token does not allow joining this room: the token is a refresh token; an access token is needed"
+	if !errors.As(err, &je) || je.Code != signal.CodeUnauthorized || je.Message != want {
+		t.Errorf("join with a refresh token: %v; want %s: %q", err, signal.CodeUnauthorized, want)
 	}
 }

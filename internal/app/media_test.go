@@ -571,3 +571,46 @@ func TestStayerReceivesEachVisitorOnReusedTransceivers(t *testing.T) {
 		}
 	}
 }
+
+// Signaling text must be valid UTF-8 without NUL characters: a join whose
+// context is not is refused (not_joined), and a later message that is not
+// gets bad_message, rather than being stored or relayed with replacement
+// characters.
+func TestSignalingRefusesTextThatIsNotUTF8(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	exchange := func(ws *websocket.Conn, frame string) signal.Message {
+		t.Helper()
+		if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		var m signal.Message
+		if err := wsjson.Read(ctx, ws, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	ws, _, err := websocket.Dial(ctx, client.ConnectURL(s.URL, room), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	m := exchange(ws, `{"type":"join","token":"`+s.token(room)+"\",\"context\":\"Ann\xff\"}")
+	if m.Type != signal.TypeError || m.Code != signal.CodeNotJoined || !strings.Contains(m.Message, "UTF-8") {
+		t.Errorf("join with invalid UTF-8: %+v", m)
+	}
+
+	ws2, joined := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Context: "Ann"})
+	defer ws2.CloseNow()
+	if joined.Type != signal.TypeJoined {
+		t.Fatalf("join: %+v", joined)
+	}
+	// Nothing else reaches this socket: nobody else is in the room, and
+	// it made no offer, so the server gathers no candidates for it.
+	m = exchange(ws2, `{"type":"ping","context":"a\u0000b"}`)
+	if m.Type != signal.TypeError || m.Code != signal.CodeBadMessage || !strings.Contains(m.Message, "NUL") {
+		t.Errorf("a message holding a NUL: %+v", m)
+	}
+}

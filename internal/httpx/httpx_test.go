@@ -1,37 +1,23 @@
 package httpx_test
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
-// envelope checks that an answer is the Telnyx error envelope with one
-// error carrying a code, a title and a detail, and returns that error.
-func envelope(t *testing.T, contentType string, body []byte) map[string]any {
+// envelope fails the test unless an answer is the error envelope, and
+// returns its error.
+func envelope(t *testing.T, resp *http.Response, body []byte) map[string]any {
 	t.Helper()
-	if !strings.HasPrefix(contentType, "application/json") {
-		t.Fatalf("Content-Type %q, body %q", contentType, body)
-	}
-	var env struct {
-		Errors []map[string]any `json:"errors"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || len(env.Errors) != 1 {
-		t.Fatalf("not the error envelope: %q", body)
-	}
-	e := env.Errors[0]
-	for _, k := range []string{"code", "title", "detail"} {
-		if s, _ := e[k].(string); s == "" {
-			t.Errorf("error without %s: %q", k, body)
-		}
+	e, err := testutil.ErrorEnvelope(resp.Header, body)
+	if err != nil {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
 	}
 	return e
 }
@@ -46,40 +32,6 @@ func serve(t *testing.T, h http.Handler) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
-}
-
-// raw sends bytes on a new connection and reads the whole answer.
-func raw(t *testing.T, addr, request string) *http.Response {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute)) // a hang fails rather than blocks the suite
-	if _, err := io.WriteString(c, request); err != nil {
-		t.Fatal(err)
-	}
-	method, _, _ := strings.Cut(request, " ")
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%q: no HTTP answer: %v", request, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%q: %v", request, err)
-	}
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	return resp
-}
-
-func readAll(t *testing.T, r *http.Response) []byte {
-	t.Helper()
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // The answers net/http writes by itself, before any handler runs, come as
@@ -105,13 +57,12 @@ func TestListenerMakesServerErrorsJSON(t *testing.T) {
 		{"unknown version", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "unsupported protocol version"},
 		{"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", 417, "100-continue"},
 	} {
-		resp := raw(t, addr, c.request)
-		body := readAll(t, resp)
+		resp, body := testutil.RawHTTP(t, addr, c.request)
 		if resp.StatusCode != c.status {
 			t.Errorf("%s: status %d, want %d; %q", c.name, resp.StatusCode, c.status, body)
 			continue
 		}
-		e := envelope(t, resp.Header.Get("Content-Type"), body)
+		e := envelope(t, resp, body)
 		if d, _ := e["detail"].(string); !strings.Contains(d, c.detail) {
 			t.Errorf("%s: detail %q, want it to mention %q", c.name, d, c.detail)
 		}
@@ -121,8 +72,8 @@ func TestListenerMakesServerErrorsJSON(t *testing.T) {
 	}
 	// A well-formed request on the same kind of connection is untouched,
 	// and so is a keep-alive connection's next request.
-	resp := raw(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	if b := readAll(t, resp); resp.StatusCode != 200 || string(b) != `{"data":"ok"}` {
+	resp, b := testutil.RawHTTP(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != 200 || string(b) != `{"data":"ok"}` {
 		t.Errorf("plain GET: %d %q", resp.StatusCode, b)
 	}
 }
@@ -145,12 +96,11 @@ func TestGuard(t *testing.T) {
 	addr := serve(t, mux)
 	get := func(method, path string) (*http.Response, []byte) {
 		t.Helper()
-		resp := raw(t, addr, method+" "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		return resp, readAll(t, resp)
+		return testutil.RawHTTP(t, addr, method+" "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	}
 
 	resp, body := get("GET", "/plain")
-	e := envelope(t, resp.Header.Get("Content-Type"), body)
+	e := envelope(t, resp, body)
 	if resp.StatusCode != 409 || strings.Contains(string(body), "internal detail") || e["title"] != "Conflict" {
 		t.Errorf("http.Error: %d %s", resp.StatusCode, body)
 	}
@@ -162,7 +112,7 @@ func TestGuard(t *testing.T) {
 	}
 	for _, p := range []string{"/nothing", "//ok", "/./ok", "/x/../ok", "/ok/.", "/dir//", "/%2e%2e/ok", "/dir/%2E/"} {
 		resp, body := get("GET", p)
-		e := envelope(t, resp.Header.Get("Content-Type"), body)
+		e := envelope(t, resp, body)
 		if resp.StatusCode != 404 || e["code"] != httpx.CodeNotFound || resp.Header.Get("Location") != "" {
 			t.Errorf("GET %s: %d %s (Location %q)", p, resp.StatusCode, body, resp.Header.Get("Location"))
 		}
@@ -170,7 +120,7 @@ func TestGuard(t *testing.T) {
 	if resp, body = get("POST", "/ok"); resp.StatusCode != 405 {
 		t.Errorf("POST /ok: %d %s", resp.StatusCode, body)
 	} else {
-		envelope(t, resp.Header.Get("Content-Type"), body)
+		envelope(t, resp, body)
 	}
 	if resp, body = get("HEAD", "/plain"); resp.StatusCode != 409 || len(body) != 0 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("HEAD of an error: %d %q %v", resp.StatusCode, body, resp.Header)

@@ -2,7 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,18 +13,6 @@ import (
 	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
-
-// closedAddr is a 127.0.0.1 address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // A receiver's secret, in the query string or in the user info of its
 // URL, never reaches the logs or the stored last error, which still name
@@ -47,7 +34,7 @@ func TestWebhookSecretsStayOutOfLogsAndErrors(t *testing.T) {
 	// (b) A primary and a failover nobody answers at, their secrets in the
 	// user info, and (c) a URL that is not http(s) at all. The API refuses
 	// such URLs for a room, so these are put in the outbox directly.
-	closed := closedAddr(t)
+	closed := testutil.ClosedAddr(t)
 	appendDelivery := func(url, failover string) string {
 		t.Helper()
 		now := time.Now()

@@ -12,7 +12,6 @@
 package httpfuzz
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -22,7 +21,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"mime"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,7 +96,7 @@ func TestMalformedRequestsNeverWiden(t *testing.T) {
 	// or roomsd gives it by design (501 and 505 included).
 	raws := w.rawRequests()
 	for _, raw := range raws {
-		resp, body := rawExchange(t, c.addr, raw.text)
+		resp, body := testutil.RawHTTP(t, c.addr, raw.text)
 		statuses[resp.StatusCode]++
 		rq := &request{method: "RAW", path: strconv.Quote(cut([]byte(raw.text)))}
 		if resp.StatusCode != raw.want {
@@ -445,49 +443,29 @@ func (w *world) templates() []*template {
 			query: []param{p("filter[room_id]", w.rooms[0], kindID), p("filter[date_ended_at][lte]", "2000-01-01", kindDate)}, check: nothing},
 		{name: "participants of a session by context", method: http.MethodGet, path: "/v2/room_sessions/" + w.ended + "/participants",
 			query: []param{p("filter[context]", "bob", kindText)},
-			check: everyItem(func(it map[string]any) string {
-				if it["session_id"] != w.ended || it["context"] != "bob" {
-					return "not bob of " + w.ended
-				}
-				return ""
-			})},
+			check: fields("session_id", w.ended, "context", "bob")},
 		{name: "participants of a session", method: http.MethodGet, path: "/v2/room_participants",
 			query: []param{p("filter[session_id]", w.ended, kindID), p("page[size]", "250", kindPage), p("page[number]", "1", kindPage)},
-			check: field("session_id", w.ended)},
+			check: fields("session_id", w.ended)},
 		{name: "participants who left long ago", method: http.MethodGet, path: "/v2/room_participants",
 			query: []param{p("filter[session_id]", w.active, kindID), p("filter[date_left_at][lte]", "2000-01-01", kindDate)}, check: nothing},
 		{name: "video recordings of a room", method: http.MethodGet, path: "/v2/room_recordings",
 			query: []param{p("filter[room_id]", w.rooms[0], kindID), p("filter[type]", "video", kindEnum)},
-			check: everyItem(func(it map[string]any) string {
-				if it["room_id"] != w.rooms[0] || it["type"] != "video" {
-					return "not a video recording of " + w.rooms[0]
-				}
-				return ""
-			})},
+			check: fields("room_id", w.rooms[0], "type", "video")},
 		{name: "completed recordings of a session", method: http.MethodGet, path: "/v2/room_recordings",
 			query: []param{p("filter[session_id]", w.ended, kindID), p("filter[status]", "completed", kindEnum)},
-			check: everyItem(func(it map[string]any) string {
-				if it["session_id"] != w.ended || it["status"] != "completed" {
-					return "not a completed recording of " + w.ended
-				}
-				return ""
-			})},
+			check: fields("session_id", w.ended, "status", "completed")},
 		{name: "recordings of a participant", method: http.MethodGet, path: "/v2/room_recordings",
-			query: []param{p("filter[participant_id]", w.endedParts[1], kindID)}, check: field("participant_id", w.endedParts[1])},
+			query: []param{p("filter[participant_id]", w.endedParts[1], kindID)}, check: fields("participant_id", w.endedParts[1])},
 		{name: "long recordings", method: http.MethodGet, path: "/v2/room_recordings",
 			query: []param{p("filter[room_id]", w.rooms[0], kindID), p("filter[duration_secs][gte]", "100000", kindInt)}, check: nothing},
 		{name: "recordings of the scratch room", method: http.MethodGet, path: "/v2/room_recordings",
 			query: []param{p("filter[room_id]", s, kindID), p("filter[type]", "audio", kindEnum)}, check: nothing},
 		{name: "compositions of a session", method: http.MethodGet, path: "/v2/room_compositions",
 			query: []param{p("filter[session_id]", w.ended, kindID), p("filter[status]", "enqueued", kindEnum)},
-			check: everyItem(func(it map[string]any) string {
-				if it["session_id"] != w.ended || it["status"] != "enqueued" {
-					return "not an enqueued composition of " + w.ended
-				}
-				return ""
-			})},
+			check: fields("session_id", w.ended, "status", "enqueued")},
 		{name: "webhook deliveries of a room", method: http.MethodGet, path: "/v2/webhook_deliveries",
-			query: []param{p("filter[room_id]", w.rooms[0], kindID)}, check: field("room_id", w.rooms[0])},
+			query: []param{p("filter[room_id]", w.rooms[0], kindID)}, check: fields("room_id", w.rooms[0])},
 
 		// Views by id.
 		{name: "room", method: http.MethodGet, path: "/v2/rooms/" + w.rooms[0], query: []param{p("include_sessions", "true", kindBool)},
@@ -589,11 +567,14 @@ func everyItem(bad func(item map[string]any) string) func([]byte) string {
 	}
 }
 
-// field checks that every item of a list has name equal to want.
-func field(name, want string) func([]byte) string {
+// fields checks that every item of a list has the given values:
+// fields("room_id", id, "type", "video").
+func fields(pairs ...string) func([]byte) string {
 	return everyItem(func(it map[string]any) string {
-		if it[name] != want {
-			return fmt.Sprintf("%s is %v, not %s", name, it[name], want)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if name, want := pairs[i], pairs[i+1]; it[name] != want {
+				return fmt.Sprintf("%s is %v, not %s", name, it[name], want)
+			}
 		}
 		return ""
 	})
@@ -1305,29 +1286,6 @@ func (w *world) rawRequests() []rawRequest {
 	}
 }
 
-// rawExchange writes raw to a new connection and reads one answer.
-func rawExchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatalf("write %q: %v", cut([]byte(raw)), err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%q: read answer: %v", cut([]byte(raw)), err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%q: read answer body: %v", cut([]byte(raw)), err)
-	}
-	return resp, b
-}
-
 // --- what every answer must be
 
 // responseProblems says what is wrong with an answer, whatever the
@@ -1341,24 +1299,14 @@ func responseProblems(rq *request, resp *http.Response, body []byte) []string {
 	if resp.StatusCode < 400 {
 		return out
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		out = append(out, fmt.Sprintf("status %d with Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type")))
-	}
 	if rq.method == http.MethodHead {
+		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			out = append(out, fmt.Sprintf("status %d with Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type")))
+		}
 		return out
 	}
-	var env struct {
-		Errors []map[string]any `json:"errors"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || len(env.Errors) == 0 {
-		return append(out, fmt.Sprintf("status %d with a body that is not the error envelope: %q", resp.StatusCode, cut(body)))
-	}
-	for _, e := range env.Errors {
-		for _, k := range []string{"code", "title", "detail"} {
-			if s, ok := e[k].(string); !ok || s == "" {
-				out = append(out, fmt.Sprintf("status %d: error without a %s: %s", resp.StatusCode, k, cut(body)))
-			}
-		}
+	if _, err := testutil.ErrorEnvelope(resp.Header, body); err != nil {
+		out = append(out, fmt.Sprintf("status %d: %v", resp.StatusCode, err))
 	}
 	return out
 }

@@ -265,18 +265,6 @@ func (s *server) deliveries(t *testing.T) []delivery {
 	return all
 }
 
-// reservePort returns a loopback address nothing listens on (yet).
-func reservePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // hit is one request a receiver got.
 type hit struct {
 	eventID     string

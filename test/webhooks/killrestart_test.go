@@ -90,7 +90,7 @@ func kill9Scenario(t *testing.T, inFlight bool) {
 		"ROOMSD_WEBHOOK_BACKOFF": "200ms",
 		"ROOMSD_WEBHOOK_SECRET":  "whsec_" + base64.StdEncoding.EncodeToString(secretBytes),
 	}
-	rxAddr := reservePort(t) // down until the restart, unless inFlight
+	rxAddr := testutil.ClosedAddr(t) // down until the restart, unless inFlight
 	timeout := 2
 	if inFlight {
 		timeout = 30 // held requests must still be in flight at the kill
