@@ -35,11 +35,12 @@ type Handler struct {
 	iceServers []webrtc.ICEServer
 
 	mu      sync.Mutex
-	dropped map[string]*time.Timer // participant id → its grace timer
-	conns   map[string]*conn       // participant id → its current socket
-	secrets map[string]string      // participant id → its resume token
-	leaves  sync.WaitGroup         // afterLeave goroutines
-	closing bool                   // Wait has begun: no new participants
+	dropped map[string]*time.Timer   // participant id → its grace timer
+	conns   map[string]*conn         // participant id → its current socket
+	secrets map[string]string        // participant id → its resume token
+	joining map[string]chan struct{} // participant id → closed when its media join is done
+	leaves  sync.WaitGroup           // afterLeave goroutines
+	closing bool                     // Wait has begun: no new participants
 }
 
 // Wait returns once every departed participant's leave is recorded; call it
@@ -55,7 +56,7 @@ func (h *Handler) Wait() {
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
 func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
-	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}, secrets: map[string]string{}}
+	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -158,9 +159,11 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		ResumeToken: secret})
 	h.mu.Lock()
 	closing := h.closing
+	joined := make(chan struct{})
 	if !closing {
 		h.conns[part.ID] = c
 		h.secrets[part.ID] = secret
+		h.joining[part.ID] = joined
 		h.leaves.Add(1) // before Wait can begin: see Wait
 	}
 	h.mu.Unlock()
@@ -169,6 +172,12 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		err = sfu.ErrClosed
 	} else {
 		p, err = h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
+		// A resume that arrived meanwhile (the client had joined and
+		// lost its socket already) may go on.
+		h.mu.Lock()
+		delete(h.joining, part.ID)
+		h.mu.Unlock()
+		close(joined)
 	}
 	if err != nil {
 		if !closing {
@@ -240,6 +249,12 @@ func (h *Handler) afterLeave(p *sfu.Participant) {
 // is closed.
 func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Participant {
 	h.mu.Lock()
+	if joined := h.joining[participantID]; joined != nil {
+		// Its media join, which takes a moment, is still under way.
+		h.mu.Unlock()
+		<-joined
+		h.mu.Lock()
+	}
 	p := h.media.Participant(participantID)
 	want, known := h.secrets[participantID]
 	ok := p != nil && p.RoomID() == roomID && known &&
