@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"bytes"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
@@ -27,8 +26,9 @@ const MaxHeaderBytes = 64 << 10
 // sort header names), or, for 417, a complete header block with no body.
 //
 // TLS, when used, belongs inside: wrap the TLS listener, not the other way
-// round, so that the answers are rewritten before they are encrypted.
-// A TLS connection's state stays visible to net/http.
+// round, so that the answers are rewritten before they are encrypted (and
+// pass the TLS state on: net/http reads it from a connection that has a
+// ConnectionState method).
 func Listener(ln net.Listener) net.Listener { return listener{ln} }
 
 type listener struct{ net.Listener }
@@ -37,9 +37,6 @@ func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := c.(*tls.Conn); ok {
-		return tlsConn{conn{c}, tc}, nil
 	}
 	return conn{c}, nil
 }
@@ -64,15 +61,6 @@ func (c conn) CloseWrite() error {
 	}
 	return nil
 }
-
-// tlsConn keeps a TLS connection's state visible to net/http, which sets
-// Request.TLS from it.
-type tlsConn struct {
-	conn
-	tls *tls.Conn
-}
-
-func (c tlsConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
 const plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
