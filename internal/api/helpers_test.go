@@ -16,6 +16,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/testutil"
@@ -187,4 +188,20 @@ func listIDs(items []map[string]any) []string {
 		out[i], _ = it["id"].(string)
 	}
 	return out
+}
+
+// act posts a session action (end, kick, mute, unmute).
+func (e *env) act(sessionID, action string, body any) response {
+	e.t.Helper()
+	return e.req("POST", "/v2/room_sessions/"+sessionID+"/actions/"+action, body)
+}
+
+// participant reads a participant from the store, mute state included.
+func (e *env) participant(id string) domain.Participant {
+	e.t.Helper()
+	p, err := e.store.GetParticipant(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }

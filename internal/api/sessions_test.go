@@ -179,27 +179,18 @@ func TestSessionActions(t *testing.T) {
 	e := newEnv(t)
 	w := newWorld(t, e)
 	e.clock.Set(time.Date(2024, 3, 6, 10, 0, 0, 0, time.UTC))
-	act := func(action string, body any) response {
-		return e.req("POST", "/v2/room_sessions/"+w.curSession+"/actions/"+action, body)
-	}
-	participant := func(id string) domain.Participant {
-		p, err := e.store.GetParticipant(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	act := func(action string, body any) response { return e.act(w.curSession, action, body) }
 	okBody := `{"data":{"result":"ok"}}` + "\n"
 
 	// Mute everyone but Dave, then unmute Carol.
 	if r := act("mute", map[string]any{"participants": "all", "exclude": []string{w.dave}}).want(t, 200); string(r.raw) != okBody {
 		t.Errorf("mute body = %s", r.raw)
 	}
-	if !participant(w.carol).AudioMuted || participant(w.dave).AudioMuted {
-		t.Errorf("after mute all but Dave: carol %v, dave %v", participant(w.carol).AudioMuted, participant(w.dave).AudioMuted)
+	if !e.participant(w.carol).AudioMuted || e.participant(w.dave).AudioMuted {
+		t.Errorf("after mute all but Dave: carol %v, dave %v", e.participant(w.carol).AudioMuted, e.participant(w.dave).AudioMuted)
 	}
 	act("unmute", map[string]any{"participants": []string{w.carol}}).want(t, 200)
-	if participant(w.carol).AudioMuted {
+	if e.participant(w.carol).AudioMuted {
 		t.Errorf("carol still muted")
 	}
 
@@ -223,13 +214,13 @@ func TestSessionActions(t *testing.T) {
 	} {
 		act("kick", tc.body).wantError(t, tc.status, tc.code, tc.pointer, "")
 	}
-	if participant(w.carol).LeftAt != nil || participant(w.dave).LeftAt != nil {
+	if e.participant(w.carol).LeftAt != nil || e.participant(w.dave).LeftAt != nil {
 		t.Fatalf("a refused kick removed someone")
 	}
 
 	// Kick Carol; a kicked participant named again is simply skipped.
 	act("kick", map[string]any{"participants": []string{w.carol}}).want(t, 200)
-	if p := participant(w.carol); p.LeftAt == nil || p.LeftReason != domain.ReasonKicked || participant(w.dave).LeftAt != nil {
+	if p := e.participant(w.carol); p.LeftAt == nil || p.LeftReason != domain.ReasonKicked || e.participant(w.dave).LeftAt != nil {
 		t.Errorf("after kick: carol %+v", p)
 	}
 	act("kick", map[string]any{"participants": []string{w.carol}}).want(t, 200)
@@ -240,7 +231,7 @@ func TestSessionActions(t *testing.T) {
 	if s["active"] != false || s["ended_at"] != "2024-03-06T10:00:00.000000Z" {
 		t.Errorf("session after end: %v", s)
 	}
-	if participant(w.dave).LeftAt == nil {
+	if e.participant(w.dave).LeftAt == nil {
 		t.Errorf("dave still present after end")
 	}
 	if r := e.req("GET", "/v2/rooms/"+w.roomA, nil).data(); r["active_session_id"] != nil {

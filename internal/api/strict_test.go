@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/roomsd/roomsd/internal/domain"
 )
 
 // A query pair that does not parse used to be dropped, and the filter it
@@ -237,35 +235,26 @@ func TestTokenResponsesAreNotStored(t *testing.T) {
 func TestActionsWithoutParticipants(t *testing.T) {
 	e := newEnv(t)
 	w := newWorld(t, e)
-	act := func(action string, body any) response {
-		return e.req("POST", "/v2/room_sessions/"+w.curSession+"/actions/"+action, body)
-	}
-	get := func(id string) domain.Participant {
-		p, err := e.store.GetParticipant(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	act := func(action string, body any) response { return e.act(w.curSession, action, body) }
 	act("mute", map[string]any{}).want(t, 200)
-	if !get(w.carol).AudioMuted || !get(w.dave).AudioMuted {
+	if !e.participant(w.carol).AudioMuted || !e.participant(w.dave).AudioMuted {
 		t.Errorf("mute {} left someone unmuted")
 	}
 	act("unmute", nil).want(t, 200)
-	if get(w.carol).AudioMuted || get(w.dave).AudioMuted {
+	if e.participant(w.carol).AudioMuted || e.participant(w.dave).AudioMuted {
 		t.Errorf("unmute with no body left someone muted")
 	}
 	act("mute", map[string]any{"participants": nil, "exclude": []string{w.dave}}).want(t, 200)
-	if !get(w.carol).AudioMuted || get(w.dave).AudioMuted {
-		t.Errorf("mute all but Dave: carol %v, dave %v", get(w.carol).AudioMuted, get(w.dave).AudioMuted)
+	if !e.participant(w.carol).AudioMuted || e.participant(w.dave).AudioMuted {
+		t.Errorf("mute all but Dave: carol %v, dave %v", e.participant(w.carol).AudioMuted, e.participant(w.dave).AudioMuted)
 	}
 	act("kick", map[string]any{}).wantError(t, 422, "10004", "/participants", "")
 	act("kick", nil).wantError(t, 422, "10004", "/participants", "")
-	if get(w.carol).LeftAt != nil || get(w.dave).LeftAt != nil {
+	if e.participant(w.carol).LeftAt != nil || e.participant(w.dave).LeftAt != nil {
 		t.Fatalf("a refused kick removed someone")
 	}
 	act("kick", map[string]any{"exclude": []string{w.dave}}).want(t, 200)
-	if get(w.carol).LeftAt == nil || get(w.dave).LeftAt != nil {
-		t.Errorf("kick all but Dave: carol left %v, dave left %v", get(w.carol).LeftAt, get(w.dave).LeftAt)
+	if e.participant(w.carol).LeftAt == nil || e.participant(w.dave).LeftAt != nil {
+		t.Errorf("kick all but Dave: carol left %v, dave left %v", e.participant(w.carol).LeftAt, e.participant(w.dave).LeftAt)
 	}
 }
