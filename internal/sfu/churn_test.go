@@ -105,11 +105,10 @@ func fakeTrack(t *testing.T, ownerID string, kind webrtc.RTPCodecType) *track {
 	if kind == webrtc.RTPCodecTypeVideo {
 		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	}
-	local, err := webrtc.NewTrackLocalStaticRTP(codec, ownerID+"-"+kind.String(), ownerID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &track{owner: &Participant{id: ownerID}, local: local, kind: kind, plimu: make(chanMutex, 1)}
+	tr := &track{owner: &Participant{id: ownerID}, id: ownerID + "-" + kind.String(), kind: kind, codec: codec,
+		done: make(chan struct{}), askKeyframe: func(uint32) {}}
+	tr.downs.Store(&[]*downTrack{})
+	return tr
 }
 
 // Server offers list only the codecs the SFU forwards (Opus; VP8 and

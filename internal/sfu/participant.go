@@ -31,7 +31,8 @@ type Participant struct {
 	closed      bool
 	reason      string
 	tracks      []*track
-	subs        map[*track]*webrtc.RTPTransceiver
+	subs        map[*track]*subscription
+	settings    map[string]Settings      // by track id: what the subscriber asked of a video
 	vacant      []*webrtc.RTPTransceiver // see reuseLocked
 	ready       bool                     // the client's first offer has been answered
 	offering    bool                     // a server offer awaits the client's answer
@@ -49,14 +50,14 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
-		subs: map[*track]*webrtc.RTPTransceiver{}, done: make(chan struct{})}
+		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{})}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			init := c.ToJSON()
 			p.emit(Event{Type: EventCandidate, Candidate: &init})
 		}
 	})
-	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.onTrack(remote) })
+	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
@@ -119,7 +120,7 @@ func (p *Participant) Roster() []Member {
 		}
 		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Tracks: []TrackInfo{}}
 		for _, t := range o.published() {
-			m.Tracks = append(m.Tracks, TrackInfo{ID: t.local.ID(), Kind: t.kind.String()})
+			m.Tracks = append(m.Tracks, TrackInfo{ID: t.id, Kind: t.kind.String()})
 		}
 		out = append(out, m)
 	}
@@ -284,21 +285,26 @@ func (p *Participant) negotiate() {
 	p.mu.Unlock()
 }
 
-// onTrack starts forwarding a track the participant publishes.
-func (p *Participant) onTrack(remote *webrtc.TrackRemote) {
-	t, err := newTrack(p, remote)
-	if err != nil {
-		p.m.log.Warn("cannot forward track", "participant_id", p.id, "err", err)
-		return
-	}
+// onTrack starts forwarding a track the participant publishes, or one
+// more simulcast layer of a track it already publishes.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
+	for _, t := range p.tracks {
+		if t.receiver == receiver {
+			p.mu.Unlock()
+			t.addLayer(remote)
+			return
+		}
+	}
+	t := newTrack(p, remote, receiver)
 	p.tracks = append(p.tracks, t)
 	p.mu.Unlock()
-	go t.forward()
+	t.addLayer(remote)
+	go t.watch()
 	p.room.publish(p, t)
 }
 
@@ -324,10 +330,17 @@ func (p *Participant) unpublish(t *track) {
 	}
 	for _, o := range p.room.snapshot() {
 		if o != p && o.unsubscribe(t) {
-			o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.local.ID(), Kind: t.kind.String()})
+			o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
 			o.negotiate()
 		}
 	}
+}
+
+// subscription is a track p receives: its down-track and the transceiver
+// that carries it.
+type subscription struct {
+	tr   *webrtc.RTPTransceiver
+	down *downTrack
 }
 
 // subscribe adds t to what p receives (the caller renegotiates), on a
@@ -338,35 +351,37 @@ func (p *Participant) subscribe(t *track) {
 	if p.closed || t.owner == p || p.subs[t] != nil {
 		return
 	}
-	tr := p.reuseLocked(t)
+	d := newDownTrack(t, p, p.settings[t.id])
+	tr := p.reuseLocked(d)
 	if tr == nil {
 		var err error
-		tr, err = p.pc.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		tr, err = p.pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
-			p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.local.ID(), "err", err)
+			p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.id, "err", err)
 			return
 		}
 	}
-	p.subs[t] = tr
-	go p.readRTCP(tr.Sender(), t)
+	p.subs[t] = &subscription{tr: tr, down: d}
+	t.addDown(d)
+	go p.readRTCP(tr.Sender(), d)
 }
 
-// reuseLocked puts t on a vacant transceiver of its kind, with a new
+// reuseLocked puts d on a vacant transceiver of its kind, with a new
 // sender (so a new SSRC: the client sees a new track on the m-line), and
 // returns it; nil if there is none. p.mu is held. A transceiver becomes
 // vacant when its track goes away (unsubscribe): it stays sendonly with
 // no track, so its m-line carries no stream, and people coming and going
 // do not leave a dead m-line each in every later offer.
-func (p *Participant) reuseLocked(t *track) *webrtc.RTPTransceiver {
+func (p *Participant) reuseLocked(d *downTrack) *webrtc.RTPTransceiver {
 	for i, tr := range p.vacant {
-		if tr.Kind() != t.kind {
+		if tr.Kind() != d.Kind() {
 			continue
 		}
 		p.vacant = append(p.vacant[:i], p.vacant[i+1:]...)
 		old := tr.Sender()
-		sender, err := p.m.api.NewRTPSender(t.local, p.pc.SCTP().Transport())
+		sender, err := p.m.api.NewRTPSender(d, p.pc.SCTP().Transport())
 		if err == nil {
-			err = tr.SetSender(sender, t.local)
+			err = tr.SetSender(sender, d)
 		}
 		if err != nil {
 			p.m.log.Debug("cannot reuse a transceiver", "participant_id", p.id, "err", err)
@@ -380,9 +395,57 @@ func (p *Participant) reuseLocked(t *track) *webrtc.RTPTransceiver {
 	return nil
 }
 
+// SetTrackSettings records what the participant asks of a remote video
+// (visible or not, the height it renders it at, a pinned quality) and
+// applies it at once if the participant receives that track, or when it
+// does.
+func (p *Participant) SetTrackSettings(trackID string, s Settings) error {
+	if _, ok := ParseQuality(s.Quality); !ok {
+		return fmt.Errorf("quality %q is not one of auto, low, medium, high", s.Quality)
+	}
+	p.mu.Lock()
+	if _, known := p.settings[trackID]; !known && len(p.settings) >= maxSettings {
+		p.mu.Unlock()
+		return fmt.Errorf("settings for more than %d tracks", maxSettings)
+	}
+	p.settings[trackID] = s
+	var d *downTrack
+	for t, sub := range p.subs {
+		if t.id == trackID {
+			d = sub.down
+		}
+	}
+	p.mu.Unlock()
+	if d != nil {
+		d.apply(s)
+		d.reselect()
+	}
+	return nil
+}
+
+// maxSettings bounds the track settings one participant may keep.
+const maxSettings = 1024
+
+// Receiving reports the layer of a remote track the participant is sent
+// ("low", "medium", "high"; "" when none, or not subscribed).
+func (p *Participant) Receiving(trackID string) string {
+	p.mu.Lock()
+	var d *downTrack
+	for t, sub := range p.subs {
+		if t.id == trackID {
+			d = sub.down
+		}
+	}
+	p.mu.Unlock()
+	if d == nil {
+		return ""
+	}
+	return QualityName(d.forwarding())
+}
+
 // readRTCP drains a sender's RTCP, which drives pion's interceptors (NACK
 // answers, reports), and relays picture-loss requests to the publisher.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, t *track) {
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
@@ -391,7 +454,7 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, t *track) {
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				t.requestKeyframe()
+				d.keyframeWanted()
 			}
 		}
 	}
@@ -400,16 +463,18 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, t *track) {
 func (p *Participant) unsubscribe(t *track) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tr := p.subs[t]
-	if tr == nil {
+	sub := p.subs[t]
+	if sub == nil {
 		return false
 	}
 	delete(p.subs, t)
+	delete(p.settings, t.id)
+	t.removeDown(sub.down)
 	if !p.closed {
 		// The m-line stays, without a stream, until the next track of its
 		// kind takes it.
-		if err := tr.Sender().ReplaceTrack(nil); err == nil {
-			p.vacant = append(p.vacant, tr)
+		if err := sub.tr.Sender().ReplaceTrack(nil); err == nil {
+			p.vacant = append(p.vacant, sub.tr)
 		}
 	}
 	return true
@@ -454,6 +519,9 @@ func (p *Participant) Close(reason string) {
 		return
 	}
 	p.closed, p.reason = true, reason
+	for t, sub := range p.subs {
+		t.removeDown(sub.down) // nothing more is forwarded to us
+	}
 	p.mu.Unlock()
 	p.emit(Event{Type: EventClosed, Reason: reason})
 	if err := p.pc.Close(); err != nil {

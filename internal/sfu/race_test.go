@@ -174,9 +174,7 @@ func TestAnswerLeavesBeforeTheNextOffer(t *testing.T) {
 		cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
 		o, _ := cli.CreateOffer(nil)
 		cli.SetLocalDescription(o)
-		other := &Participant{id: "o"}
-		l, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "t", "o")
-		tr := &track{owner: other, local: l, kind: webrtc.RTPCodecTypeAudio, plimu: make(chanMutex, 1)}
+		tr := fakeTrack(t, "o", webrtc.RTPCodecTypeAudio)
 		done := make(chan struct{})
 		go func() { // another participant publishes now
 			defer close(done)
@@ -235,9 +233,7 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 	if err := cli.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
 		t.Fatal(err)
 	}
-	other := &Participant{id: "o"}
-	l, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "t1", "o")
-	p.subscribe(&track{owner: other, local: l, kind: webrtc.RTPCodecTypeAudio, plimu: make(chanMutex, 1)})
+	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
 	p.negotiate()
 	if err := p.HandleAnswer("v=0 garbage"); err == nil {
 		t.Fatal("a malformed answer was accepted")

@@ -72,7 +72,7 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		}
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
-			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.local.ID(), Kind: t.kind.String()})
+			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String()})
 			p.subscribe(t)
 			subscribed = true
 		}
@@ -181,7 +181,7 @@ func (r *Room) publish(p *Participant, t *track) {
 		if o == p {
 			continue
 		}
-		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.local.ID(), Kind: t.kind.String()})
+		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
 		o.subscribe(t)
 		if p.isClosed() {
 			o.unsubscribe(t) // the publisher left while we subscribed

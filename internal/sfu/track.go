@@ -3,18 +3,70 @@ package sfu
 import (
 	"errors"
 	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
-// track is one published track and its fan-out to subscribers.
+// Qualities of the layers of a published video track. A publisher that
+// sends simulcast sends up to three encodings of the same picture; one
+// that does not sends one, which counts as qualityHigh.
+const (
+	qualityLow = iota
+	qualityMedium
+	qualityHigh
+	numQualities
+
+	qualityNone = -1 // no layer: a paused down-track
+)
+
+// layerIdle is how long a simulcast layer may go without packets before
+// subscribers are moved off it (a publisher stops sending its upper
+// layers when its own uplink cannot carry them).
+const layerIdle = time.Second
+
+// track is one published track: its layers (one per simulcast encoding)
+// and the down-tracks through which subscribers receive it.
 type track struct {
-	owner   *Participant
+	owner    *Participant
+	id       string
+	kind     webrtc.RTPCodecType
+	codec    webrtc.RTPCodecCapability
+	receiver *webrtc.RTPReceiver
+	vp8      bool
+	h264     bool
+	// askKeyframe sends the publisher a picture-loss request for one of
+	// its SSRCs; keyframeEvery is the least time between two per layer.
+	askKeyframe   func(ssrc uint32)
+	keyframeEvery time.Duration
+
+	// downs is read once per forwarded packet and replaced whole (under
+	// mu) when a subscriber comes or goes, so forwarding takes no lock
+	// shared by the subscribers.
+	downs atomic.Pointer[[]*downTrack]
+
+	mu      sync.Mutex
+	layers  [numQualities]*layer
+	reading int // layers whose read loop still runs
+	ended   bool
+	done    chan struct{} // closed when the last layer ends
+}
+
+// layer is one encoding of a published track, read by its own loop.
+type layer struct {
+	t       *track
 	remote  *webrtc.TrackRemote
-	local   *webrtc.TrackLocalStaticRTP
-	kind    webrtc.RTPCodecType
+	quality int
+	last    atomic.Int64 // when the last packet arrived, unix ns
+	height  atomic.Int32 // from the last VP8 keyframe; 0 if unknown
+	width   atomic.Int32
+
+	ssrc    uint32
 	lastPLI time.Time // guarded by plimu
 	plimu   chanMutex
 }
@@ -22,59 +74,272 @@ type track struct {
 // chanMutex is a try-lock: keyframe requests that find it held are dropped.
 type chanMutex chan struct{}
 
-func newTrack(owner *Participant, remote *webrtc.TrackRemote) (*track, error) {
-	// The stream id is the publisher's participant id, so a subscriber
-	// can tell whose media a track carries.
-	id := owner.id + "-" + remote.Kind().String() + "-" + remote.ID()
-	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, owner.id)
-	if err != nil {
-		return nil, err
-	}
-	return &track{owner: owner, remote: remote, local: local, kind: remote.Kind(), plimu: make(chanMutex, 1)}, nil
+// packetInfo is what a layer's read loop learnt of a packet, once, for
+// every down-track.
+type packetInfo struct {
+	now time.Time
+	key bool // starts a keyframe (always true for audio)
+	vp8 vp8Desc
+	// vp8ok says vp8 was parsed: the payload is VP8 with a descriptor.
+	vp8ok bool
 }
 
-// forward copies the publisher's packets to every subscriber until the
-// publisher stops sending. One buffer serves every packet; the local track
-// writes each to all its bindings from a pool, so nothing is allocated per
-// packet here. While the publisher is muted, audio is read and dropped.
-func (t *track) forward() {
+func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *track {
+	codec := remote.Codec().RTPCodecCapability
+	t := &track{owner: owner, id: owner.id + "-" + remote.Kind().String() + "-" + remote.ID(), kind: remote.Kind(),
+		codec: codec, receiver: receiver, done: make(chan struct{}),
+		vp8:  strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
+		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval}
+	t.askKeyframe = func(ssrc uint32) {
+		if err := owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			owner.m.log.Debug("keyframe request", "participant_id", owner.id, "err", err)
+		}
+	}
+	t.downs.Store(&[]*downTrack{})
+	return t
+}
+
+// ridQuality maps a simulcast encoding's rid to its quality: the rids the
+// meeting page uses (q, h, f: quarter, half, full), the common l/m/h
+// spellings, and otherwise the encoding's place in the offer (lowest
+// first, as browsers list them).
+func ridQuality(rid string, index int) int {
+	switch rid {
+	case "":
+		return qualityHigh
+	case "q", "l", "low", "0":
+		return qualityLow
+	case "h", "m", "mid", "medium", "1":
+		return qualityMedium
+	case "f", "hi", "high", "full", "2":
+		return qualityHigh
+	}
+	return min(index, qualityHigh)
+}
+
+// addLayer starts reading one encoding. It reports false when the track
+// has ended or already has a layer of that quality.
+func (t *track) addLayer(remote *webrtc.TrackRemote) bool {
+	index := 0
+	for i, r := range t.receiver.Tracks() {
+		if r == remote {
+			index = i
+		}
+	}
+	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index), plimu: make(chanMutex, 1)}
+	l.last.Store(time.Now().UnixNano())
+	t.mu.Lock()
+	if t.ended || t.layers[l.quality] != nil {
+		t.mu.Unlock()
+		return false
+	}
+	t.layers[l.quality] = l
+	t.reading++
+	t.mu.Unlock()
+	go l.forward()
+	t.reselectAll()
+	return true
+}
+
+// layer returns the layer of a quality, or nil.
+func (t *track) layer(q int) *layer {
+	if q < 0 || q >= numQualities {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.layers[q]
+}
+
+// layerEnded notes that a layer's read loop stopped; the track ends with
+// its last layer.
+func (t *track) layerEnded(l *layer) {
+	t.mu.Lock()
+	if t.layers[l.quality] == l {
+		t.layers[l.quality] = nil
+	}
+	t.reading--
+	last := t.reading == 0 && !t.ended
+	if last {
+		t.ended = true
+		close(t.done)
+	}
+	t.mu.Unlock()
+	if last {
+		t.owner.unpublish(t)
+	} else {
+		t.reselectAll()
+	}
+}
+
+// forward reads the layer's packets and hands each to every down-track,
+// which forwards it or not. One buffer and one parsed packet serve every
+// packet: nothing is allocated per packet here.
+func (l *layer) forward() {
+	t := l.t
 	buf := make([]byte, 1500)
+	var pkt rtp.Packet
 	for {
-		n, _, err := t.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				t.owner.m.log.Debug("track read ended", "participant_id", t.owner.id, "err", err)
 			}
-			t.owner.unpublish(t)
+			t.layerEnded(l)
 			return
 		}
-		if t.kind == webrtc.RTPCodecTypeAudio && t.owner.muted.Load() {
+		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		if _, err := t.local.Write(buf[:n]); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-			t.owner.m.log.Debug("forward", "participant_id", t.owner.id, "err", err)
+		info := l.inspect(&pkt, time.Now())
+		for _, d := range *t.downs.Load() {
+			d.write(l, &pkt, &info)
 		}
 	}
 }
 
-// requestKeyframe asks the publisher for a keyframe, at most once per
-// KeyframeInterval per track, however many subscribers ask.
-func (t *track) requestKeyframe() {
-	if t.kind != webrtc.RTPCodecTypeVideo {
+// inspect learns what every down-track needs to know of a packet that
+// has just arrived, and notes the layer's liveness and frame size.
+func (l *layer) inspect(pkt *rtp.Packet, now time.Time) packetInfo {
+	t := l.t
+	info := packetInfo{now: now, key: t.kind == webrtc.RTPCodecTypeAudio}
+	l.last.Store(now.UnixNano())
+	switch {
+	case t.vp8:
+		info.vp8, info.vp8ok = parseVP8(pkt.Payload)
+		if info.vp8ok {
+			var w, h int
+			info.key, w, h = vp8Keyframe(pkt.Payload, info.vp8)
+			if h > 0 {
+				l.width.Store(int32(w))
+				l.height.Store(int32(h))
+			}
+		}
+	case t.h264:
+		info.key = h264Keyframe(pkt.Payload)
+	}
+	return info
+}
+
+// requestKeyframe asks the publisher for a keyframe on this layer, at most
+// once per KeyframeInterval, however many subscribers ask.
+func (l *layer) requestKeyframe() {
+	if l.t.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
 	select {
-	case t.plimu <- struct{}{}:
+	case l.plimu <- struct{}{}:
 	default:
 		return
 	}
-	defer func() { <-t.plimu }()
+	defer func() { <-l.plimu }()
 	now := time.Now()
-	if now.Sub(t.lastPLI) < t.owner.m.cfg.KeyframeInterval {
+	if now.Sub(l.lastPLI) < l.t.keyframeEvery {
 		return
 	}
-	t.lastPLI = now
-	if err := t.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.remote.SSRC())}}); err != nil {
-		t.owner.m.log.Debug("keyframe request", "participant_id", t.owner.id, "err", err)
+	l.lastPLI = now
+	l.t.askKeyframe(l.ssrc)
+}
+
+// addDown starts forwarding to a subscriber's down-track.
+func (t *track) addDown(d *downTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.downs.Load()
+	next := make([]*downTrack, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, d)
+	t.downs.Store(&next)
+}
+
+// removeDown stops forwarding to a down-track.
+func (t *track) removeDown(d *downTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.downs.Load()
+	next := make([]*downTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
 	}
+	t.downs.Store(&next)
+}
+
+// reselectAll has every down-track choose its layer again (layers came
+// or went).
+func (t *track) reselectAll() {
+	for _, d := range *t.downs.Load() {
+		d.reselect()
+	}
+}
+
+// watch re-examines the layers' liveness until the track ends: a
+// subscriber on a layer the publisher stopped sending moves to one it
+// still sends, and back up when the layer returns.
+func (t *track) watch() {
+	if t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	tick := time.NewTicker(layerIdle / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+			t.reselectAll()
+		}
+	}
+}
+
+// pick chooses the layer to send a subscriber: among the layers being
+// sent, the smallest at least as tall as the subscriber renders the video
+// (height 0: no limit), never above maxQ; failing that the best one up to
+// maxQ; failing that the lowest. qualityNone if no layer is being sent.
+func (t *track) pick(maxQ, height int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var live [numQualities]bool
+	n, tallest := 0, 0
+	now := time.Now().UnixNano()
+	for _, l := range t.layers {
+		if l != nil {
+			n++
+			tallest = max(tallest, int(l.height.Load()))
+		}
+	}
+	for q, l := range t.layers {
+		// A lone layer is always live: a publisher without simulcast
+		// may pause, and has nothing else to offer.
+		live[q] = l != nil && (n == 1 || now-l.last.Load() < int64(layerIdle))
+	}
+	if tallest == 0 {
+		tallest = 720
+	}
+	heightOf := func(q int) int {
+		if h := int(t.layers[q].height.Load()); h > 0 {
+			return h
+		}
+		return tallest >> (qualityHigh - q) // browsers halve each step down
+	}
+	best := qualityNone
+	for q := qualityLow; q <= min(maxQ, qualityHigh); q++ {
+		if !live[q] {
+			continue
+		}
+		best = q
+		if height > 0 && heightOf(q) >= height*9/10 {
+			return q
+		}
+	}
+	if best != qualityNone {
+		return best
+	}
+	for q := range numQualities {
+		if live[q] {
+			return q
+		}
+	}
+	return qualityNone
 }

@@ -1,0 +1,117 @@
+package sfu
+
+// What the forwarding path needs to know of a video payload, read once
+// per received packet: whether it starts a keyframe, and where the VP8
+// payload descriptor keeps the fields a down-track rewrites.
+
+// vp8Desc locates the rewritable fields of a VP8 payload descriptor
+// (RFC 7741 section 4.2). Offsets are 0 when the field is absent.
+type vp8Desc struct {
+	picOff  int  // offset of the picture id
+	picWide bool // the picture id is 15 bits (2 bytes), else 7 bits
+	tl0Off  int  // offset of TL0PICIDX
+	hdrLen  int  // length of the descriptor
+}
+
+// parseVP8 reads the payload descriptor at the start of a VP8 payload.
+func parseVP8(b []byte) (d vp8Desc, ok bool) {
+	if len(b) < 1 {
+		return d, false
+	}
+	i := 1
+	if b[0]&0x80 != 0 { // X: extension byte follows
+		if len(b) < 2 {
+			return d, false
+		}
+		x := b[1]
+		i = 2
+		if x&0x80 != 0 { // I: picture id
+			if len(b) < i+1 {
+				return d, false
+			}
+			d.picOff = i
+			if b[i]&0x80 != 0 { // M: 15 bits
+				d.picWide = true
+				i += 2
+			} else {
+				i++
+			}
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			d.tl0Off = i
+			i++
+		}
+		if x&0x30 != 0 { // T or K: TID/Y/KEYIDX
+			i++
+		}
+	}
+	if len(b) < i {
+		return vp8Desc{}, false
+	}
+	d.hdrLen = i
+	return d, true
+}
+
+// picID reads the picture id (d.picOff != 0).
+func (d vp8Desc) picID(b []byte) uint16 {
+	if d.picWide {
+		return uint16(b[d.picOff]&0x7f)<<8 | uint16(b[d.picOff+1])
+	}
+	return uint16(b[d.picOff] & 0x7f)
+}
+
+// setPicID writes a picture id in the width the packet already uses.
+func (d vp8Desc) setPicID(b []byte, id uint16) {
+	if d.picWide {
+		b[d.picOff] = 0x80 | byte(id>>8)&0x7f
+		b[d.picOff+1] = byte(id)
+		return
+	}
+	b[d.picOff] = byte(id) & 0x7f
+}
+
+// vp8Keyframe reports whether a VP8 payload is the first packet of a
+// keyframe, and the frame's size when it is.
+func vp8Keyframe(b []byte, d vp8Desc) (key bool, width, height int) {
+	// S (start of partition) with partition index 0, and the frame tag's
+	// P bit clear.
+	if b[0]&0x10 == 0 || b[0]&0x07 != 0 || len(b) <= d.hdrLen {
+		return false, 0, 0
+	}
+	f := b[d.hdrLen:]
+	if f[0]&0x01 != 0 {
+		return false, 0, 0
+	}
+	// A keyframe's 3-byte tag is followed by the start code 9d 01 2a and
+	// the 14-bit width and height.
+	if len(f) >= 10 && f[3] == 0x9d && f[4] == 0x01 && f[5] == 0x2a {
+		width = int(f[6]) | int(f[7]&0x3f)<<8
+		height = int(f[8]) | int(f[9]&0x3f)<<8
+	}
+	return true, width, height
+}
+
+// h264Keyframe reports whether an H.264 payload (RFC 6184) carries an
+// IDR slice or a sequence parameter set, which is where a decoder can
+// start.
+func h264Keyframe(b []byte) bool {
+	if len(b) < 1 {
+		return false
+	}
+	isKey := func(nal byte) bool { t := nal & 0x1f; return t == 5 || t == 7 }
+	switch t := b[0] & 0x1f; {
+	case t >= 1 && t <= 23:
+		return isKey(b[0])
+	case t == 24: // STAP-A: 16-bit sizes, then NAL units
+		for i := 1; i+2 < len(b); {
+			n := int(b[i])<<8 | int(b[i+1])
+			if isKey(b[i+2]) {
+				return true
+			}
+			i += 2 + n
+		}
+	case t == 28: // FU-A: the start of a fragmented NAL unit
+		return len(b) >= 2 && b[1]&0x80 != 0 && isKey(b[1])
+	}
+	return false
+}

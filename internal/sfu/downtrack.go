@@ -1,0 +1,333 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack is one published track as one subscriber receives it: a
+// webrtc.TrackLocal bound to that subscriber's sender alone. It forwards
+// one layer of the track at a time and rewrites every packet so that the
+// subscriber sees one unbroken stream: its own SSRC and payload type,
+// sequence numbers without the gaps that muting, pausing or a layer
+// switch would leave, timestamps that keep running across a switch, and
+// (VP8) picture ids and TL0PICIDX that continue from the last frame it
+// got. A layer switch happens on a keyframe of the new layer.
+type downTrack struct {
+	t   *track
+	sub *Participant
+
+	// mu is this subscriber's alone: the track's layers, each read by its
+	// own loop, take it in turn.
+	mu      sync.Mutex
+	w       webrtc.TrackLocalWriter // nil while unbound
+	ssrc    uint32
+	pt      uint8
+	hdr     rtp.Header // reused for every packet written
+	scratch []byte     // a payload being rewritten (video)
+
+	// What the subscriber asked for and what the server allows.
+	visible bool
+	height  int // rendered height in pixels, 0 if unknown
+	pin     int // a quality the subscriber pinned, or qualityNone for auto
+	maxQ    int // the best quality the subscriber's downlink allows
+
+	target  int // the layer to forward, qualityNone to send nothing
+	current int // the layer being forwarded, qualityNone before a keyframe
+
+	started  bool   // something was written
+	rebase   bool   // the next packet of current follows a gap of our making
+	startSeq uint16 // the first source sequence number of current
+	lastIn   uint16 // the newest source sequence number of current
+	seqOff   uint16 // source minus output sequence number
+	tsOff    uint32
+	picOff   uint16
+	tl0Off   uint8
+	lastSeq  uint16 // the newest output sequence number
+	lastTS   uint32
+	lastPic  uint16
+	lastTL0  uint8
+	lastAt   time.Time // when lastSeq was written
+}
+
+// Settings are what a subscriber asks of one remote video.
+type Settings struct {
+	// Hidden videos receive nothing.
+	Hidden bool
+	// Height is the height the subscriber renders the video at, in
+	// device pixels; 0 if unknown (no limit).
+	Height int
+	// Quality pins a layer: "low", "medium", "high", or "" / "auto".
+	Quality string
+}
+
+// ParseQuality turns a quality name into a layer quality; ok is false for
+// a name that is not one.
+func ParseQuality(s string) (q int, ok bool) {
+	switch s {
+	case "", "auto":
+		return qualityNone, true
+	case "low":
+		return qualityLow, true
+	case "medium":
+		return qualityMedium, true
+	case "high":
+		return qualityHigh, true
+	}
+	return 0, false
+}
+
+// QualityName is the name of a layer quality ("" for none).
+func QualityName(q int) string {
+	switch q {
+	case qualityLow:
+		return "low"
+	case qualityMedium:
+		return "medium"
+	case qualityHigh:
+		return "high"
+	}
+	return ""
+}
+
+func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
+	d := &downTrack{t: t, sub: sub, maxQ: qualityHigh, target: qualityNone, current: qualityNone}
+	d.hdr.Extensions = make([]rtp.Extension, 0, 4) // room for the extensions interceptors add
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		d.scratch = make([]byte, 1500)
+	}
+	d.apply(s)
+	return d
+}
+
+// apply records a subscriber's settings; the caller reselects.
+func (d *downTrack) apply(s Settings) {
+	q, ok := ParseQuality(s.Quality)
+	if !ok {
+		q = qualityNone
+	}
+	d.mu.Lock()
+	d.visible, d.height, d.pin = !s.Hidden, max(s.Height, 0), q
+	d.mu.Unlock()
+}
+
+// Bind is called by pion when the subscriber's sender starts: it learns
+// the SSRC and payload type the subscriber expects.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var match *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if !strings.EqualFold(c.MimeType, d.t.codec.MimeType) {
+			continue
+		}
+		if match == nil || c.SDPFmtpLine == d.t.codec.SDPFmtpLine {
+			c := c
+			match = &c
+		}
+	}
+	if match == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.mu.Lock()
+	d.w, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(match.PayloadType)
+	d.mu.Unlock()
+	d.reselect()
+	return *match, nil
+}
+
+// Unbind is called by pion when the sender stops or drops this track.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.w = nil
+	d.mu.Unlock()
+	return nil
+}
+
+// ID is the published track's id, the same for every subscriber.
+func (d *downTrack) ID() string { return d.t.id }
+
+// RID is empty: a subscriber receives one stream.
+func (d *downTrack) RID() string { return "" }
+
+// StreamID is the publisher's participant id.
+func (d *downTrack) StreamID() string { return d.t.owner.id }
+
+// Kind is audio or video.
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
+
+// reselect chooses the layer to forward from the subscriber's settings,
+// what its downlink allows and which layers the publisher is sending.
+func (d *downTrack) reselect() {
+	d.mu.Lock()
+	visible, height, pin, maxQ := d.visible, d.height, d.pin, d.maxQ
+	d.mu.Unlock()
+	q := qualityNone
+	switch {
+	case d.t.kind == webrtc.RTPCodecTypeAudio:
+		q = d.t.pick(qualityHigh, 0)
+	case !visible:
+	case pin != qualityNone:
+		q = d.t.pick(min(pin, maxQ), 0)
+	default:
+		q = d.t.pick(maxQ, height)
+	}
+	d.setTarget(q)
+}
+
+// setTarget makes q the layer to forward from its next keyframe on (at
+// once for none), and asks the publisher for that keyframe.
+func (d *downTrack) setTarget(q int) {
+	d.mu.Lock()
+	if q == d.target {
+		d.mu.Unlock()
+		return
+	}
+	d.target = q
+	if q == qualityNone {
+		d.current = qualityNone
+	}
+	ask := q != qualityNone && q != d.current && d.w != nil
+	d.mu.Unlock()
+	if ask {
+		if l := d.t.layer(q); l != nil {
+			l.requestKeyframe()
+		}
+	}
+}
+
+// keyframeWanted relays a subscriber's keyframe request to the layer it
+// receives, or the one it waits for.
+func (d *downTrack) keyframeWanted() {
+	d.mu.Lock()
+	q := d.current
+	if q == qualityNone || d.target != d.current {
+		q = d.target
+	}
+	d.mu.Unlock()
+	if l := d.t.layer(q); l != nil {
+		l.requestKeyframe()
+	}
+}
+
+// write forwards one packet of layer l if it belongs in this subscriber's
+// stream.
+func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.w == nil {
+		return
+	}
+	q := l.quality
+	if q != d.current {
+		if q != d.target || !in.key {
+			return
+		}
+		d.switchTo(q, p, in)
+	} else if d.target != q {
+		// Still on the old layer until the new one's keyframe comes; the
+		// request is throttled per layer.
+		if t := d.t.layer(d.target); t != nil {
+			t.requestKeyframe()
+		}
+	}
+	if int16(p.SequenceNumber-d.startSeq) < 0 {
+		return // sent before the switch
+	}
+	if d.t.kind == webrtc.RTPCodecTypeAudio && d.t.owner.muted.Load() {
+		d.rebase = true // muted: dropped, and no gap left for it
+		return
+	}
+	newer := int16(p.SequenceNumber-d.lastIn) > 0
+	if len(p.Payload) == 0 {
+		// Padding only (bandwidth probing of the publisher's link): not
+		// forwarded, and its sequence number is not left as a gap.
+		if newer && p.SequenceNumber == d.lastIn+1 {
+			d.seqOff++
+			d.lastIn = p.SequenceNumber
+		}
+		return
+	}
+	if d.rebase {
+		d.rebase = false
+		d.seqOff = p.SequenceNumber - (d.lastSeq + 1)
+		newer = true
+	}
+	if newer {
+		d.lastIn = p.SequenceNumber
+	}
+
+	seq := p.SequenceNumber - d.seqOff
+	payload := p.Payload
+	if in.vp8ok && (d.picOff != 0 && in.vp8.picOff != 0 || d.tl0Off != 0 && in.vp8.tl0Off != 0) {
+		payload = d.scratch[:copy(d.scratch, payload)]
+		if in.vp8.picOff != 0 {
+			in.vp8.setPicID(payload, in.vp8.picID(payload)-d.picOff)
+		}
+		if in.vp8.tl0Off != 0 {
+			payload[in.vp8.tl0Off] -= d.tl0Off
+		}
+	}
+
+	h := &d.hdr
+	h.Version = 2
+	h.Padding, h.PaddingSize = p.Padding, p.PaddingSize
+	h.Marker = p.Marker
+	h.PayloadType = d.pt
+	h.SequenceNumber = seq
+	h.Timestamp = p.Timestamp - d.tsOff
+	h.SSRC = d.ssrc
+	h.CSRC = p.CSRC
+	// The publisher's header extensions carry its own ids; what the
+	// subscriber negotiated is added by the interceptors.
+	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+	if _, err := d.w.WriteRTP(h, payload); err != nil {
+		return
+	}
+	if !d.started || int16(seq-d.lastSeq) > 0 {
+		d.started = true
+		d.lastSeq, d.lastTS, d.lastAt = seq, h.Timestamp, in.now
+		if in.vp8ok && in.vp8.picOff != 0 {
+			d.lastPic = in.vp8.picID(payload)
+		}
+		if in.vp8ok && in.vp8.tl0Off != 0 {
+			d.lastTL0 = payload[in.vp8.tl0Off]
+		}
+	}
+}
+
+// switchTo starts forwarding layer q at packet p, a keyframe: the offsets
+// are set so that p follows the last packet written, one sequence number,
+// one picture and the time elapsed later.
+func (d *downTrack) switchTo(q int, p *rtp.Packet, in *packetInfo) {
+	d.current, d.startSeq, d.lastIn, d.rebase = q, p.SequenceNumber, p.SequenceNumber-1, false
+	if !d.started {
+		return // the stream begins here, as the publisher numbered it
+	}
+	ticks := uint32(1)
+	if el := in.now.Sub(d.lastAt); el > 0 {
+		ticks = max(1, uint32(el.Seconds()*float64(d.t.codec.ClockRate)))
+	}
+	d.seqOff = p.SequenceNumber - (d.lastSeq + 1)
+	d.tsOff = p.Timestamp - (d.lastTS + ticks)
+	if in.vp8ok && in.vp8.picOff != 0 {
+		d.picOff = in.vp8.picID(p.Payload) - (d.lastPic + 1)
+		if !in.vp8.picWide {
+			d.picOff &= 0x7f
+		} else {
+			d.picOff &= 0x7fff
+		}
+	}
+	if in.vp8ok && in.vp8.tl0Off != 0 {
+		d.tl0Off = p.Payload[in.vp8.tl0Off] - (d.lastTL0 + 1)
+	}
+}
+
+// forwarding reports the layer being forwarded (qualityNone if none).
+func (d *downTrack) forwarding() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.current
+}
