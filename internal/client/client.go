@@ -37,6 +37,15 @@ type Options struct {
 	Loopback bool
 	// HTTPClient dials the signaling socket (default http.DefaultClient).
 	HTTPClient *http.Client
+	// Video is what video to publish when Video is set: VideoPattern
+	// (the default: a cheap 320x240 test pattern at 15 fps, about 110
+	// kbit/s) or a camera-like clip at 30 fps: VideoLow (320x180, 150
+	// kbit/s), VideoMedium (640x360, 500 kbit/s) or VideoHigh (1280x720,
+	// 1.5 Mbit/s).
+	VideoClip VideoClip
+	// Simulcast publishes video as three encodings (rids q, h, f: the
+	// low, medium and high clips at once), as the meeting page does.
+	Simulcast bool
 }
 
 // TrackStats counts what arrived from one remote track.
@@ -48,11 +57,24 @@ type TrackStats struct {
 	Keyframes   int64     `json:"keyframes,omitempty"`
 	First       time.Time `json:"-"`
 	FirstKey    time.Time `json:"-"`
+	// Width and Height are the size of the last keyframe received (VP8).
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Frames counts frames begun (video); Freezes counts gaps of more
+	// than FreezeGap between two frames; LongestGap is the longest.
+	Frames     int64         `json:"frames,omitempty"`
+	Freezes    int64         `json:"freezes,omitempty"`
+	LongestGap time.Duration `json:"longest_gap_ns,omitempty"`
+	// Last is when the last packet arrived.
+	Last time.Time `json:"-"`
 	// Expected is how many packets the RTP sequence numbers say were
 	// sent from the first one received to the highest one: Expected
 	// minus Packets were lost (retransmitted duplicates aside).
 	Expected int64 `json:"expected"`
 }
+
+// FreezeGap is the gap between two video frames that counts as a freeze.
+const FreezeGap = 500 * time.Millisecond
 
 // Client is one connected participant.
 type Client struct {
@@ -188,13 +210,9 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		go c.run(func() error { return sendAudio(t, &c.sent, c.stop) })
 	}
 	if opts.Video {
-		t, sender, err := addSendTrack(pc, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video")
-		if err != nil {
+		if err := c.publishVideo(pc, opts); err != nil {
 			return err
 		}
-		keyframe := &atomic.Bool{}
-		go drainRTCP(sender, keyframe)
-		go c.run(func() error { return sendVideo(t, keyframe, c.stop) })
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -217,6 +235,60 @@ func addSendTrack(pc *webrtc.PeerConnection, codec webrtc.RTPCodecCapability, id
 		return nil, nil, err
 	}
 	return t, tr.Sender(), nil
+}
+
+// publishVideo adds the video track: one clip, or three as simulcast.
+func (c *Client) publishVideo(pc *webrtc.PeerConnection, opts Options) error {
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	if !opts.Simulcast {
+		t, sender, err := addSendTrack(pc, vp8, "video")
+		if err != nil {
+			return err
+		}
+		keyframe := &atomic.Bool{}
+		go drainRTCP(sender, keyframe)
+		clip := opts.VideoClip.clip()
+		go c.run(func() error { return sendVideo(t, clip, keyframe, c.stop) })
+		return nil
+	}
+	var tr *webrtc.RTPTransceiver
+	for i, rid := range []string{"q", "h", "f"} {
+		e, err := newEncoding(vp8, "video", "roomsd-bot", rid)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			if tr, err = pc.AddTransceiverFromTrack(e.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+				return err
+			}
+		} else if err := tr.Sender().AddEncoding(e.track); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.transceiver = tr
+		e.mu.Unlock()
+		keyframe := &atomic.Bool{}
+		go drainSimulcastRTCP(tr.Sender(), rid, keyframe)
+		clip := VideoClip(int(VideoLow) + i).clip()
+		go c.run(func() error { return sendVideo(e, clip, keyframe, c.stop) })
+	}
+	return nil
+}
+
+// drainSimulcastRTCP is drainRTCP for one encoding of a simulcast sender.
+func drainSimulcastRTCP(s *webrtc.RTPSender, rid string, keyframe *atomic.Bool) {
+	for {
+		pkts, _, err := s.ReadSimulcastRTCP(rid)
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				keyframe.Store(true)
+			}
+		}
+	}
 }
 
 // drainRTCP reads a sender's RTCP (which drives the interceptors) and
@@ -275,16 +347,23 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 	var vp8 codecs.VP8Packet
 	var base, highest int64 // extended sequence numbers
+	var lastTS uint32
+	var lastFrame time.Time
 	for {
 		pkt, _, err := remote.ReadRTP()
 		if err != nil {
 			return
 		}
 		keyframe := false
+		var width, height int
 		if video {
 			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&1 == 0 {
 				keyframe = true
 				gotKey.Store(true)
+				if len(payload) >= 10 && payload[3] == 0x9d && payload[4] == 0x01 && payload[5] == 0x2a {
+					width = int(payload[6]) | int(payload[7]&0x3f)<<8
+					height = int(payload[8]) | int(payload[9]&0x3f)<<8
+				}
 			}
 		}
 		now := time.Now()
@@ -298,11 +377,26 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		st.Expected = highest - base + 1
 		st.Packets++
 		st.Bytes += int64(len(pkt.Payload))
+		st.Last = now
+		if video && (st.Frames == 0 || pkt.Timestamp != lastTS) {
+			if st.Frames > 0 {
+				gap := now.Sub(lastFrame)
+				st.LongestGap = max(st.LongestGap, gap)
+				if gap > FreezeGap {
+					st.Freezes++
+				}
+			}
+			st.Frames++
+			lastTS, lastFrame = pkt.Timestamp, now
+		}
 		if keyframe {
 			if st.Keyframes == 0 {
 				st.FirstKey = now
 			}
 			st.Keyframes++
+			if height > 0 {
+				st.Width, st.Height = width, height
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -394,6 +488,13 @@ func (c *Client) send(m signal.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = c.write(ctx, m)
+}
+
+// SetTrackSettings tells the server how this client shows a remote video
+// (see track_settings in docs/signaling.md).
+func (c *Client) SetTrackSettings(ctx context.Context, trackID string, visible bool, width, height int, quality string) error {
+	return c.write(ctx, signal.Message{Type: signal.TypeTrackSettings, TrackID: trackID, Visible: &visible, Width: width,
+		Height: height, Quality: quality})
 }
 
 // Send writes a raw protocol message (tests use it for bad input).

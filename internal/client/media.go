@@ -23,7 +23,43 @@ var (
 	toneOgg []byte
 	//go:embed media/pattern.ivf
 	patternIVF []byte
+	// Camera-like clips: 2 s of a moving test card with noise at 30 fps,
+	// VP8 at a constant bitrate, one keyframe each (its first frame).
+	//go:embed media/low.ivf
+	lowIVF []byte
+	//go:embed media/mid.ivf
+	midIVF []byte
+	//go:embed media/high.ivf
+	highIVF []byte
 )
+
+// VideoClip names the video a client publishes.
+type VideoClip int
+
+// The clips: see Options.VideoClip.
+const (
+	VideoPattern VideoClip = iota
+	VideoLow
+	VideoMedium
+	VideoHigh
+)
+
+type clip struct {
+	ivf   []byte
+	frame time.Duration
+}
+
+func (v VideoClip) clip() clip {
+	switch v {
+	case VideoLow:
+		return clip{lowIVF, time.Second / 30}
+	case VideoMedium:
+		return clip{midIVF, time.Second / 30}
+	case VideoHigh:
+		return clip{highIVF, time.Second / 30}
+	}
+	return clip{patternIVF, time.Second / 15}
+}
 
 // sendAudio writes the tone until stop is closed.
 func sendAudio(track *webrtc.TrackLocalStaticSample, sent *atomic.Int64, stop <-chan struct{}) error {
@@ -56,14 +92,17 @@ func sendAudio(track *webrtc.TrackLocalStaticSample, sent *atomic.Int64, stop <-
 	}
 }
 
-// sendVideo writes the test pattern until stop is closed; when keyframe
-// is set (a keyframe was asked for) it starts over from the first frame.
-func sendVideo(track *webrtc.TrackLocalStaticSample, keyframe *atomic.Bool, stop <-chan struct{}) error {
-	const frame = time.Second / 15
+// sampleWriter takes media one frame at a time.
+type sampleWriter interface{ WriteSample(media.Sample) error }
+
+// sendVideo writes a clip until stop is closed; when keyframe is set (a
+// keyframe was asked for) it starts over from the first frame.
+func sendVideo(track sampleWriter, c clip, keyframe *atomic.Bool, stop <-chan struct{}) error {
+	frame := c.frame
 	tick := time.NewTicker(frame)
 	defer tick.Stop()
 	for {
-		ivf, _, err := ivfreader.NewWith(bytes.NewReader(patternIVF))
+		ivf, _, err := ivfreader.NewWith(bytes.NewReader(c.ivf))
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,8 @@ type downTrack struct {
 
 	// What the subscriber asked for and what the server allows.
 	visible bool
-	height  int // rendered height in pixels, 0 if unknown
+	width   int // rendered size in pixels, 0 if unknown
+	height  int
 	pin     int // a quality the subscriber pinned, or qualityNone for auto
 	maxQ    int // the best quality the subscriber's downlink allows
 
@@ -58,9 +59,9 @@ type downTrack struct {
 type Settings struct {
 	// Hidden videos receive nothing.
 	Hidden bool
-	// Height is the height the subscriber renders the video at, in
-	// device pixels; 0 if unknown (no limit).
-	Height int
+	// Width and Height are the size the subscriber renders the video
+	// at, in device pixels; 0 if unknown (no limit).
+	Width, Height int
 	// Quality pins a layer: "low", "medium", "high", or "" / "auto".
 	Quality string
 }
@@ -111,7 +112,7 @@ func (d *downTrack) apply(s Settings) {
 		q = qualityNone
 	}
 	d.mu.Lock()
-	d.visible, d.height, d.pin = !s.Hidden, max(s.Height, 0), q
+	d.visible, d.width, d.height, d.pin = !s.Hidden, max(s.Width, 0), max(s.Height, 0), q
 	d.mu.Unlock()
 }
 
@@ -162,17 +163,17 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
 // what its downlink allows and which layers the publisher is sending.
 func (d *downTrack) reselect() {
 	d.mu.Lock()
-	visible, height, pin, maxQ := d.visible, d.height, d.pin, d.maxQ
+	visible, width, height, pin, maxQ := d.visible, d.width, d.height, d.pin, d.maxQ
 	d.mu.Unlock()
 	q := qualityNone
 	switch {
 	case d.t.kind == webrtc.RTPCodecTypeAudio:
-		q = d.t.pick(qualityHigh, 0)
+		q = d.t.pick(qualityHigh, 0, 0)
 	case !visible:
 	case pin != qualityNone:
-		q = d.t.pick(min(pin, maxQ), 0)
+		q = d.t.pick(min(pin, maxQ), 0, 0)
 	default:
-		q = d.t.pick(maxQ, height)
+		q = d.t.pick(maxQ, width, height)
 	}
 	d.setTarget(q)
 }

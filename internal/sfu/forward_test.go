@@ -347,27 +347,38 @@ func TestIdleLayerIsLeft(t *testing.T) {
 
 // The per-packet work of a layer's read loop after the read: learn what
 // the packet is once, then give it to each of 10 subscribers' down-tracks,
-// which rewrite it (sequence, timestamp, SSRC, payload type, and the VP8
-// picture id in a copy, as after a layer switch).
+// which rewrite its header (sequence, timestamp, SSRC, payload type).
+// "rewritten" adds what follows a layer switch: the VP8 picture id and
+// TL0PICIDX rewritten in a copy of the payload.
 func BenchmarkForwardToTenSubscribers(b *testing.B) {
-	bn := newBench(webrtc.RTPCodecTypeVideo, qualityHigh)
-	sinks := make([]*sink, 10)
-	for i := range sinks {
-		d, w := bn.subscribe(b, Settings{}, false)
-		d.picOff, d.tl0Off, d.seqOff = 3, 1, 7
-		sinks[i] = w
-	}
-	bn.send(qualityHigh, vp8Packet(1, 0, 0, 0, 0, true, 720), 0)
-	p := vp8Packet(1, 1, 3000, 1, 1, false, 720)
-	p.Payload = append(p.Payload, make([]byte, 1000)...)
-	b.SetBytes(int64(len(p.Payload) + 12))
-	b.ReportAllocs()
-	for b.Loop() {
-		p.SequenceNumber++
-		bn.send(qualityHigh, p, time.Millisecond)
-	}
-	if sinks[9].packets < 2 {
-		b.Fatal("nothing reached the subscribers")
+	for _, rewrite := range []bool{false, true} {
+		name := "plain"
+		if rewrite {
+			name = "rewritten"
+		}
+		b.Run(name, func(b *testing.B) {
+			bn := newBench(webrtc.RTPCodecTypeVideo, qualityHigh)
+			sinks := make([]*sink, 10)
+			for i := range sinks {
+				d, w := bn.subscribe(b, Settings{}, false)
+				if rewrite {
+					d.picOff, d.tl0Off, d.seqOff = 3, 1, 7
+				}
+				sinks[i] = w
+			}
+			bn.send(qualityHigh, vp8Packet(1, 0, 0, 0, 0, true, 720), 0)
+			p := vp8Packet(1, 1, 3000, 1, 1, false, 720)
+			p.Payload = append(p.Payload, make([]byte, 1000)...)
+			b.SetBytes(int64(len(p.Payload) + 12))
+			b.ReportAllocs()
+			for b.Loop() {
+				p.SequenceNumber++
+				bn.send(qualityHigh, p, time.Millisecond)
+			}
+			if sinks[9].packets < 2 {
+				b.Fatal("nothing reached the subscribers")
+			}
+		})
 	}
 }
 

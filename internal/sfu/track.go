@@ -294,19 +294,21 @@ func (t *track) watch() {
 }
 
 // pick chooses the layer to send a subscriber: among the layers being
-// sent, the smallest at least as tall as the subscriber renders the video
-// (height 0: no limit), never above maxQ; failing that the best one up to
+// sent, the smallest at least as large as the subscriber renders the
+// video (0: no limit), never above maxQ; failing that the best one up to
 // maxQ; failing that the lowest. qualityNone if no layer is being sent.
-func (t *track) pick(maxQ, height int) int {
+func (t *track) pick(maxQ, width, height int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var live [numQualities]bool
-	n, tallest := 0, 0
+	n, top, topW := 0, 0, 0
 	now := time.Now().UnixNano()
 	for _, l := range t.layers {
 		if l != nil {
 			n++
-			tallest = max(tallest, int(l.height.Load()))
+			if h := int(l.height.Load()); h > top {
+				top, topW = h, int(l.width.Load())
+			}
 		}
 	}
 	for q, l := range t.layers {
@@ -314,14 +316,16 @@ func (t *track) pick(maxQ, height int) int {
 		// may pause, and has nothing else to offer.
 		live[q] = l != nil && (n == 1 || now-l.last.Load() < int64(layerIdle))
 	}
-	if tallest == 0 {
-		tallest = 720
+	if top == 0 {
+		top, topW = 720, 1280
 	}
-	heightOf := func(q int) int {
+	// A layer's size is what its keyframes say, or else a halving per
+	// step down from the largest known (what browsers send).
+	size := func(q int) (int, int) {
 		if h := int(t.layers[q].height.Load()); h > 0 {
-			return h
+			return int(t.layers[q].width.Load()), h
 		}
-		return tallest >> (qualityHigh - q) // browsers halve each step down
+		return topW >> (qualityHigh - q), top >> (qualityHigh - q)
 	}
 	best := qualityNone
 	for q := qualityLow; q <= min(maxQ, qualityHigh); q++ {
@@ -329,7 +333,11 @@ func (t *track) pick(maxQ, height int) int {
 			continue
 		}
 		best = q
-		if height > 0 && heightOf(q) >= height*9/10 {
+		if width == 0 && height == 0 {
+			continue
+		}
+		// A tenth smaller than the window still looks right.
+		if w, h := size(q); w >= width*9/10 && h >= height*9/10 {
 			return q
 		}
 	}

@@ -359,12 +359,32 @@ func (h *Handler) handle(c *conn, p *sfu.Participant, m Message) error {
 		p.Close(domain.ReasonLeft)
 	case TypePing:
 		c.send(Message{Type: TypePong})
+	case TypeTrackSettings:
+		if msg := h.trackSettings(p, m); msg != "" {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: msg})
+		}
 	case TypeJoin:
 		c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: "already joined"})
 	default:
 		c.send(Message{Type: TypeError, Code: CodeUnknownType, Message: fmt.Sprintf("unknown message type %q", m.Type)})
 	}
 	return nil
+}
+
+// trackSettings applies a track_settings message; it returns what is
+// wrong with it, if anything.
+func (h *Handler) trackSettings(p *sfu.Participant, m Message) string {
+	switch {
+	case m.TrackID == "":
+		return "track_settings needs the track_id of a remote video"
+	case m.Width < 0 || m.Width > maxVideoSide || m.Height < 0 || m.Height > maxVideoSide:
+		return fmt.Sprintf("width and height must be from 0 to %d pixels", maxVideoSide)
+	}
+	s := sfu.Settings{Hidden: m.Visible != nil && !*m.Visible, Width: m.Width, Height: m.Height, Quality: m.Quality}
+	if err := p.SetTrackSettings(m.TrackID, s); err != nil {
+		return "track_settings: " + err.Error()
+	}
+	return ""
 }
 
 // events turns the media server's events into protocol messages on c.

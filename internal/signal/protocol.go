@@ -39,6 +39,14 @@ type Message struct {
 	// list when nobody else is there).
 	Participants *[]Member `json:"participants,omitempty"`
 
+	// track_settings (client): what the client asks of one remote video.
+	// Visible false stops it; Width and Height are the size it is shown
+	// at, in device pixels; Quality pins a layer (auto, low, medium, high).
+	Visible *bool  `json:"visible,omitempty"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Quality string `json:"quality,omitempty"`
+
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -67,7 +75,12 @@ const (
 	TypeCandidate = "candidate"
 	TypeLeave     = "leave"
 	TypePing      = "ping"
+	// TypeTrackSettings says how a remote video is shown.
+	TypeTrackSettings = "track_settings"
 )
+
+// maxVideoSide bounds width and height in track_settings.
+const maxVideoSide = 16384
 
 // Server message types beyond the sfu events, which keep their names.
 const (

@@ -1,0 +1,80 @@
+package client
+
+import (
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// encoding is one simulcast encoding of the client's video. pion sends
+// the encodings of a sender on their own SSRCs but does not stamp them
+// with the mid and rid header extensions that tell the receiver which
+// encoding a packet belongs to (a browser does), so the client packetizes
+// its samples itself and adds both.
+type encoding struct {
+	track      *webrtc.TrackLocalStaticRTP
+	rid        string
+	packetizer rtp.Packetizer
+	clockRate  uint32
+
+	mu          sync.Mutex
+	transceiver *webrtc.RTPTransceiver
+	midID       uint8 // 0 until negotiated
+	ridID       uint8
+}
+
+func newEncoding(codec webrtc.RTPCodecCapability, id, stream, rid string) (*encoding, error) {
+	t, err := webrtc.NewTrackLocalStaticRTP(codec, id, stream, webrtc.WithRTPStreamID(rid))
+	if err != nil {
+		return nil, err
+	}
+	// Payload type and SSRC are rewritten by the track for the binding.
+	p := rtp.NewPacketizer(1200, 0, 0, &codecs.VP8Payloader{EnablePictureID: true}, rtp.NewRandomSequencer(), codec.ClockRate)
+	return &encoding{track: t, rid: rid, packetizer: p, clockRate: codec.ClockRate}, nil
+}
+
+// extensionIDs looks up the negotiated ids of the mid and rid extensions.
+func (e *encoding) extensionIDs() (mid string, midID, ridID uint8) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.transceiver == nil {
+		return "", 0, 0
+	}
+	if e.midID == 0 {
+		for _, x := range e.transceiver.Sender().GetParameters().HeaderExtensions {
+			switch x.URI {
+			case sdp.SDESMidURI:
+				e.midID = uint8(x.ID)
+			case sdp.SDESRTPStreamIDURI:
+				e.ridID = uint8(x.ID)
+			}
+		}
+	}
+	return e.transceiver.Mid(), e.midID, e.ridID
+}
+
+// WriteSample packetizes one frame and sends it, once negotiated.
+func (e *encoding) WriteSample(s media.Sample) error {
+	mid, midID, ridID := e.extensionIDs()
+	samples := uint32(s.Duration.Seconds() * float64(e.clockRate))
+	pkts := e.packetizer.Packetize(s.Data, samples)
+	if mid == "" || midID == 0 || ridID == 0 {
+		return nil // not negotiated yet: the frame is dropped, as a camera's would be
+	}
+	for _, p := range pkts {
+		if err := p.Header.SetExtension(midID, []byte(mid)); err != nil {
+			return err
+		}
+		if err := p.Header.SetExtension(ridID, []byte(e.rid)); err != nil {
+			return err
+		}
+		if err := e.track.WriteRTP(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
