@@ -31,9 +31,17 @@ describe('meeting page in headless Chromium', () => {
     await ts.close();
   });
 
-  /** A page of its own browser context, with its problems logged. */
-  async function openPage(name) {
-    const context = await browser.newContext();
+  /**
+   * A page of its own browser context, with its problems logged. With
+   * watchOnly it has no camera or microphone; viewport sets its window.
+   */
+  async function openPage(name, { watchOnly = false, viewport } = {}) {
+    const context = await browser.newContext(viewport ? { viewport } : {});
+    if (watchOnly) {
+      await context.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no camera here', 'NotFoundError'));
+      });
+    }
     const page = await context.newPage();
     page.on('pageerror', (err) => logs.push(`${name}: page error: ${err.message}`));
     page.on('console', (m) => m.type() === 'error' && logs.push(`${name}: console: ${m.text()}`));
@@ -84,6 +92,55 @@ describe('meeting page in headless Chromium', () => {
       await meeting(pages, dana);
     } catch (err) {
       err.message += `\n${await diag({ ...pages, dana })}`;
+      throw err;
+    }
+  });
+
+  /** Opens the meeting link of a room with a fresh token and joins. */
+  async function joinPage(page, room, name) {
+    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+    const link = new URL('/', ts.rootURL);
+    link.search = new URLSearchParams({ room: room.id, token, name }).toString();
+    await page.goto(link.href);
+    await page.click('button[type=submit]');
+    await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+    return page.evaluate(() => window.roomsd.participantId);
+  }
+
+  it('a simulcast camera reaches a thumbnail in its low layer and a large window in its high one', async (t) => {
+    const pages = {
+      camera: await openPage('camera'),
+      thumb: await openPage('thumb', { watchOnly: true, viewport: { width: 240, height: 400 } }),
+      large: await openPage('large', { watchOnly: true, viewport: { width: 1280, height: 720 } }),
+    };
+    t.after(() => Promise.all(Object.values(pages).map((p) => p.context().close())));
+    try {
+      const room = (await client.rooms.create({ unique_name: 'browser-simulcast' })).data;
+      const camera = await joinPage(pages.camera, room, 'camera');
+      await joinPage(pages.thumb, room, 'thumb');
+      await joinPage(pages.large, room, 'large');
+      const size = async (page) => {
+        const s = await page.evaluate(() => window.roomsd.stats());
+        return { width: s.frameWidth[camera] || 0, frames: s.byParticipant[camera] || 0 };
+      };
+      // The camera sends 320, 640 and 1280 pixels wide. The thumbnail
+      // tile is some 230 pixels wide: the 320-pixel layer fits it. The
+      // large window's tile needs the full one (the browser sends it once
+      // its bandwidth estimate has grown enough).
+      await eventually(
+        'the thumbnail decodes the low layer and the large window the high one',
+        async () => {
+          const [th, lg] = [await size(pages.thumb), await size(pages.large)];
+          return th.frames > 0 && th.width > 0 && th.width <= 320 && lg.frames > 0 && lg.width > 640;
+        },
+        MEDIA_DEADLINE_MS,
+        250,
+      );
+      // The thumbnail's window grows: it moves up to the high layer.
+      await pages.thumb.setViewportSize({ width: 1280, height: 720 });
+      await eventually('the enlarged window decodes the high layer', async () => (await size(pages.thumb)).width > 640, MEDIA_DEADLINE_MS, 250);
+    } catch (err) {
+      err.message += `\n${await diag(pages)}`;
       throw err;
     }
   });

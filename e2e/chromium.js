@@ -21,6 +21,9 @@ const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
+  // Pages that watch without a camera would otherwise hide their
+  // addresses behind mDNS names, which the server does not resolve.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
 /** Launches Chromium, or throws saying how to install it. */

@@ -223,7 +223,13 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	}
 	q := l.quality
 	if q != d.current {
-		if q != d.target || !in.key {
+		if q != d.target {
+			return
+		}
+		if !in.key {
+			// Waiting for the target's keyframe: ask again (throttled per
+			// layer) in case a request or its answer was lost.
+			l.requestKeyframe()
 			return
 		}
 		d.switchTo(q, p, in)

@@ -62,7 +62,7 @@ type layer struct {
 	t       *track
 	remote  *webrtc.TrackRemote
 	quality int
-	last    atomic.Int64 // when the last packet arrived, unix ns
+	last    atomic.Int64 // when the last media packet arrived, unix ns
 	height  atomic.Int32 // from the last VP8 keyframe; 0 if unknown
 	width   atomic.Int32
 
@@ -203,7 +203,11 @@ func (l *layer) forward() {
 func (l *layer) inspect(pkt *rtp.Packet, now time.Time) packetInfo {
 	t := l.t
 	info := packetInfo{now: now, key: t.kind == webrtc.RTPCodecTypeAudio}
-	l.last.Store(now.UnixNano())
+	if len(pkt.Payload) > 0 {
+		// Media, not padding: a browser whose uplink is short keeps an
+		// upper layer's SSRC alive with padding alone.
+		l.last.Store(now.UnixNano())
+	}
 	switch {
 	case t.vp8:
 		info.vp8, info.vp8ok = parseVP8(pkt.Payload)

@@ -1,9 +1,12 @@
 // The roomsd meeting page: a client of the signaling protocol (see
-// internal/signal). It joins with a client token, publishes the camera and
-// microphone with sendonly transceivers (or, with neither, only a data
-// channel), makes the first offer, answers every offer of the server, and
-// shows one <video> per remote participant, whose MediaStream id is that
-// participant's id. window.roomsd exposes its state for tests.
+// internal/signal). It joins with a client token, publishes the camera (as
+// three simulcast encodings) and microphone with sendonly transceivers (or,
+// with neither, only a data channel), makes the first offer, answers every
+// offer of the server, and shows one <video> per remote participant, whose
+// MediaStream id is that participant's id. It tells the server the size
+// each remote video is shown at and whether it is visible, so that the
+// server sends the layer that fits, or nothing. window.roomsd exposes its
+// state for tests.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -13,7 +16,7 @@ const grid = $('grid');
 const leaveButton = $('leave');
 const self = { el: $('self'), video: $('self').querySelector('video') };
 
-const tiles = new Map(); // remote participant id → { el, video, caption, name }
+const tiles = new Map(); // remote participant id → { el, video, caption, name, videoTrack, visible, sent }
 const owners = new Map(); // remote track id → participant id
 let ws = null;
 let pc = null;
@@ -97,7 +100,7 @@ async function join() {
 // capture asks for camera and microphone, then either alone, then nothing.
 async function capture() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null; // not a secure context
-  for (const want of [{ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } }, { audio: true }, { video: true }]) {
+  for (const want of [{ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } }, { audio: true }, { video: true }]) {
     try { return await navigator.mediaDevices.getUserMedia(want); } catch { /* try less */ }
   }
   return null;
@@ -126,9 +129,15 @@ async function handle(m) {
     case 'participant_left':
       drop(m.participant_id);
       return count();
-    case 'track_published':
-      tile(m.participant_id);
+    case 'track_published': {
+      const t = tile(m.participant_id);
+      if (m.kind === 'video') {
+        t.videoTrack = m.track_id;
+        t.sent = '';
+        report(t);
+      }
       return;
+    }
     case 'muted':
     case 'unmuted': {
       const t = m.participant_id === state.participantId ? self : tiles.get(m.participant_id);
@@ -162,7 +171,14 @@ async function joined(m) {
     if (pc.connectionState === 'failed') say('The media connection failed; check that UDP reaches the server.');
   };
   const tracks = local ? local.getTracks() : [];
-  for (const t of tracks) pc.addTransceiver(t, { direction: 'sendonly', streams: [local] });
+  for (const t of tracks) {
+    const init = { direction: 'sendonly', streams: [local] };
+    // The camera goes out as three encodings (quarter, half and full
+    // size); the server gives each viewer the one that fits its window
+    // and its link. The browser drops the ones its uplink cannot carry.
+    if (t.kind === 'video') init.sendEncodings = SIMULCAST;
+    pc.addTransceiver(t, init);
+  }
   // An offer needs something in it: a data channel when nothing is published.
   if (!tracks.length) pc.createDataChannel('roomsd');
   await pc.setLocalDescription(await pc.createOffer());
@@ -188,6 +204,45 @@ function count() {
   say(n ? `In the room with ${n} other${n > 1 ? 's' : ''}${media}.` : `In the room; nobody else is here yet${media}.`);
 }
 
+// The simulcast encodings of the camera.
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', maxBitrate: 1_500_000 },
+];
+
+// The size and visibility of each remote video, as the server should know
+// them: observed, and sent when they change.
+const sizes = new ResizeObserver((entries) => { for (const e of entries) reportElement(e.target); });
+const seen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const t = tiles.get(e.target.dataset.participant);
+    if (t) { t.visible = e.isIntersecting; report(t); }
+  }
+});
+document.addEventListener('visibilitychange', () => { for (const t of tiles.values()) report(t); });
+
+function reportElement(el) {
+  const t = tiles.get(el.dataset.participant);
+  if (t) report(t);
+}
+
+// report sends track_settings for a tile's video if what the server knows
+// is out of date: hidden when the tile is off screen or the tab is hidden,
+// else the tile's size in device pixels.
+function report(t) {
+  if (!t.videoTrack) return;
+  const visible = t.visible && document.visibilityState === 'visible';
+  const dpr = window.devicePixelRatio || 1;
+  const width = visible ? Math.round(t.el.clientWidth * dpr) : 0;
+  const height = visible ? Math.round(t.el.clientHeight * dpr) : 0;
+  const m = { type: 'track_settings', track_id: t.videoTrack, visible, width, height };
+  const key = JSON.stringify(m);
+  if (key === t.sent) return;
+  t.sent = key;
+  send(m);
+}
+
 function tile(id, name) {
   let t = tiles.get(id);
   if (!t) {
@@ -200,8 +255,10 @@ function tile(id, name) {
     const caption = document.createElement('figcaption');
     el.append(video, caption);
     grid.append(el);
-    t = { el, video, caption, name: '' };
+    t = { el, video, caption, name: '', videoTrack: null, visible: true, sent: '' };
     tiles.set(id, t);
+    sizes.observe(el);
+    seen.observe(el);
   }
   if (name) t.name = name;
   t.caption.textContent = t.name || `Guest ${id.slice(-4)}`;
@@ -226,6 +283,8 @@ function attach(e) {
 function drop(id) {
   const t = tiles.get(id);
   if (!t) return;
+  sizes.unobserve(t.el);
+  seen.unobserve(t.el);
   t.video.srcObject = null;
   t.el.remove();
   tiles.delete(id);
@@ -261,9 +320,9 @@ function stopLocal() {
 }
 
 // stats sums, per remote participant, the video frames decoded and the
-// audio packets received.
+// audio packets received, and gives the size of the frames received.
 async function stats() {
-  const out = { framesDecoded: 0, byParticipant: {}, audioPackets: {} };
+  const out = { framesDecoded: 0, byParticipant: {}, audioPackets: {}, frameWidth: {}, frameHeight: {} };
   if (!pc) return out;
   for (const r of pc.getReceivers()) {
     const owner = r.track && owners.get(r.track.id);
@@ -271,6 +330,10 @@ async function stats() {
     (await r.getStats()).forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'audio') out.audioPackets[owner] = (out.audioPackets[owner] || 0) + (s.packetsReceived || 0);
+      if (s.kind === 'video' && s.frameWidth) {
+        out.frameWidth[owner] = s.frameWidth;
+        out.frameHeight[owner] = s.frameHeight;
+      }
       if (s.kind !== 'video' || !s.framesDecoded) return;
       out.framesDecoded += s.framesDecoded;
       out.byParticipant[owner] = (out.byParticipant[owner] || 0) + s.framesDecoded;
