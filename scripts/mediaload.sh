@@ -30,7 +30,9 @@
 #   SCENARIOS="join fanout-49" WINDOW=5 scripts/mediaload.sh
 #
 # Variables: SCENARIOS (join fanout-49 fanout-98 fanout-196 mesh-10
-# mesh-25 mesh-50), WINDOW and WARMUP (seconds), JOIN_RUNS, WORK (directory
+# mesh-25 mesh-50), WINDOW and WARMUP (seconds), JOIN_RUNS, VIDEO (what
+# publishers send: the bot's --video-bitrate, 1.5M by default, pattern for
+# the cheap test pattern the first figures used), WORK (directory
 # for the binary, databases, logs and bot reports; a temporary one, removed
 # at the end, by default). Everything is on 127.0.0.1 and every step has a
 # time limit; a whole run takes about two minutes.
@@ -40,6 +42,7 @@ SCENARIOS=${SCENARIOS:-"join fanout-49 fanout-98 fanout-196 mesh-10 mesh-25 mesh
 WINDOW=${WINDOW:-10}
 WARMUP=${WARMUP:-2}
 JOIN_RUNS=${JOIN_RUNS:-5}
+VIDEO=${VIDEO:-1.5M}
 KEY=mediaload-key
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,7 +78,7 @@ new_room() { api POST /rooms '{"max_participants": 50}' | jq -r .data.id; }
 start_bot() {
 	local name=$1
 	shift
-	"$work/roomsd" bot --server "$url" --api-key "$KEY" "$@" >"$work/$name.json" 2>"$work/$name.log" &
+	"$work/roomsd" bot --server "$url" --api-key "$KEY" --video-bitrate "$VIDEO" "$@" >"$work/$name.json" 2>"$work/$name.log" &
 	last_pid=$!
 	bot_pids+=("$last_pid")
 }

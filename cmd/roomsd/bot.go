@@ -20,10 +20,18 @@ const botUsage = `Usage: roomsd bot --room ROOM_ID [flags]
 
 Joins a room like a user: mints a client token through the REST API
 (POST /v2/rooms/{room_id}/actions/generate_join_client_token with the API
-key), joins, publishes a synthetic 440 Hz Opus tone and a VP8 test pattern
-(320x240, 15 fps), receives everyone else, and after --duration leaves and
-prints one JSON object to stdout. With --count N it runs N participants in
-one process, a load generator.
+key), joins, publishes a synthetic 440 Hz Opus tone and VP8 video,
+receives everyone else, and after --duration leaves and prints one JSON
+object to stdout. With --count N it runs N participants in one process, a
+load generator.
+
+The video is camera-like by default: a moving test card with noise at 30
+fps and a constant 1.5 Mbit/s (1280x720), in packets of a real camera's
+size. --video-bitrate picks a smaller clip (500k: 640x360, 150k: 320x180)
+or "pattern", the cheap test pattern (320x240, 15 fps, about 110 kbit/s).
+--simulcast sends the three clips at once as simulcast encodings q, h, f,
+as the meeting page does. --quality and --view say what each participant
+asks of every remote video (see track_settings in docs/signaling.md).
 
 Progress goes to stderr every --progress:
   roomsd bot: progress t=3.001s connected=2/2 failed=0 packets=1234 audio=900 video=334 bytes=567890 lost=0
@@ -56,7 +64,13 @@ event did not happen:
       "received": {                 // by remote participant id, then kind
         "<participant id>": {
           "audio": {"packets": 500, "bytes": 40000, "lost": 0},
-          "video": {"packets": 450, "bytes": 380000, "lost": 0, "keyframes": 2}
+          "video": {"packets": 450, "bytes": 380000, "lost": 0, "keyframes": 2,
+                    "width": 1280, "height": 720, // the last keyframe's size: the layer received
+                    "kbps": 1480,           // receive bitrate, first packet to last
+                    "frames": 290, "freezes": 0, // gaps of over 500 ms between frames
+                    "longest_gap_ms": 70,
+                    "sizes": [{"at_ms": 95, "width": 320, "height": 180}, // each change of layer
+                              {"at_ms": 2100, "width": 1280, "height": 720}]}
         }
       },
       "error": "…"                  // only when this participant failed
@@ -109,6 +123,10 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	loopback := fs.Bool("loopback", false, "pin ICE to 127.0.0.1 (default: true when the --server host is 127.0.0.1, ::1 or localhost)")
 	connectTimeout := fs.Duration("connect-timeout", 20*time.Second, "how long each participant may take to get a token, join and connect its media")
 	progress := fs.Duration("progress", time.Second, "how often to write a progress line to stderr (0: never)")
+	videoBitrate := fs.String("video-bitrate", "1.5M", "video to publish: 1.5M (1280x720), 500k (640x360), 150k (320x180) at 30 fps, the nearest of them to another bitrate, or pattern (the 110 kbit/s test pattern)")
+	simulcast := fs.Bool("simulcast", false, "publish video as three simulcast encodings (150k, 500k and 1.5M at once)")
+	quality := fs.String("quality", "auto", "the layer to receive of every remote video: auto, low, medium or high")
+	view := fs.String("view", "", "the size each remote video is shown at, WIDTHxHEIGHT (e.g. 320x180): the server sends the layer that fits; empty: no limit")
 	fs.Usage = func() {
 		var b strings.Builder
 		fs.SetOutput(&b)
@@ -147,6 +165,19 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	case *duration < 0 || *connectTimeout <= 0 || *progress < 0:
 		return usageErr("--duration, --connect-timeout and --progress must not be negative")
 	}
+	clip, err := bot.ParseVideoBitrate(*videoBitrate)
+	if err != nil {
+		return usageErr("--video-bitrate: %v", err)
+	}
+	viewW, viewH, err := bot.ParseView(*view)
+	if err != nil {
+		return usageErr("--view: %v", err)
+	}
+	switch *quality {
+	case "auto", "low", "medium", "high":
+	default:
+		return usageErr("--quality %q: auto, low, medium or high", *quality)
+	}
 	pinned := bot.IsLoopbackServer(base)
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "loopback" {
@@ -157,6 +188,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	report, err := bot.Run(ctx, bot.Config{
 		Server: base, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
 		Audio: audio, Video: video, Loopback: pinned, ConnectTimeout: *connectTimeout,
+		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH,
 		Log: stderr, ProgressEvery: *progress, Snapshot: snapshot,
 	})
 	if err != nil {

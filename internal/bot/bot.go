@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +42,14 @@ type Config struct {
 	Duration time.Duration
 	// Audio and Video say what each participant publishes.
 	Audio, Video bool
+	// VideoClip is the video published (client.VideoPattern, or a
+	// camera-like clip); Simulcast publishes three encodings instead.
+	VideoClip client.VideoClip
+	Simulcast bool
+	// Quality ("", auto, low, medium, high) and ViewWidth/ViewHeight (0:
+	// no size) are what each participant asks of every remote video.
+	Quality               string
+	ViewWidth, ViewHeight int
 	// Loopback pins ICE to 127.0.0.1.
 	Loopback bool
 	// ConnectTimeout bounds each participant's token request, join and
@@ -96,11 +106,29 @@ type Participant struct {
 
 // Counts is what arrived. Lost is from RTP sequence numbers: packets
 // between the first and the highest one received that never arrived.
+// Video adds the size of the last keyframe, the receive bitrate, and the
+// freezes: gaps of more than 500 ms between two frames.
 type Counts struct {
-	Packets   int64 `json:"packets"`
-	Bytes     int64 `json:"bytes"`
-	Lost      int64 `json:"lost"`
-	Keyframes int64 `json:"keyframes,omitempty"`
+	Packets    int64 `json:"packets"`
+	Bytes      int64 `json:"bytes"`
+	Lost       int64 `json:"lost"`
+	Keyframes  int64 `json:"keyframes,omitempty"`
+	Width      int   `json:"width,omitempty"`
+	Height     int   `json:"height,omitempty"`
+	Kbps       int64 `json:"kbps,omitempty"`
+	Frames     int64 `json:"frames,omitempty"`
+	Freezes    int64 `json:"freezes,omitempty"`
+	LongestGap int64 `json:"longest_gap_ms,omitempty"`
+	// Sizes is each change of keyframe size (of layer), in ms from the
+	// participant's token request.
+	Sizes []Size `json:"sizes,omitempty"`
+}
+
+// Size is a change of the size of the video received.
+type Size struct {
+	AtMS   int64 `json:"at_ms"`
+	Width  int   `json:"width"`
+	Height int   `json:"height"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -108,6 +136,9 @@ func (c *Counts) add(o Counts) {
 	c.Bytes += o.Bytes
 	c.Lost += o.Lost
 	c.Keyframes += o.Keyframes
+	c.Frames += o.Frames
+	c.Freezes += o.Freezes
+	c.LongestGap = max(c.LongestGap, o.LongestGap)
 }
 
 // ParsePublish reads "audio", "video", "audio,video" or "none".
@@ -127,6 +158,47 @@ func ParsePublish(s string) (audio, video bool, err error) {
 		}
 	}
 	return audio, video, nil
+}
+
+// ParseVideoBitrate reads --video-bitrate: "pattern", or a bitrate (1.5M,
+// 500k, 150000) turned into the nearest camera-like clip.
+func ParseVideoBitrate(s string) (client.VideoClip, error) {
+	s = strings.TrimSpace(strings.ToLower(s))
+	if s == "pattern" {
+		return client.VideoPattern, nil
+	}
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1e6, strings.TrimSuffix(s, "m")
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, strings.TrimSuffix(s, "k")
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a bitrate such as 1.5M, 500k or 150000, or pattern", s)
+	}
+	switch bps := v * mult; {
+	case bps < 300_000:
+		return client.VideoLow, nil
+	case bps < 1_000_000:
+		return client.VideoMedium, nil
+	}
+	return client.VideoHigh, nil
+}
+
+// ParseView reads --view: WIDTHxHEIGHT, or empty for none.
+func ParseView(s string) (w, h int, err error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, 0, nil
+	}
+	ws, hs, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
+	w, err1 := strconv.Atoi(ws)
+	h, err2 := strconv.Atoi(hs)
+	if !ok || err1 != nil || err2 != nil || w <= 0 || h <= 0 || w > 16384 || h > 16384 {
+		return 0, 0, fmt.Errorf("%q is not a size such as 320x180", s)
+	}
+	return w, h, nil
 }
 
 // BaseURL checks a server URL and returns it without a trailing / or /v2.
@@ -207,6 +279,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("count %d: at least 1", cfg.Count)
 	case cfg.Duration < 0:
 		return nil, fmt.Errorf("duration %v is negative", cfg.Duration)
+	case cfg.ViewWidth < 0 || cfg.ViewHeight < 0:
+		return nil, errors.New("the view size must not be negative")
+	}
+	switch cfg.Quality {
+	case "", "auto", "low", "medium", "high":
+	default:
+		return nil, fmt.Errorf("quality %q is not auto, low, medium or high", cfg.Quality)
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 20 * time.Second
@@ -320,7 +399,8 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 		return
 	}
 	c, err := client.Join(cctx, client.ConnectURL(r.base, r.cfg.Room), token,
-		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient})
+		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient,
+			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("join: interrupted: %w", err)
@@ -343,6 +423,12 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 			switch e.Type {
 			case signal.TypeKicked, signal.TypeSessionEnded, signal.TypeClosed, signal.TypeError:
 				last = e
+			case "track_published":
+				if e.Kind == "video" && (r.cfg.Quality != "" || r.cfg.ViewWidth > 0 || r.cfg.ViewHeight > 0) {
+					sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					_ = c.SetTrackSettings(sctx, e.TrackID, true, r.cfg.ViewWidth, r.cfg.ViewHeight, r.cfg.Quality)
+					cancel()
+				}
 			}
 		}
 	}()
@@ -357,7 +443,14 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 		m.mu.Unlock()
 	}
 	readyOnce()
-	<-events
+	select {
+	case <-events:
+	case <-c.MediaFailed():
+		if !m.leaving.Load() {
+			failed(errors.New("media: the connection failed during the run (ICE or DTLS)"))
+		}
+		<-events
+	}
 	if !m.leaving.Load() {
 		why := "the signaling connection ended"
 		if last.Type != "" {
@@ -469,7 +562,12 @@ func (r *runner) progress(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 func counts(s client.TrackStats) Counts {
-	return Counts{Packets: s.Packets, Bytes: s.Bytes, Lost: max(0, s.Expected-s.Packets), Keyframes: s.Keyframes}
+	c := Counts{Packets: s.Packets, Bytes: s.Bytes, Lost: max(0, s.Expected-s.Packets), Keyframes: s.Keyframes,
+		Width: s.Width, Height: s.Height, Frames: s.Frames, Freezes: s.Freezes, LongestGap: s.LongestGap.Milliseconds()}
+	if span := s.Last.Sub(s.First).Seconds(); span > 0 {
+		c.Kbps = int64(float64(s.Bytes) * 8 / span / 1000)
+	}
+	return c
 }
 
 func ms(from, to time.Time) *int64 {
@@ -517,6 +615,9 @@ func (r *runner) report(end time.Time) *Report {
 					p.Received[s.Participant] = map[string]Counts{}
 				}
 				cn := counts(s)
+				for _, z := range s.Sizes {
+					cn.Sizes = append(cn.Sizes, Size{AtMS: z.At.Sub(m.start).Milliseconds(), Width: z.Width, Height: z.Height})
+				}
 				p.Received[s.Participant][s.Kind] = cn
 				rep.Totals.add(cn)
 				if s.Kind == "video" {

@@ -67,10 +67,19 @@ type TrackStats struct {
 	LongestGap time.Duration `json:"longest_gap_ns,omitempty"`
 	// Last is when the last packet arrived.
 	Last time.Time `json:"-"`
+	// Sizes lists each change in the size of the keyframes received (the
+	// layer the server sends), the first one included.
+	Sizes []SizeChange `json:"-"`
 	// Expected is how many packets the RTP sequence numbers say were
 	// sent from the first one received to the highest one: Expected
 	// minus Packets were lost (retransmitted duplicates aside).
 	Expected int64 `json:"expected"`
+}
+
+// SizeChange is a keyframe of a new size.
+type SizeChange struct {
+	At            time.Time
+	Width, Height int
 }
 
 // FreezeGap is the gap between two video frames that counts as a freeze.
@@ -394,8 +403,9 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				st.FirstKey = now
 			}
 			st.Keyframes++
-			if height > 0 {
+			if height > 0 && (width != st.Width || height != st.Height) {
 				st.Width, st.Height = width, height
+				st.Sizes = append(st.Sizes, SizeChange{At: now, Width: width, Height: height})
 			}
 		}
 		c.mu.Unlock()
@@ -408,7 +418,9 @@ func (c *Client) Stats() []TrackStats {
 	defer c.mu.Unlock()
 	out := make([]TrackStats, 0, len(c.stats))
 	for _, s := range c.stats {
-		out = append(out, *s)
+		cp := *s
+		cp.Sizes = append([]SizeChange(nil), s.Sizes...)
+		out = append(out, cp)
 	}
 	return out
 }
@@ -418,7 +430,9 @@ func (c *Client) Received(participantID, kind string) TrackStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.stats[participantID+"/"+kind]; s != nil {
-		return *s
+		cp := *s
+		cp.Sizes = append([]SizeChange(nil), s.Sizes...)
+		return cp
 	}
 	return TrackStats{Participant: participantID, Kind: kind}
 }
@@ -431,6 +445,10 @@ func (c *Client) Events() <-chan signal.Message { return c.events }
 
 // Done is closed when the signaling connection ends.
 func (c *Client) Done() <-chan struct{} { return c.done }
+
+// MediaFailed is closed if the media connection fails (ICE or DTLS),
+// before or after it connected.
+func (c *Client) MediaFailed() <-chan struct{} { return c.failed }
 
 // Connected reports whether media is flowing (ICE and DTLS are up).
 func (c *Client) Connected() bool {

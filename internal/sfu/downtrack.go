@@ -40,7 +40,7 @@ type downTrack struct {
 	target  int // the layer to forward, qualityNone to send nothing
 	current int // the layer being forwarded, qualityNone before a keyframe
 
-	started  bool   // something was written
+	begun    bool   // something was written
 	rebase   bool   // the next packet of current follows a gap of our making
 	startSeq uint16 // the first source sequence number of current
 	lastIn   uint16 // the newest source sequence number of current
@@ -96,7 +96,9 @@ func QualityName(q int) string {
 }
 
 func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
-	d := &downTrack{t: t, sub: sub, maxQ: qualityHigh, target: qualityNone, current: qualityNone}
+	// A video starts on its lowest layer (a small first keyframe); the
+	// allocator lifts it as the subscriber's downlink allows.
+	d := &downTrack{t: t, sub: sub, maxQ: qualityLow, target: qualityNone, current: qualityNone}
 	d.hdr.Extensions = make([]rtp.Extension, 0, 4) // room for the extensions interceptors add
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		d.scratch = make([]byte, 1500)
@@ -169,7 +171,7 @@ func (d *downTrack) reselect() {
 	switch {
 	case d.t.kind == webrtc.RTPCodecTypeAudio:
 		q = d.t.pick(qualityHigh, 0, 0)
-	case !visible:
+	case !visible, maxQ == qualityNone: // hidden, or paused for the budget
 	case pin != qualityNone:
 		q = d.t.pick(min(pin, maxQ), 0, 0)
 	default:
@@ -293,8 +295,8 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	if _, err := d.w.WriteRTP(h, payload); err != nil {
 		return
 	}
-	if !d.started || int16(seq-d.lastSeq) > 0 {
-		d.started = true
+	if !d.begun || int16(seq-d.lastSeq) > 0 {
+		d.begun = true
 		d.lastSeq, d.lastTS, d.lastAt = seq, h.Timestamp, in.now
 		if in.vp8ok && in.vp8.picOff != 0 {
 			d.lastPic = in.vp8.picID(payload)
@@ -310,7 +312,7 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 // one picture and the time elapsed later.
 func (d *downTrack) switchTo(q int, p *rtp.Packet, in *packetInfo) {
 	d.current, d.startSeq, d.lastIn, d.rebase = q, p.SequenceNumber, p.SequenceNumber-1, false
-	if !d.started {
+	if !d.begun {
 		return // the stream begins here, as the publisher numbered it
 	}
 	ticks := uint32(1)
@@ -337,4 +339,69 @@ func (d *downTrack) forwarding() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.current
+}
+
+// started reports whether the down-track is bound and has forwarded
+// something (so padding can continue its numbering).
+func (d *downTrack) started() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.begun && d.w != nil
+}
+
+// probe sends padding-only packets at rate bits/s until stop is closed,
+// the deadline passes or the estimator sees congestion: extra load for a
+// bandwidth probe, numbered in the stream so the receiver reports them
+// like media.
+func (d *downTrack) probe(rate int, stop <-chan struct{}, until time.Time, b *bwe) {
+	start := time.Now()
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	perPacket := (paddingBytes + 12 + 8) * 8 // padding, header, extension
+	owed := 0.0
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			if !now.Before(until) || b.congestedSince(start) {
+				return
+			}
+			owed += float64(rate) * probeEvery.Seconds() / float64(perPacket)
+			n := int(owed)
+			owed -= float64(n)
+			if !d.pad(n) {
+				return
+			}
+		}
+	}
+}
+
+// pad writes n padding-only packets after the last one written; false if
+// it cannot (nothing written yet). A paused video may carry padding: a
+// switch back on starts after it.
+func (d *downTrack) pad(n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.w == nil || !d.begun {
+		return false
+	}
+	h := &d.hdr
+	for range n {
+		d.lastSeq++
+		d.seqOff-- // media after the padding continues after it
+		h.Version = 2
+		h.Padding, h.PaddingSize = true, paddingBytes
+		h.Marker = false
+		h.PayloadType = d.pt
+		h.SequenceNumber = d.lastSeq
+		h.Timestamp = d.lastTS
+		h.SSRC = d.ssrc
+		h.CSRC = nil
+		h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+		if _, err := d.w.WriteRTP(h, nil); err != nil {
+			return false
+		}
+	}
+	return true
 }

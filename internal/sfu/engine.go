@@ -75,26 +75,58 @@ func forwardedCodecs() []struct {
 	}
 }
 
-func newAPI(cfg Config) (*webrtc.API, error) {
+// Congestion control: each subscriber's downlink is estimated from the
+// transport-wide feedback (TWCC) the subscriber sends (bwe.go), and the
+// estimate starts here.
+const (
+	initialEstimate = 400_000
+	minEstimate     = 50_000
+	maxEstimate     = 20_000_000
+)
+
+// newAPI builds the WebRTC API. onEstimator receives each PeerConnection's
+// bandwidth estimator, by PeerConnection id, as it is created.
+func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range forwardedCodecs() {
 		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
 			return nil, fmt.Errorf("sfu: codec %s: %w", c.codec.MimeType, err)
 		}
 	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	// Interceptors wrap each outgoing stream in the order they are added,
+	// the last outermost, so a packet a down-track writes passes: the NACK
+	// responder (which keeps it for retransmission), the estimator (which
+	// gives it its transport-wide sequence number and notes its size and
+	// send time), statistics and reports. Retransmissions enter below the
+	// responder, so they too are numbered and counted.
 	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureStatsInterceptor(reg); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	// Feedback on what publishers send us, for their own estimators.
+	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	// Our own estimator numbers what we send and reads the subscriber's
+	// feedback on it (bwe.go).
+	reg.Add(bweFactory{onNew: onEstimator})
 	// Each outgoing stream keeps packets for retransmission on NACK. 256 of
 	// them (pion's default is 1,024) cover over a second of camera video at
 	// a quarter of the memory per subscriber.
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(256))); err != nil {
+	if err := webrtc.ConfigureNackWithOptions(m, reg, nil, nack.ResponderSize(256)); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
 	// pion's own logging is quiet: what matters is reported through
 	// roomsd's log by the callers.
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
 	se.LoggerFactory = lf
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), cfg.UDP))
 	// A server has nothing to find or announce by multicast DNS; without

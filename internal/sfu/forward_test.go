@@ -92,6 +92,7 @@ func (b *bench) subscribe(tb testing.TB, s Settings, keep bool) (*downTrack, *si
 	if _, err := d.Bind(binding{ssrc: 5000, w: w, codec: b.t.codec, pt: 120}); err != nil {
 		tb.Fatal(err)
 	}
+	d.setMaxQuality(qualityHigh) // as the allocator does for a fast link
 	b.t.addDown(d)
 	return d, w
 }

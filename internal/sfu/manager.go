@@ -44,6 +44,11 @@ type Manager struct {
 	api *webrtc.API
 	log *slog.Logger
 
+	// estimators holds each new PeerConnection's bandwidth estimator
+	// until its participant takes it.
+	emu        sync.Mutex
+	estimators map[string]*bwe
+
 	mu           sync.Mutex
 	rooms        map[string]*Room
 	participants map[string]*Participant
@@ -61,11 +66,29 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 	if cfg.KeyframeInterval == 0 {
 		cfg.KeyframeInterval = 500 * time.Millisecond
 	}
-	api, err := newAPI(cfg)
+	m := &Manager{cfg: cfg, log: log, rooms: map[string]*Room{}, participants: map[string]*Participant{},
+		estimators: map[string]*bwe{}}
+	api, err := newAPI(cfg, m.putEstimator)
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, api: api, log: log, rooms: map[string]*Room{}, participants: map[string]*Participant{}}, nil
+	m.api = api
+	return m, nil
+}
+
+func (m *Manager) putEstimator(pcID string, e *bwe) {
+	m.emu.Lock()
+	defer m.emu.Unlock()
+	m.estimators[pcID] = e
+}
+
+// takeEstimator hands a new PeerConnection's estimator to its participant.
+func (m *Manager) takeEstimator(pcID string) *bwe {
+	m.emu.Lock()
+	defer m.emu.Unlock()
+	e := m.estimators[pcID]
+	delete(m.estimators, pcID)
+	return e
 }
 
 // ErrClosed is returned by Join once the Manager is closing.
@@ -126,6 +149,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 			return nil, ErrClosed // it failed or was closed while connecting
 		}
 		room.welcome(p, others)
+		go p.allocateLoop()
 		return p, nil
 	}
 }

@@ -25,6 +25,8 @@ type Participant struct {
 	muted     atomic.Bool
 	connected atomic.Bool
 	done      chan struct{}
+	// bwe estimates the participant's downlink (nil only in tests).
+	bwe *bwe
 
 	mu          sync.Mutex
 	events      func(Event)
@@ -50,7 +52,8 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
-		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{})}
+		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}),
+		bwe: m.takeEstimator(pc.ID())}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			init := c.ToJSON()

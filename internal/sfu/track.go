@@ -62,8 +62,10 @@ type layer struct {
 	t       *track
 	remote  *webrtc.TrackRemote
 	quality int
-	last    atomic.Int64 // when the last media packet arrived, unix ns
-	height  atomic.Int32 // from the last VP8 keyframe; 0 if unknown
+	last    atomic.Int64  // when the last media packet arrived, unix ns
+	height  atomic.Int32  // from the last VP8 keyframe; 0 if unknown
+	bytes   atomic.Uint64 // payload bytes received
+	rate    atomic.Int64  // bits/s, measured by watch
 	width   atomic.Int32
 
 	ssrc    uint32
@@ -207,6 +209,7 @@ func (l *layer) inspect(pkt *rtp.Packet, now time.Time) packetInfo {
 		// Media, not padding: a browser whose uplink is short keeps an
 		// upper layer's SSRC alive with padding alone.
 		l.last.Store(now.UnixNano())
+		l.bytes.Add(uint64(len(pkt.Payload) + 12))
 	}
 	switch {
 	case t.vp8:
@@ -278,21 +281,41 @@ func (t *track) reselectAll() {
 	}
 }
 
-// watch re-examines the layers' liveness until the track ends: a
-// subscriber on a layer the publisher stopped sending moves to one it
-// still sends, and back up when the layer returns.
+// watch measures the layers' bitrates and re-examines their liveness
+// until the track ends: a subscriber on a layer the publisher stopped
+// sending moves to one it still sends, and back up when the layer returns.
 func (t *track) watch() {
-	if t.kind != webrtc.RTPCodecTypeVideo {
-		return
-	}
 	tick := time.NewTicker(layerIdle / 2)
 	defer tick.Stop()
+	var last [numQualities]uint64
+	prev := time.Now()
 	for {
 		select {
 		case <-t.done:
 			return
-		case <-tick.C:
-			t.reselectAll()
+		case now := <-tick.C:
+			el := now.Sub(prev).Seconds()
+			prev = now
+			for q := range numQualities {
+				l := t.layer(q)
+				if l == nil {
+					last[q] = 0
+					continue
+				}
+				b := l.bytes.Load()
+				if last[q] != 0 && el > 0 {
+					r := float64(b-last[q]) * 8 / el
+					old := float64(l.rate.Load())
+					if old > 0 {
+						r = 0.6*old + 0.4*r // smoothed: keyframes come in bursts
+					}
+					l.rate.Store(int64(r))
+				}
+				last[q] = b
+			}
+			if t.kind == webrtc.RTPCodecTypeVideo {
+				t.reselectAll()
+			}
 		}
 	}
 }

@@ -1,0 +1,87 @@
+package links
+
+import (
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/bot"
+)
+
+// publisherID waits for the publisher bot's participant id from the
+// server: the subscribers' reports are keyed by it.
+func publisherID(t *testing.T, r *bot.Report) string {
+	t.Helper()
+	for id := range r.Participants[0].Received {
+		return id
+	}
+	t.Fatal("the subscriber received nothing")
+	return ""
+}
+
+// A subscriber whose link carries 400 kbit/s receives the low layer of a
+// simulcast camera, smoothly, with its audio whole, while a subscriber on
+// a fast link in the same room receives the high one; when the limit is
+// lifted, the slow subscriber climbs back to the high layer.
+func TestSlowSubscriberGetsTheLowLayer(t *testing.T) {
+	l := newLab(t)
+	s := l.startServer()
+	room := s.room(t)
+	pubHost, slowHost, fastHost := l.host("pub"), l.host("slow"), l.host("fast")
+	slowHost.limit("400kbit")
+
+	pub := s.bot(t, pubHost, "camera", room, "--simulcast", "--duration", "10m")
+	const limited, lifted = 25 * time.Second, 25 * time.Second
+	slow := s.bot(t, slowHost, "slow", room, "--publish", "none", "--view", "1280x720", "--duration", (limited + lifted).String())
+	fast := s.bot(t, fastHost, "fast", room, "--publish", "none", "--view", "1280x720", "--duration", limited.String())
+	start := time.Now()
+
+	fr := fast.wait(t, limited+time.Minute)
+	liftedAt := time.Now()
+	slowHost.unlimit()
+	sr := slow.wait(t, lifted+time.Minute)
+	pub.stop(t)
+	if fr.Failed+sr.Failed > 0 {
+		t.Fatalf("participants failed: fast %+v slow %+v", fr.Participants, sr.Participants)
+	}
+	camera := publisherID(t, sr)
+	fv, sv, sa := received(t, fr, camera, "video"), received(t, sr, camera, "video"), received(t, sr, camera, "audio")
+	t.Logf("fast: video %dx%d %d kbit/s, %d freezes (longest gap %d ms), sizes %v", fv.Width, fv.Height, fv.Kbps, fv.Freezes, fv.LongestGap, fv.Sizes)
+	t.Logf("slow: video %d kbit/s, %d freezes (longest gap %d ms), sizes %v; audio %d packets, %d lost",
+		sv.Kbps, sv.Freezes, sv.LongestGap, sv.Sizes, sa.Packets, sa.Lost)
+
+	if fv.Height != 720 {
+		t.Errorf("the fast subscriber ends on a %d-line layer, want 720", fv.Height)
+	}
+	// While limited, the slow subscriber settles on the low layer.
+	startedAt := sr.StartedAt
+	liftMS := liftedAt.Sub(startedAt).Milliseconds()
+	var beforeLift, afterLift []bot.Size
+	for _, z := range sv.Sizes {
+		if z.AtMS < liftMS {
+			beforeLift = append(beforeLift, z)
+		} else {
+			afterLift = append(afterLift, z)
+		}
+	}
+	if len(beforeLift) == 0 || beforeLift[len(beforeLift)-1].Height != 180 {
+		t.Errorf("limited to 400 kbit/s, the slow subscriber's layers were %v, want to end on 180 lines", beforeLift)
+	}
+	if sv.LongestGap > 1000 {
+		t.Errorf("the slow subscriber's video froze for %d ms, want no gap over 1 s", sv.LongestGap)
+	}
+	if sa.Lost*100 > sa.Packets*2 {
+		t.Errorf("the slow subscriber lost %d of %d audio packets, want under 2 %%", sa.Lost, sa.Lost+sa.Packets)
+	}
+	// Lifted, it climbs back to the high layer.
+	climbed := int64(-1)
+	for _, z := range afterLift {
+		if z.Height == 720 {
+			climbed = z.AtMS - liftMS
+			break
+		}
+	}
+	t.Logf("limit lifted %v after the start; the slow subscriber reached 720 lines %d ms later", liftedAt.Sub(start).Round(time.Millisecond), climbed)
+	if climbed < 0 || climbed > 10_000 {
+		t.Errorf("after the limit was lifted the slow subscriber reached the high layer after %d ms, want within 10 s (sizes %v)", climbed, afterLift)
+	}
+}
