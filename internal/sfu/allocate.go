@@ -388,4 +388,3 @@ func (t *track) costs() [numQualities]int {
 	}
 	return out
 }
-
