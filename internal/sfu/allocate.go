@@ -201,7 +201,7 @@ func (p *Participant) allocateLoop() {
 // Retransmissions are paid from the same budget: their rate is taken off
 // the estimate before the videos get theirs.
 const (
-	probeFor        = 750 * time.Millisecond
+	probeFor        = 500 * time.Millisecond
 	probeEvery      = 10 * time.Millisecond
 	probeMinStep    = 1.5
 	probeMaxStep    = 3.0

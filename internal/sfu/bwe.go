@@ -94,7 +94,8 @@ type bwe struct {
 
 func newBWE(initial int) *bwe {
 	now := time.Now()
-	return &bwe{start: now, est: initial, lastGrow: now, rtxSince: now, rtxRefill: now}
+	return &bwe{start: now, est: initial, lastGrow: now, rtxSince: now, rtxRefill: now,
+		rtxTokens: float64(initial) * rtxShare / 8 * rtxBurst.Seconds()}
 }
 
 // stamp gives an outgoing packet its transport-wide sequence number
@@ -308,9 +309,12 @@ func (b *bwe) update(now time.Time) {
 		b.congestion = now
 		if now.Sub(b.lastCut) >= cutEvery {
 			b.lastCut = now
+			// Down to a little below what the link delivers: a link that
+			// stays congested (the sender slow to follow) does not drive
+			// the estimate lower and lower.
 			cut := float64(b.est) * cutFactor
 			if delivered > 0 {
-				cut = min(cut, float64(delivered)*cutFactor)
+				cut = min(float64(b.est), float64(delivered)*cutFactor)
 			}
 			b.est = max(minEstimate, int(cut))
 		}
