@@ -126,6 +126,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	videoBitrate := fs.String("video-bitrate", "1.5M", "video to publish: 1.5M (1280x720), 500k (640x360), 150k (320x180) at 30 fps, the nearest of them to another bitrate, or pattern (the 110 kbit/s test pattern)")
 	simulcast := fs.Bool("simulcast", false, "publish video as three simulcast encodings (150k, 500k and 1.5M at once)")
 	quality := fs.String("quality", "auto", "the layer to receive of every remote video: auto, low, medium or high")
+	delay := fs.Duration("delay", 0, "hold every packet the participants receive for this long (e.g. 100ms), to try a distant link")
 	view := fs.String("view", "", "the size each remote video is shown at, WIDTHxHEIGHT (e.g. 320x180): the server sends the layer that fits; empty: no limit")
 	fs.Usage = func() {
 		var b strings.Builder
@@ -164,6 +165,8 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usageErr("--count %d: at least 1", *count)
 	case *duration < 0 || *connectTimeout <= 0 || *progress < 0:
 		return usageErr("--duration, --connect-timeout and --progress must not be negative")
+	case *delay < 0 || *delay > 10*time.Second:
+		return usageErr("--delay %v: from 0 to 10s", *delay)
 	}
 	clip, err := bot.ParseVideoBitrate(*videoBitrate)
 	if err != nil {
@@ -188,7 +191,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	report, err := bot.Run(ctx, bot.Config{
 		Server: base, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
 		Audio: audio, Video: video, Loopback: pinned, ConnectTimeout: *connectTimeout,
-		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH,
+		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH, Delay: *delay,
 		Log: stderr, ProgressEvery: *progress, Snapshot: snapshot,
 	})
 	if err != nil {

@@ -50,6 +50,9 @@ type Config struct {
 	// no size) are what each participant asks of every remote video.
 	Quality               string
 	ViewWidth, ViewHeight int
+	// Delay holds every packet the participants receive for this long,
+	// to try a distant link.
+	Delay time.Duration
 	// Loopback pins ICE to 127.0.0.1.
 	Loopback bool
 	// ConnectTimeout bounds each participant's token request, join and
@@ -281,6 +284,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("duration %v is negative", cfg.Duration)
 	case cfg.ViewWidth < 0 || cfg.ViewHeight < 0:
 		return nil, errors.New("the view size must not be negative")
+	case cfg.Delay < 0 || cfg.Delay > 10*time.Second:
+		return nil, fmt.Errorf("delay %v: from 0 to 10s", cfg.Delay)
 	}
 	switch cfg.Quality {
 	case "", "auto", "low", "medium", "high":
@@ -400,7 +405,7 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 	}
 	c, err := client.Join(cctx, client.ConnectURL(r.base, r.cfg.Room), token,
 		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient,
-			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast})
+			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast, Delay: r.cfg.Delay})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("join: interrupted: %w", err)

@@ -46,6 +46,9 @@ type Options struct {
 	// Simulcast publishes video as three encodings (rids q, h, f: the
 	// low, medium and high clips at once), as the meeting page does.
 	Simulcast bool
+	// Delay holds every packet the client receives for this long, to
+	// try a distant link (all media then goes through one UDP socket).
+	Delay time.Duration
 }
 
 // TrackStats counts what arrived from one remote track.
@@ -98,6 +101,7 @@ type Client struct {
 	done    chan struct{}
 	stopped sync.Once
 	sent    atomic.Int64
+	udp     net.PacketConn // the delaying socket, if any
 
 	connected chan struct{} // closed once media is connected
 	failed    chan struct{} // closed if ICE or DTLS fails
@@ -158,14 +162,14 @@ type JoinError struct{ Code, Message string }
 
 func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e.Message }
 
-func newAPI(loopback bool) (*webrtc.API, error) {
+func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	se := webrtc.SettingEngine{}
 	lf := logging.NewDefaultLoggerFactory()
@@ -176,16 +180,30 @@ func newAPI(loopback bool) (*webrtc.API, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	var conn net.PacketConn
+	if delay > 0 {
+		addr := "0.0.0.0:0"
+		if loopback {
+			addr = "127.0.0.1:0"
+		}
+		udp, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn = newDelayConn(udp, delay)
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), conn))
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), conn, nil
 }
 
 // setup builds the PeerConnection, starts publishing and sends the first
 // offer.
 func (c *Client) setup(ctx context.Context, opts Options) error {
-	api, err := newAPI(opts.Loopback)
+	api, conn, err := newAPI(opts.Loopback, opts.Delay)
 	if err != nil {
 		return err
 	}
+	c.udp = conn
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -614,6 +632,9 @@ func (c *Client) shutdown() {
 	c.stopped.Do(func() {
 		close(c.stop)
 		c.pc.Close()
+		if c.udp != nil {
+			c.udp.Close()
+		}
 	})
 }
 

@@ -256,7 +256,9 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	}
 	if !pr.until.IsZero() && !now.Before(pr.until) {
 		pr.stop()
-		if p.bwe.proved(pr.started, pr.target) {
+		ok := p.bwe.proved(pr.started, pr.target)
+		p.m.log.Debug("probe ended", "participant_id", p.id, "target", pr.target, "carried", ok, "estimate", p.bwe.estimate())
+		if ok {
 			pr.backoff = probeBackoff
 			pr.step = min(pr.step*4/3, probeMaxStep)
 		} else {
@@ -265,6 +267,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	}
 	est := p.bwe.estimate()
 	if pr.lastEst > 0 && float64(est) < float64(pr.lastEst)*estimateDrop {
+		p.m.log.Debug("estimate fell", "participant_id", p.id, "from", pr.lastEst, "to", est, "probing", !pr.until.IsZero())
 		pr.stop() // a probe under way failed
 		// The falls of one congestion come in a row: they are one event.
 		if !now.Before(pr.hold) {
@@ -285,7 +288,9 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	climb := pr.until.IsZero() && !now.Before(pr.hold)
 	out := allot(budget, ds, climb)
 	for i, q := range out {
-		downs[i].setMaxQuality(q)
+		if downs[i].setMaxQuality(q) {
+			p.m.log.Debug("layer cap", "participant_id", p.id, "track", downs[i].t.id, "quality", q, "budget", budget, "estimate", est)
+		}
 	}
 	if !climb {
 		return
@@ -311,6 +316,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 		return
 	}
 	pr.target, pr.started, pr.until, pr.cancel = target, now, now.Add(probeFor), make(chan struct{})
+	p.m.log.Debug("probe", "participant_id", p.id, "target", target, "sending", sending, "estimate", est)
 	go pad.probe(target-sending, pr.cancel, pr.until, p.bwe)
 }
 
@@ -351,8 +357,9 @@ func (d *downTrack) demand() demand {
 }
 
 // setMaxQuality caps the layer the down-track may forward (qualityNone:
-// pause it) and chooses again if the cap changed.
-func (d *downTrack) setMaxQuality(q int) {
+// pause it) and chooses again if the cap changed; it reports whether it
+// did.
+func (d *downTrack) setMaxQuality(q int) bool {
 	d.mu.Lock()
 	changed := d.maxQ != q
 	d.maxQ = q
@@ -360,6 +367,7 @@ func (d *downTrack) setMaxQuality(q int) {
 	if changed {
 		d.reselect()
 	}
+	return changed
 }
 
 // costs is what each layer of the track costs now, bits/s: its measured

@@ -23,21 +23,26 @@ import (
 // numbers outgoing packets and reads the feedback.
 //
 // The thresholds: a queue of more than queueCongested (smoothed) or a
-// loss of more than lossCongested means congestion; below queueClear and
-// lossClear the link is clear. A cut happens at most once per cutEvery.
+// loss of more than lossCongested (over lossWindow) means congestion;
+// below queueClear and lossClear the link is clear. Loss alone is a weak
+// sign: radio links lose a few percent at random without any queue, and
+// an estimate that fell on every lost packet would starve them. A cut
+// happens at most once per cutEvery.
 const (
 	queueCongested = 60 * time.Millisecond
 	queueClear     = 20 * time.Millisecond
-	lossCongested  = 0.08
-	lossClear      = 0.03
+	lossCongested  = 0.12
+	lossClear      = 0.10
+	lossWindow     = time.Second
 	cutFactor      = 0.85
+	cutMost        = 0.3
 	cutEvery       = time.Second
 	growPerSecond  = 0.05 // while clear, and up to growCeiling × delivered
 	growCeiling    = 1.5
 	rateWindow     = 500 * time.Millisecond
 	rtxShare       = 0.15
 	probeDelivered = 0.8
-	rtxBurst       = 200 * time.Millisecond
+	rtxBurst       = time.Second
 	baseDelayReset = 10 * time.Second
 
 	sentRing = 1 << 12 // packets remembered until their feedback; divides 65536
@@ -75,21 +80,25 @@ type bwe struct {
 	lastGrow   time.Time
 	congestion time.Time // the last time the link was seen congested
 
-	queue      float64 // smoothed queueing delay, ms
-	loss       float64 // smoothed loss fraction
-	base       float64 // minimum one-way delay seen (ms, arbitrary offset)
-	baseNext   float64 // the minimum since baseSince, to replace base
-	baseSince  time.Time
-	haveBase   bool
-	acked      [ackRing]ackedPacket
-	ackedN     int
-	ackedHead  int
-	rtxBytes   int
-	rtxSince   time.Time
-	rtxRate    int
-	lastReport time.Time
-	rtxTokens  float64 // bytes of retransmission allowed now
-	rtxRefill  time.Time
+	queue        float64 // smoothed queueing delay, ms
+	queuedBefore bool    // the last report saw a queue
+	loss         float64 // loss fraction over about lossWindow
+	lossCur      [2]int  // lost, reported in the current half window
+	lossPrev     [2]int
+	lossSince    time.Time
+	base         float64 // minimum one-way delay seen (ms, arbitrary offset)
+	baseNext     float64 // the minimum since baseSince, to replace base
+	baseSince    time.Time
+	haveBase     bool
+	acked        [ackRing]ackedPacket
+	ackedN       int
+	ackedHead    int
+	rtxBytes     int
+	rtxSince     time.Time
+	rtxRate      int
+	lastReport   time.Time
+	rtxTokens    float64 // bytes of retransmission allowed now
+	rtxRefill    time.Time
 }
 
 func newBWE(initial int) *bwe {
@@ -294,8 +303,15 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	if received > 0 {
 		b.queue = 0.7*b.queue + 0.3*(queueSum/float64(received))
 	}
-	if received+lost > 0 {
-		b.loss = 0.7*b.loss + 0.3*float64(lost)/float64(received+lost)
+	// Loss over the last second or so, in two halves: one report of a
+	// few packets says little, and random loss is not congestion.
+	if now.Sub(b.lossSince) > lossWindow/2 {
+		b.lossPrev, b.lossCur, b.lossSince = b.lossCur, [2]int{}, now
+	}
+	b.lossCur[0] += lost
+	b.lossCur[1] += received + lost
+	if n := b.lossCur[1] + b.lossPrev[1]; n >= 20 {
+		b.loss = float64(b.lossCur[0]+b.lossPrev[0]) / float64(n)
 	}
 	b.update(now)
 }
@@ -304,8 +320,12 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 func (b *bwe) update(now time.Time) {
 	queue := time.Duration(b.queue * float64(time.Millisecond))
 	delivered := b.deliveredLocked()
+	// A queue counts when two reports in a row see it: one late report
+	// (a stalled receiver, a busy machine) is not a congested link.
+	queued := queue > queueCongested && b.queuedBefore
+	b.queuedBefore = queue > queueCongested
 	switch {
-	case queue > queueCongested || b.loss > lossCongested:
+	case queued || b.loss > lossCongested:
 		b.congestion = now
 		if now.Sub(b.lastCut) >= cutEvery {
 			b.lastCut = now
@@ -316,6 +336,9 @@ func (b *bwe) update(now time.Time) {
 			if delivered > 0 {
 				cut = min(float64(b.est), float64(delivered)*cutFactor)
 			}
+			// One cut takes at most cutMost off: a rate read in a burst
+			// after a stall can be far below the link's.
+			cut = max(cut, float64(b.est)*(1-cutMost))
 			b.est = max(minEstimate, int(cut))
 		}
 		b.lastGrow = now

@@ -167,10 +167,10 @@ func TestRetransmissionsAreCapped(t *testing.T) {
 			sent++
 		}
 	}
-	// The bucket holds rtxBurst of rtxShare of the estimate: 200 ms of
-	// 150 kbit/s is 3,750 bytes, three packets of 1,200.
-	if sent < 1 || sent > 4 {
-		t.Errorf("%d of 1000 retransmissions sent at once, want the 3 or so the budget allows", sent)
+	// The bucket holds rtxBurst of rtxShare of the estimate: a second of
+	// 150 kbit/s is 18,750 bytes, 15 packets of 1,200.
+	if sent < 14 || sent > 16 {
+		t.Errorf("%d of 1000 retransmissions sent at once, want the 15 or so the budget allows", sent)
 	}
 }
 
@@ -178,23 +178,23 @@ func TestRetransmissionsAreCapped(t *testing.T) {
 // is read like status vectors.
 func TestRunLengthFeedback(t *testing.T) {
 	b := newBWE(500_000)
-	for range 10 {
+	for range 32 {
 		b.stamp(&rtp.Header{Version: 2, SSRC: 1}, 1000, 3, false)
 	}
-	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 10, ReferenceTime: 1,
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 32, ReferenceTime: 1,
 		PacketChunks: []rtcp.PacketStatusChunk{
-			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 6},
-			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 4},
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 24},
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 8},
 		}}
-	for range 6 {
+	for range 24 {
 		fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
 	}
 	b.onFeedback(fb, time.Now())
-	if b.ackedN != 6 {
-		t.Errorf("%d packets acknowledged, want 6", b.ackedN)
+	if b.ackedN != 24 {
+		t.Errorf("%d packets acknowledged, want 24", b.ackedN)
 	}
-	if b.loss < 0.1 {
-		t.Errorf("loss %.2f after 4 of 10 missing, want it seen", b.loss)
+	if b.loss != 0.25 {
+		t.Errorf("loss %.2f after 8 of 32 missing, want 0.25", b.loss)
 	}
 }
 

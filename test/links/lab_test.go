@@ -136,6 +136,22 @@ func (h *host) loss(fraction float64) {
 type server struct {
 	url, key string
 	bin      string
+	logMu    sync.Mutex
+	log      strings.Builder
+}
+
+// dumpMedia shows, for a failed test, what the server logged of its
+// congestion control (probes, falls of the estimate, layer caps).
+func (s *server) dumpMedia(t *testing.T) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	var b strings.Builder
+	for _, line := range strings.Split(s.log.String(), "\n") {
+		if strings.Contains(line, "probe") || strings.Contains(line, "estimate fell") || strings.Contains(line, "layer cap") {
+			b.WriteString(line + "\n")
+		}
+	}
+	t.Logf("the server's congestion control:\n%s", b.String())
 }
 
 // buildRoomsd builds the roomsd binary once per test binary.
@@ -166,7 +182,7 @@ func (l *lab) startServer() *server {
 	s := &server{key: "links-key", bin: bin}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "ROOMSD_ADDR="+l.server+":0", "ROOMSD_DB="+filepath.Join(dir, "roomsd.db"),
-		"ROOMSD_API_KEYS="+s.key, "ROOMSD_RTC_UDP_PORT=0", "ROOMSD_RTC_LOOPBACK=off")
+		"ROOMSD_API_KEYS="+s.key, "ROOMSD_RTC_UDP_PORT=0", "ROOMSD_RTC_LOOPBACK=off", "ROOMSD_LOG_LEVEL=debug")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -176,6 +192,9 @@ func (l *lab) startServer() *server {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() {
+		if l.t.Failed() {
+			s.dumpMedia(l.t)
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -186,8 +205,8 @@ func (l *lab) startServer() *server {
 		}
 	})
 	found := make(chan string, 1)
-	var logMu sync.Mutex
-	var log strings.Builder
+	logMu := &s.logMu
+	log := &s.log
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
