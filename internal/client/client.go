@@ -21,6 +21,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomsd/roomsd/internal/signal"
@@ -102,6 +103,7 @@ type Client struct {
 	stopped sync.Once
 	sent    atomic.Int64
 	udp     net.PacketConn // the delaying socket, if any
+	silent  atomic.Bool    // the audio says it is silence (level 127)
 
 	connected chan struct{} // closed once media is connected
 	failed    chan struct{} // closed if ICE or DTLS fails
@@ -171,6 +173,10 @@ func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, er
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, nil, err
 	}
+	// Say how loud each audio packet is (RFC 6464), as browsers do.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, nil, err
+	}
 	se := webrtc.SettingEngine{}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
@@ -229,12 +235,17 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	if opts.Audio {
-		t, sender, err := addSendTrack(pc, webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio")
+		a, err := newAudioTrack("audio", "roomsd-bot", &c.silent)
 		if err != nil {
 			return err
 		}
-		go drainRTCP(sender, nil)
-		go c.run(func() error { return sendAudio(t, &c.sent, c.stop) })
+		tr, err := pc.AddTransceiverFromTrack(a.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		a.transceiver = tr
+		go drainRTCP(tr.Sender(), nil)
+		go c.run(func() error { return sendAudio(a, &c.sent, c.stop) })
 	}
 	if opts.Video {
 		if err := c.publishVideo(pc, opts); err != nil {
@@ -463,6 +474,10 @@ func (c *Client) Events() <-chan signal.Message { return c.events }
 
 // Done is closed when the signaling connection ends.
 func (c *Client) Done() <-chan struct{} { return c.done }
+
+// SetSilent makes the client's audio say it is silent (audio level 127,
+// as a quiet microphone's would) or speaking (level 20 dBov).
+func (c *Client) SetSilent(silent bool) { c.silent.Store(silent) }
 
 // MediaFailed is closed if the media connection fails (ICE or DTLS),
 // before or after it connected.

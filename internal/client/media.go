@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
@@ -62,7 +61,7 @@ func (v VideoClip) clip() clip {
 }
 
 // sendAudio writes the tone until stop is closed.
-func sendAudio(track *webrtc.TrackLocalStaticSample, sent *atomic.Int64, stop <-chan struct{}) error {
+func sendAudio(track sampleWriter, sent *atomic.Int64, stop <-chan struct{}) error {
 	const page = 20 * time.Millisecond
 	tick := time.NewTicker(page)
 	defer tick.Stop()

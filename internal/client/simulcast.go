@@ -2,6 +2,7 @@ package client
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -73,6 +74,59 @@ func (e *encoding) WriteSample(s media.Sample) error {
 			return err
 		}
 		if err := e.track.WriteRTP(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// audioTrack is the client's Opus track. Like a browser it says how loud
+// each packet is (the RFC 6464 audio-level extension): 20 dBov while
+// speaking, 127 (silence) when silent is set.
+type audioTrack struct {
+	track      *webrtc.TrackLocalStaticRTP
+	packetizer rtp.Packetizer
+	silent     *atomic.Bool
+
+	mu          sync.Mutex
+	transceiver *webrtc.RTPTransceiver
+	levelID     uint8
+	level       [1]byte
+}
+
+func newAudioTrack(id, stream string, silent *atomic.Bool) (*audioTrack, error) {
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	t, err := webrtc.NewTrackLocalStaticRTP(codec, id, stream)
+	if err != nil {
+		return nil, err
+	}
+	p := rtp.NewPacketizer(1200, 0, 0, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), codec.ClockRate)
+	return &audioTrack{track: t, packetizer: p, silent: silent}, nil
+}
+
+// WriteSample packetizes one Opus frame and sends it with its level.
+func (a *audioTrack) WriteSample(s media.Sample) error {
+	a.mu.Lock()
+	if a.levelID == 0 && a.transceiver != nil {
+		for _, x := range a.transceiver.Sender().GetParameters().HeaderExtensions {
+			if x.URI == sdp.AudioLevelURI {
+				a.levelID = uint8(x.ID)
+			}
+		}
+	}
+	id := a.levelID
+	a.mu.Unlock()
+	level := byte(20)
+	if a.silent.Load() {
+		level = 127
+	}
+	for _, p := range a.packetizer.Packetize(s.Data, uint32(s.Duration.Seconds()*48000)) {
+		if id != 0 {
+			if err := p.Header.SetExtension(id, []byte{level}); err != nil {
+				return err
+			}
+		}
+		if err := a.track.WriteRTP(p); err != nil {
 			return err
 		}
 	}

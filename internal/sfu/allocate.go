@@ -9,9 +9,10 @@ import (
 )
 
 // Allocation: every allocateEvery, each subscriber's estimated downlink
-// (pion's GCC, from the TWCC feedback the subscriber sends) is divided
-// among the tracks it receives. Audio is always sent. Each visible video
-// first gets its lowest layer, in priority order (larger windows first),
+// (bwe.go, from the TWCC feedback the subscriber sends) is divided among
+// the tracks it receives. Audio is always sent. Each visible video first
+// gets its lowest layer, in priority order (the dominant speaker, then
+// larger windows),
 // as long as the budget lasts; a video that does not fit is paused rather
 // than let it starve the audio. What remains lifts videos toward the layer
 // their window asks for, again in priority order. A layer above the one a
@@ -352,6 +353,9 @@ func (d *downTrack) demand() demand {
 		out.priority = w * h
 	} else {
 		out.priority = 1 << 30 // size unknown: as large as can be
+	}
+	if d.sub.room != nil && d.t.owner.id == d.sub.room.dominantSpeaker() {
+		out.priority = 1 << 40 // the dominant speaker first
 	}
 	return out
 }

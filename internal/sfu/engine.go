@@ -16,6 +16,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -92,6 +93,11 @@ func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, err
 		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
 			return nil, fmt.Errorf("sfu: codec %s: %w", c.codec.MimeType, err)
 		}
+	}
+	// Publishers say how loud each audio packet is (RFC 6464): the
+	// active-speaker detection reads it.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("sfu: audio level: %w", err)
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled

@@ -24,6 +24,7 @@ const (
 	EventClosed             = "closed"
 	EventConnectionFailed   = "connection_failed"
 	EventRenegotiationError = "renegotiation_error"
+	EventSpeakers           = "speakers"
 )
 
 // Event is something a participant's signaling connection must hear of.
@@ -36,6 +37,8 @@ type Event struct {
 	Reason        string
 	SDP           *webrtc.SessionDescription
 	Candidate     *webrtc.ICECandidateInit
+	// Speakers, in a speakers event, are who speak now, loudest first.
+	Speakers []string
 }
 
 // Manager holds the live rooms. It is safe for concurrent use.
@@ -106,8 +109,9 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		}
 		room := m.rooms[roomID]
 		if room == nil {
-			room = &Room{id: roomID, m: m, members: map[string]*Participant{}}
+			room = &Room{id: roomID, m: m, members: map[string]*Participant{}, stop: make(chan struct{})}
 			m.rooms[roomID] = room
+			go room.detectSpeakers(room.stop)
 		}
 		room.joining++ // the room is not empty while we join it
 		m.mu.Unlock()
@@ -169,6 +173,7 @@ func (m *Manager) dropRoomIfEmpty(r *Room) bool {
 	defer m.mu.Unlock()
 	if m.rooms[r.id] == r && r.joining == 0 && r.empty() {
 		delete(m.rooms, r.id)
+		close(r.stop)
 		return true
 	}
 	return false

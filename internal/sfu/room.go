@@ -20,6 +20,9 @@ type Room struct {
 	// Manager's lock): a room someone is joining is not empty, so the
 	// empty-room timer neither drops it nor ends its session under them.
 	joining int
+
+	speakers speakerState
+	stop     chan struct{} // closed when the room is dropped
 }
 
 func (r *Room) snapshot() []*Participant {

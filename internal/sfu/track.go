@@ -44,6 +44,10 @@ type track struct {
 	// its SSRCs; keyframeEvery is the least time between two per layer.
 	askKeyframe   func(ssrc uint32)
 	keyframeEvery time.Duration
+	// levelID is the audio-level extension's id (audio; 0 if not
+	// negotiated); level adds up what it says.
+	levelID uint8
+	level   audioLevel
 
 	// downs is read once per forwarded packet and replaced whole (under
 	// mu) when a subscriber comes or goes, so forwarding takes no lock
@@ -92,6 +96,9 @@ func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.R
 		codec: codec, receiver: receiver, done: make(chan struct{}),
 		vp8:  strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
 		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval}
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		t.levelID = audioLevelID(receiver)
+	}
 	t.askKeyframe = func(ssrc uint32) {
 		if err := owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
 			owner.m.log.Debug("keyframe request", "participant_id", owner.id, "err", err)
@@ -212,6 +219,10 @@ func (l *layer) inspect(pkt *rtp.Packet, now time.Time) packetInfo {
 		l.bytes.Add(uint64(len(pkt.Payload) + 12))
 	}
 	switch {
+	case t.levelID != 0:
+		if ext := pkt.GetExtension(t.levelID); len(ext) > 0 {
+			t.level.add(ext[0])
+		}
 	case t.vp8:
 		info.vp8, info.vp8ok = parseVP8(pkt.Payload)
 		if info.vp8ok {

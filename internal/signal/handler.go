@@ -405,6 +405,9 @@ func (h *Handler) events(c *conn) func(sfu.Event) {
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID})
 		case sfu.EventRenegotiationError:
 			c.send(Message{Type: TypeError, Code: CodeNegotiation, Message: ev.Reason})
+		case sfu.EventSpeakers:
+			speakers := ev.Speakers
+			c.send(Message{Type: ev.Type, Speakers: &speakers})
 		}
 		// EventClosed is answered by afterLeave, once the leave is recorded.
 	}

@@ -38,6 +38,9 @@ type Message struct {
 	// Participants, in state, is everyone else in the room (an empty
 	// list when nobody else is there).
 	Participants *[]Member `json:"participants,omitempty"`
+	// Speakers, in speakers, are the participant ids of who speaks now,
+	// the dominant speaker first ([] when nobody does).
+	Speakers *[]string `json:"speakers,omitempty"`
 
 	// track_settings (client): what the client asks of one remote video.
 	// Visible false stops it; Width and Height are the size it is shown

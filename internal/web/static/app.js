@@ -35,6 +35,7 @@ const state = (window.roomsd = {
   connection: 'new', // the PeerConnection's connectionState
   get pc() { return pc; },
   remotes: () => [...tiles.keys()],
+  speakers: [], // the last speakers message: who speaks, loudest first
   stats,
 });
 
@@ -143,6 +144,16 @@ async function handle(m) {
       const t = m.participant_id === state.participantId ? self : tiles.get(m.participant_id);
       if (t) t.el.classList.toggle('muted', m.type === 'muted');
       if (t === self) say(m.type === 'muted' ? 'The host muted you: the others do not hear you.' : 'You are unmuted.');
+      return;
+    }
+    case 'speakers': {
+      // Who speaks now, loudest first: their tiles light up.
+      const ids = m.speakers || [];
+      for (const [id, t] of [[state.participantId, self], ...tiles]) {
+        t.el.classList.toggle('speaking', ids.includes(id));
+        t.el.classList.toggle('dominant', ids[0] === id);
+      }
+      state.speakers = ids;
       return;
     }
     case 'kicked': return finish('kicked', 'You were removed from the room.');
