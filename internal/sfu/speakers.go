@@ -24,7 +24,7 @@ import (
 // the allocator serves first.
 const (
 	speakerEvery     = 300 * time.Millisecond
-	speakerSmoothing = 0.5  // weight of the newest interval
+	speakerSmoothing = 0.5 // weight of the newest interval
 	activeDBov       = 50
 	speakerThreshold = 25.0 // e.g. a third of the packets active at -50 dBov
 	speakerMargin    = 1.2
