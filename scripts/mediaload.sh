@@ -32,7 +32,10 @@
 # Variables: SCENARIOS (join fanout-49 fanout-98 fanout-196 mesh-10
 # mesh-25 mesh-50), WINDOW and WARMUP (seconds), JOIN_RUNS, VIDEO (what
 # publishers send: the bot's --video-bitrate, 1.5M by default, pattern for
-# the cheap test pattern the first figures used), WORK (directory
+# the cheap test pattern the first figures used), SERVER_BIN (the roomsd
+# binary to measure, e.g. one built from an older commit, so two versions
+# can be compared in one session with the same bots; default: this
+# checkout's), WORK (directory
 # for the binary, databases, logs and bot reports; a temporary one, removed
 # at the end, by default). Everything is on 127.0.0.1 and every step has a
 # time limit; a whole run takes about two minutes.
@@ -124,7 +127,7 @@ go build -o "$work/roomsd" ./cmd/roomsd
 start_server() {
 	local log="$work/$1-server.log"
 	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$work/$1.db" ROOMSD_API_KEYS="$KEY" ROOMSD_RTC_LOOPBACK=on \
-		ROOMSD_RTC_UDP_PORT=0 ROOMSD_EMPTY_TIMEOUT=1s "$work/roomsd" serve >"$log" 2>&1 &
+		ROOMSD_RTC_UDP_PORT=0 ROOMSD_EMPTY_TIMEOUT=1s "${SERVER_BIN:-$work/roomsd}" serve >"$log" 2>&1 &
 	server_pid=$!
 	wait_listening "$log" "$server_pid"
 	media_udp=$(sed -n 's/.*media_udp=\([^ ]*\).*/\1/p' "$log" | head -n1)

@@ -296,9 +296,15 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	if !climb {
 		return
 	}
+	below := false // a video gets less than it wants
+	for i, d := range ds {
+		if !d.audio && d.want != qualityNone && out[i] < d.want {
+			below = true
+		}
+	}
 	want := int(float64(wanted(ds)) * probeHeadroom)
-	if float64(want) <= float64(budget)*probeHeadroom/upgradeHeadroom {
-		return // what the videos want fits: no need to probe
+	if !below || float64(want) <= float64(budget)*probeHeadroom/upgradeHeadroom {
+		return // every video has what it wants, or it fits: no need to probe
 	}
 	sending := allotted(ds, out) + p.bwe.retransmitRate(now)
 	target := min(want, int(float64(max(sending, est, minEstimate))*pr.step))

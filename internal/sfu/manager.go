@@ -98,8 +98,10 @@ func (m *Manager) takeEstimator(pcID string) *bwe {
 var ErrClosed = errors.New("sfu: closed")
 
 // Join adds a participant (already admitted by the rooms service) to the
-// live room and returns it. events receives everything that participant's
-// signaling connection must send; it must not block for long.
+// live room and returns it. events receives, in order and from a goroutine
+// of the participant's own (never under a lock of the media server),
+// everything that participant's signaling connection must send; it must
+// not block for long.
 func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event)) (*Participant, error) {
 	for {
 		m.mu.Lock()
@@ -152,6 +154,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 			room.settle()
 			return nil, ErrClosed // it failed or was closed while connecting
 		}
+		go p.deliver()
 		room.welcome(p, others)
 		go p.allocateLoop()
 		return p, nil

@@ -28,6 +28,11 @@ type Participant struct {
 	// bwe estimates the participant's downlink (nil only in tests).
 	bwe *bwe
 
+	// The outgoing event queue (see emit).
+	qmu   sync.Mutex
+	queue []Event
+	wake  chan struct{}
+
 	mu          sync.Mutex
 	events      func(Event)
 	closed      bool
@@ -52,7 +57,7 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
-		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}),
+		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
 		bwe: m.takeEstimator(pc.ID())}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
@@ -156,20 +161,61 @@ func (p *Participant) isClosed() bool {
 }
 
 // emitLocked is emit for a caller that holds p.mu: negotiation messages are
-// sent while the state that produced them is still held, so an answer and
-// the next offer leave in the order they were made.
+// queued while the state that produced them is still held, so an answer
+// and the next offer leave in the order they were made.
 func (p *Participant) emitLocked(ev Event) {
-	if p.events != nil && !p.closed {
-		p.events(ev)
+	if !p.closed {
+		p.enqueue(ev)
 	}
 }
 
+// emit queues an event for the participant's signaling connection. Events
+// are delivered in order by the participant's own goroutine (deliver),
+// never under a lock of the media server.
 func (p *Participant) emit(ev Event) {
 	p.mu.Lock()
-	fn, closed := p.events, p.closed
+	closed := p.closed
 	p.mu.Unlock()
-	if fn != nil && (!closed || ev.Type == EventClosed) {
-		fn(ev)
+	if !closed || ev.Type == EventClosed {
+		p.enqueue(ev)
+	}
+}
+
+func (p *Participant) enqueue(ev Event) {
+	p.qmu.Lock()
+	p.queue = append(p.queue, ev)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver hands queued events to the current sink (SetEvents), in order,
+// until the participant is gone and its last events are out.
+func (p *Participant) deliver() {
+	for {
+		last := false
+		select {
+		case <-p.wake:
+		case <-p.done:
+			last = true
+		}
+		p.qmu.Lock()
+		batch := p.queue
+		p.queue = nil
+		p.qmu.Unlock()
+		for _, ev := range batch {
+			p.mu.Lock()
+			fn := p.events
+			p.mu.Unlock()
+			if fn != nil {
+				fn(ev)
+			}
+		}
+		if last {
+			return
+		}
 	}
 }
 

@@ -238,9 +238,22 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 	if err := p.HandleAnswer("v=0 garbage"); err == nil {
 		t.Fatal("a malformed answer was accepted")
 	}
-	mu.Lock()
-	offer := offers[len(offers)-1]
-	mu.Unlock()
+	// Events are delivered by the participant's own goroutine: wait for
+	// the offer (a hang fails the test, not the suite).
+	var offer string
+	for deadline := time.Now().Add(time.Minute); offer == ""; {
+		mu.Lock()
+		if len(offers) > 0 {
+			offer = offers[len(offers)-1]
+		}
+		mu.Unlock()
+		if offer == "" {
+			if time.Now().After(deadline) {
+				t.Fatal("no server offer")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if err := cli.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		t.Fatal(err)
 	}
@@ -304,5 +317,52 @@ func TestJoinUnderWayKeepsTheRoom(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("OnEmpty never ran after the join failed")
+	}
+}
+
+// The event sink runs under no lock of the media server: it may call
+// back into the participant (here Roster and SetTrackSettings, which take
+// the room's and the participant's locks) without a deadlock, and events
+// keep their order.
+func TestEventSinkMayCallBack(t *testing.T) {
+	m := newTestManager(t, func(string) {}, time.Hour)
+	got := make(chan string, 16)
+	var p *Participant
+	ready := make(chan struct{})
+	var err error
+	p, err = m.Join("room", "s", "p", "", func(ev Event) {
+		<-ready
+		p.Roster()
+		_ = p.SetTrackSettings("t", Settings{Hidden: true})
+		got <- ev.Type
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ready)
+	cli, _ := webrtc.NewPeerConnection(webrtc.Configuration{})
+	defer cli.Close()
+	cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
+	o, _ := cli.CreateOffer(nil)
+	cli.SetLocalDescription(o)
+	if err := p.HandleOffer(o.SDP); err != nil {
+		t.Fatal(err)
+	}
+	cli.SetRemoteDescription(*p.pc.LocalDescription())
+	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
+	p.negotiate()
+	var seen []string
+	for len(seen) < 2 {
+		select {
+		case typ := <-got:
+			if typ == EventAnswer || typ == EventOffer {
+				seen = append(seen, typ)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("events stopped after %v: the sink deadlocked", seen)
+		}
+	}
+	if seen[0] != EventAnswer || seen[1] != EventOffer {
+		t.Errorf("events in the order %v, want answer then offer", seen)
 	}
 }
