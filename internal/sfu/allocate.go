@@ -45,10 +45,13 @@ type demand struct {
 // each may have (qualityNone: paused). Audio is always allotted. Without
 // allowUp no video goes above the layer it has now (but one that has
 // none may get its lowest): only a probe that showed the link can carry
-// more lets videos climb.
-func allot(budget int, ds []demand, allowUp bool) []int {
+// more lets videos climb. keep (at least budget) is what a video already
+// on its lowest layer is measured against: the estimate before what
+// retransmissions take, which pass.
+func allot(budget, keep int, ds []demand, allowUp bool) []int {
 	out := make([]int, len(ds))
 	left := budget
+	leftKeep := max(keep, budget)
 	var video []int
 	for i, d := range ds {
 		out[i] = qualityNone
@@ -56,6 +59,7 @@ func allot(budget int, ds []demand, allowUp bool) []int {
 		case d.audio:
 			out[i] = qualityHigh
 			left -= d.cost[qualityHigh]
+			leftKeep -= d.cost[qualityHigh]
 		case d.want != qualityNone:
 			video = append(video, i)
 		}
@@ -77,13 +81,14 @@ func allot(budget int, ds []demand, allowUp bool) []int {
 		if low == qualityNone {
 			continue
 		}
-		c := need(d, low)
+		c, room := need(d, low), left
 		if d.now == low {
-			c = int(float64(c) * keepLowest)
+			c, room = int(float64(c)*keepLowest), leftKeep
 		}
-		if c <= left {
+		if c <= room {
 			out[i] = low
 			left -= min(d.cost[low], left)
+			leftKeep -= d.cost[low]
 		}
 	}
 	// Then up, one video at a time, toward what it wants.
@@ -250,7 +255,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	}
 	if p.bwe == nil || !p.bwe.inUse() {
 		// A client that takes no transport-wide feedback is not limited.
-		for i, q := range allot(unlimited, ds, true) {
+		for i, q := range allot(unlimited, unlimited, ds, true) {
 			downs[i].setMaxQuality(q)
 		}
 		return
@@ -287,7 +292,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 		budget = max(budget, lowestTotal(ds))
 	}
 	climb := pr.until.IsZero() && !now.Before(pr.hold)
-	out := allot(budget, ds, climb)
+	out := allot(budget, est, ds, climb)
 	for i, q := range out {
 		if downs[i].setMaxQuality(q) {
 			p.m.log.Debug("layer cap", "participant_id", p.id, "track", downs[i].t.id, "quality", q, "budget", budget, "estimate", est)

@@ -205,6 +205,11 @@ func TestAllot(t *testing.T) {
 		return demand{want: want, now: now, priority: priority, cost: [numQualities]int{150_000, 500_000, 1_500_000}}
 	}
 	audio := demand{audio: true, cost: [numQualities]int{0, 0, 50_000}}
+	// Retransmissions taking a passing share do not pause a video that
+	// is on its lowest layer.
+	if got := allot(60_000, 200_000, []demand{audio, video(qualityHigh, qualityLow, 1)}, true); got[1] != qualityLow {
+		t.Errorf("a retransmission burst paused the video: %v", got)
+	}
 	for _, c := range []struct {
 		name    string
 		budget  int
@@ -219,10 +224,11 @@ func TestAllot(t *testing.T) {
 		{"a video on its low layer keeps it through a dip", 140_000, []demand{audio, video(qualityHigh, qualityLow, 1)}, true, []int{qualityHigh, qualityLow}},
 		{"the larger window climbs first", 1_000_000, []demand{audio, video(qualityHigh, qualityNone, 100), video(qualityHigh, qualityNone, 1000)}, true,
 			[]int{qualityHigh, qualityLow, qualityMedium}},
+		{"hidden: nothing too", 3_000_000, []demand{audio, video(qualityNone, qualityLow, 1)}, true, []int{qualityHigh, qualityNone}},
 		{"no climb without a probe", 3_000_000, []demand{audio, video(qualityHigh, qualityLow, 1)}, false, []int{qualityHigh, qualityLow}},
 		{"hidden: nothing", 3_000_000, []demand{audio, video(qualityNone, qualityNone, 1)}, true, []int{qualityHigh, qualityNone}},
 	} {
-		got := allot(c.budget, c.ds, c.allowUp)
+		got := allot(c.budget, c.budget, c.ds, c.allowUp)
 		for i := range got {
 			if got[i] != c.want[i] {
 				t.Errorf("%s: allotted %v, want %v", c.name, got, c.want)
