@@ -136,11 +136,6 @@ describe('meeting page in headless Chromium', () => {
         MEDIA_DEADLINE_MS,
         250,
       );
-      // The camera page's microphone (a fake one that beeps) makes it the
-      // speaker: the watching pages light its tile.
-      await pages.thumb
-        .locator(`figure.speaking[data-participant="${camera}"]`)
-        .waitFor({ timeout: EVENT_DEADLINE_MS });
       // The thumbnail's window grows: it moves up to the high layer.
       await pages.thumb.setViewportSize({ width: 1280, height: 720 });
       await eventually('the enlarged window decodes the high layer', async () => (await size(pages.thumb)).width > 640, MEDIA_DEADLINE_MS, 250);
