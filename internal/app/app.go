@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -290,6 +291,18 @@ func storedKey(ctx context.Context, st store.Store, purpose string) (ed25519.Pri
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
+// profiler serves Go's runtime profiles (net/http/pprof) on a mux of its
+// own, for ROOMSD_DEBUG_ADDR.
+func profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
 // HTTPServer is the configured http.Server of this App: its handler,
 // timeouts and header limit. Requests' contexts derive from ctx without
 // its cancellation. Serve it on a listener wrapped by httpx.Listener, as
@@ -314,6 +327,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB, "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpx.Listener(ln)) }()
+	if a.cfg.DebugAddr != "" {
+		dbg, err := net.Listen("tcp", a.cfg.DebugAddr)
+		if err != nil {
+			srv.Close()
+			<-errc
+			a.Close()
+			return fmt.Errorf("debug listener on %s: %w (set ROOMSD_DEBUG_ADDR to a free address, or empty)", a.cfg.DebugAddr, err)
+		}
+		dsrv := &http.Server{Handler: profiler(), ReadHeaderTimeout: 10 * time.Second}
+		go dsrv.Serve(dbg)
+		defer dsrv.Close()
+		a.log.Warn("profiler listening without authentication", "url", "http://"+dbg.Addr().String()+"/debug/pprof/")
+	}
 
 	var serveErr error
 	select {

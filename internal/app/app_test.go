@@ -16,6 +16,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 func cfg(t *testing.T, db string, keys ...string) config.Config {
@@ -235,5 +236,53 @@ func TestSigningKeySurvivesRestart(t *testing.T) {
 	bad.TokenKey = "short"
 	if _, err := app.New(ctx, bad, app.Options{Stdout: io.Discard, Logger: logger}); err == nil || !strings.Contains(err.Error(), "ROOMSD_TOKEN_KEY") {
 		t.Errorf("bad ROOMSD_TOKEN_KEY: %v", err)
+	}
+}
+
+// ROOMSD_DEBUG_ADDR opens a second listener with Go's profiler on it, and
+// only there: the API listener does not serve it.
+func TestProfilerOnlyOnTheDebugAddress(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "roomsd.db")
+	var logs testutil.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	c := cfg(t, db, "k")
+	c.DebugAddr = "127.0.0.1:0"
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	url := regexp.MustCompile(`profiler listening without authentication" url=(\S+)`)
+	var debug string
+	testutil.Eventually(t, 10*time.Second, "the profiler's address in the log", func() bool {
+		if m := url.FindStringSubmatch(logs.String()); m != nil {
+			debug = m[1]
+			return true
+		}
+		return false
+	})
+	resp, err := http.Get(debug + "goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("profiler: %d %.200s", resp.StatusCode, b)
+	}
+	resp, err = http.Get("http://" + ln.Addr().String() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 && resp.StatusCode != 401 {
+		t.Errorf("the API listener answers /debug/pprof/ with %d", resp.StatusCode)
 	}
 }

@@ -39,6 +39,7 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	DebugAddr       string
 }
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
@@ -70,6 +71,7 @@ func settings() []setting {
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
+		{"debug-addr", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
 	}
 }
 
@@ -117,6 +119,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookBackoff:  r.duration("webhook-backoff", true, "2s"),
 		WebhookAttempts: r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout: r.duration("shutdown-timeout", false, "15s"),
+		DebugAddr:       r.str("debug-addr"),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
 		r.fail("log-level", "is not one of debug, info, warn, error")
@@ -196,6 +199,11 @@ func (c Config) Validate() error {
 	}
 	if c.DB == "" {
 		return errors.New("ROOMSD_DB/--db: empty; give a SQLite file path such as ./roomsd.db")
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			return fmt.Errorf("ROOMSD_DEBUG_ADDR/--debug-addr: %q is not host:port, e.g. 127.0.0.1:6060", c.DebugAddr)
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("ROOMSD_LOG_FORMAT/--log-format: %q is not text or json", c.LogFormat)

@@ -69,6 +69,7 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"ROOMSD_LOG_LEVEL", "loud", `ROOMSD_LOG_LEVEL/--log-level: "loud" is not one of debug, info, warn, error`},
 		{"ROOMSD_LOG_FORMAT", "xml", `ROOMSD_LOG_FORMAT/--log-format: "xml" is not text or json`},
 		{"ROOMSD_ADDR", "8080", `ROOMSD_ADDR/--addr: "8080" is not host:port`},
+		{"ROOMSD_DEBUG_ADDR", "6060", `ROOMSD_DEBUG_ADDR/--debug-addr: "6060" is not host:port`},
 		{"ROOMSD_CORS_ORIGINS", "https://app.example.com/", `ROOMSD_CORS_ORIGINS/--cors-origins: "https://app.example.com/" is not an origin`},
 		{"ROOMSD_CORS_ORIGINS", "https://a.example, app.example.com", `ROOMSD_CORS_ORIGINS/--cors-origins: "app.example.com" is not an origin`},
 		{"ROOMSD_CORS_ORIGINS", "ftp://app.example.com", "give scheme://host[:port] with scheme http or https"},
