@@ -105,15 +105,14 @@ func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, err
 	// the last outermost, so a packet a down-track writes passes: the NACK
 	// responder (which keeps it for retransmission), the estimator (which
 	// gives it its transport-wide sequence number and notes its size and
-	// send time), statistics and reports. Retransmissions enter below the
+	// send time) and the sender reports. Retransmissions enter below the
 	// responder, so they too are numbered and counted.
 	reg := &interceptor.Registry{}
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
-	if err := webrtc.ConfigureStatsInterceptor(reg); err != nil {
-		return nil, fmt.Errorf("sfu: interceptors: %w", err)
-	}
+	// No statistics interceptor: the server never reads pion's getStats,
+	// and it would cost work on every packet to every subscriber.
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
