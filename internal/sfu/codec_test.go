@@ -1,0 +1,65 @@
+package sfu
+
+import "testing"
+
+// What the forwarding path reads of a payload: where a VP8 descriptor's
+// picture id and TL0PICIDX sit, whether a VP8 or H.264 payload starts a
+// keyframe, and a VP8 keyframe's size.
+func TestPayloadInspection(t *testing.T) {
+	// VP8: X=1 S=1 PID=0; I=1 L=1 T=1; 15-bit picture id 0x1234;
+	// TL0PICIDX 7; TID/Y/KEYIDX; then a keyframe header of 640x360.
+	key := []byte{0x90, 0xe0, 0x80 | 0x12, 0x34, 7, 0x20, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}
+	d, ok := parseVP8(key)
+	if !ok || d.picOff != 2 || !d.picWide || d.tl0Off != 4 || d.hdrLen != 6 {
+		t.Fatalf("descriptor %+v ok=%v", d, ok)
+	}
+	if d.picID(key) != 0x1234 {
+		t.Errorf("picture id %#x", d.picID(key))
+	}
+	if k, w, h := vp8Keyframe(key, d); !k || w != 640 || h != 360 {
+		t.Errorf("keyframe %v %dx%d, want a 640x360 keyframe", k, w, h)
+	}
+	cp := append([]byte(nil), key...)
+	d.setPicID(cp, 0x7fff+2) // wraps to 1 in 15 bits
+	if d.picID(cp) != 1 || cp[2]&0x80 == 0 {
+		t.Errorf("set picture id: %#x, M bit %v", d.picID(cp), cp[2]&0x80 != 0)
+	}
+	// A 7-bit picture id, and an inter frame (P bit set).
+	inter := []byte{0x90, 0x80, 0x05, 0x01, 0x00, 0x00}
+	if d, ok := parseVP8(inter); !ok || d.picWide || d.picID(inter) != 5 {
+		t.Errorf("7-bit descriptor %+v", d)
+	} else if k, _, _ := vp8Keyframe(inter, d); k {
+		t.Error("an inter frame read as a keyframe")
+	}
+	// Not the start of a partition: not a keyframe's first packet.
+	if d, ok := parseVP8([]byte{0x00, 0x00}); !ok {
+		t.Error("minimal descriptor refused")
+	} else if k, _, _ := vp8Keyframe([]byte{0x00, 0x00}, d); k {
+		t.Error("a continuation packet read as a keyframe")
+	}
+	// Truncated descriptors are refused, not read past their end.
+	for _, b := range [][]byte{{}, {0x80}, {0x80, 0x80}, {0x80, 0x80, 0x80}} {
+		if _, ok := parseVP8(b); ok {
+			t.Errorf("truncated descriptor % x accepted", b)
+		}
+	}
+
+	for _, c := range []struct {
+		name string
+		b    []byte
+		key  bool
+	}{
+		{"IDR slice", []byte{0x65, 0x88}, true},
+		{"SPS", []byte{0x67, 0x42}, true},
+		{"non-IDR slice", []byte{0x41, 0x9a}, false},
+		{"STAP-A with SPS and PPS", []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce}, true},
+		{"STAP-A of non-IDR", []byte{0x78, 0x00, 0x02, 0x41, 0x9a}, false},
+		{"FU-A start of IDR", []byte{0x7c, 0x85, 0x88}, true},
+		{"FU-A middle of IDR", []byte{0x7c, 0x05, 0x88}, false},
+		{"empty", nil, false},
+	} {
+		if got := h264Keyframe(c.b); got != c.key {
+			t.Errorf("H.264 %s: keyframe %v, want %v", c.name, got, c.key)
+		}
+	}
+}
