@@ -114,17 +114,7 @@ func TestPostgresNotYet(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "roomsd.db")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(context.Background(), cfg(t, db, "k"), app.Options{Stdout: io.Discard, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
+	ln, cancel, served := serve(t, cfg(t, db, "k"), logger)
 
 	body, bodyW := io.Pipe()
 	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v2/rooms", body)
@@ -247,17 +237,7 @@ func TestProfilerOnlyOnTheDebugAddress(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	c := cfg(t, db, "k")
 	c.DebugAddr = "127.0.0.1:0"
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
+	ln, cancel, served := serve(t, c, logger)
 	defer func() { cancel(); <-served }()
 	url := regexp.MustCompile(`profiler listening without authentication" url=(\S+)`)
 	var debug string
@@ -285,4 +265,22 @@ func TestProfilerOnlyOnTheDebugAddress(t *testing.T) {
 	if resp.StatusCode != 404 && resp.StatusCode != 401 {
 		t.Errorf("the API listener answers /debug/pprof/ with %d", resp.StatusCode)
 	}
+}
+
+// serve runs an App built from c as production does (App.Serve on a
+// listener of 127.0.0.1); cancel starts its shutdown, and served yields
+// what Serve returned.
+func serve(t *testing.T, c config.Config, logger *slog.Logger) (ln net.Listener, cancel context.CancelFunc, served chan error) {
+	t.Helper()
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served = make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	return ln, cancel, served
 }

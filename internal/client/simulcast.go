@@ -46,14 +46,8 @@ func (e *encoding) extensionIDs() (mid string, midID, ridID uint8) {
 		return "", 0, 0
 	}
 	if e.midID == 0 {
-		for _, x := range e.transceiver.Sender().GetParameters().HeaderExtensions {
-			switch x.URI {
-			case sdp.SDESMidURI:
-				e.midID = uint8(x.ID)
-			case sdp.SDESRTPStreamIDURI:
-				e.ridID = uint8(x.ID)
-			}
-		}
+		e.midID = extensionID(e.transceiver, sdp.SDESMidURI)
+		e.ridID = extensionID(e.transceiver, sdp.SDESRTPStreamIDURI)
 	}
 	return e.transceiver.Mid(), e.midID, e.ridID
 }
@@ -91,7 +85,6 @@ type audioTrack struct {
 	mu          sync.Mutex
 	transceiver *webrtc.RTPTransceiver
 	levelID     uint8
-	level       [1]byte
 }
 
 func newAudioTrack(id, stream string, silent *atomic.Bool) (*audioTrack, error) {
@@ -108,11 +101,7 @@ func newAudioTrack(id, stream string, silent *atomic.Bool) (*audioTrack, error) 
 func (a *audioTrack) WriteSample(s media.Sample) error {
 	a.mu.Lock()
 	if a.levelID == 0 && a.transceiver != nil {
-		for _, x := range a.transceiver.Sender().GetParameters().HeaderExtensions {
-			if x.URI == sdp.AudioLevelURI {
-				a.levelID = uint8(x.ID)
-			}
-		}
+		a.levelID = extensionID(a.transceiver, sdp.AudioLevelURI)
 	}
 	id := a.levelID
 	a.mu.Unlock()
@@ -131,4 +120,15 @@ func (a *audioTrack) WriteSample(s media.Sample) error {
 		}
 	}
 	return nil
+}
+
+// extensionID is the id a transceiver's sender negotiated for a header
+// extension, or 0.
+func extensionID(tr *webrtc.RTPTransceiver, uri string) uint8 {
+	for _, x := range tr.Sender().GetParameters().HeaderExtensions {
+		if x.URI == uri {
+			return uint8(x.ID)
+		}
+	}
+	return 0
 }

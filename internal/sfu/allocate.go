@@ -119,38 +119,40 @@ func allot(budget, keep int, ds []demand, allowUp bool) []int {
 // wanted is what the demands cost if every video got the layer it wants
 // (or the best one below it being sent), audio included.
 func wanted(ds []demand) int {
-	total := 0
-	for _, d := range ds {
-		switch {
-		case d.audio:
-			total += d.cost[qualityHigh]
-		case d.want != qualityNone:
-			for q := d.want; q >= 0; q-- {
-				if d.cost[q] > 0 {
-					total += d.cost[q]
-					break
-				}
+	return total(ds, func(d demand) int {
+		for q := d.want; q >= 0; q-- {
+			if d.cost[q] > 0 {
+				return d.cost[q]
 			}
 		}
-	}
-	return total
+		return 0
+	})
 }
 
-// lowestTotal is what the lowest layer of every wanted video costs, with
-// the audio.
+// lowestTotal is what the lowest layer of every wanted video costs (with
+// the headroom of a layer not yet sent), audio included.
 func lowestTotal(ds []demand) int {
-	total := 0
+	return total(ds, func(d demand) int {
+		if q := lowest(d); q != qualityNone {
+			return int(float64(d.cost[q]) * upgradeHeadroom)
+		}
+		return 0
+	})
+}
+
+// total adds up the audio and, for every video that wants something,
+// what video says it costs.
+func total(ds []demand, video func(demand) int) int {
+	sum := 0
 	for _, d := range ds {
 		switch {
 		case d.audio:
-			total += d.cost[qualityHigh]
+			sum += d.cost[qualityHigh]
 		case d.want != qualityNone:
-			if q := lowest(d); q != qualityNone {
-				total += int(float64(d.cost[q]) * upgradeHeadroom)
-			}
+			sum += video(d)
 		}
 	}
-	return total
+	return sum
 }
 
 // allotted is what an allocation costs.
@@ -392,15 +394,9 @@ func (t *track) costs() [numQualities]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out [numQualities]int
-	n := 0
-	for _, l := range t.layers {
-		if l != nil {
-			n++
-		}
-	}
-	now := time.Now().UnixNano()
+	live := t.liveLocked()
 	for q, l := range t.layers {
-		if l == nil || (n > 1 && now-l.last.Load() >= int64(layerIdle)) {
+		if !live[q] {
 			continue
 		}
 		c := int(l.rate.Load())

@@ -96,7 +96,6 @@ type bwe struct {
 	rtxBytes     int
 	rtxSince     time.Time
 	rtxRate      int
-	lastReport   time.Time
 	rtxTokens    float64 // bytes of retransmission allowed now
 	rtxRefill    time.Time
 }

@@ -66,9 +66,9 @@ type Settings struct {
 	Quality string
 }
 
-// ParseQuality turns a quality name into a layer quality; ok is false for
+// parseQuality turns a quality name into a layer quality; ok is false for
 // a name that is not one.
-func ParseQuality(s string) (q int, ok bool) {
+func parseQuality(s string) (q int, ok bool) {
 	switch s {
 	case "", "auto":
 		return qualityNone, true
@@ -80,19 +80,6 @@ func ParseQuality(s string) (q int, ok bool) {
 		return qualityHigh, true
 	}
 	return 0, false
-}
-
-// QualityName is the name of a layer quality ("" for none).
-func QualityName(q int) string {
-	switch q {
-	case qualityLow:
-		return "low"
-	case qualityMedium:
-		return "medium"
-	case qualityHigh:
-		return "high"
-	}
-	return ""
 }
 
 func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
@@ -109,7 +96,7 @@ func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
 
 // apply records a subscriber's settings; the caller reselects.
 func (d *downTrack) apply(s Settings) {
-	q, ok := ParseQuality(s.Quality)
+	q, ok := parseQuality(s.Quality)
 	if !ok {
 		q = qualityNone
 	}

@@ -449,7 +449,7 @@ func (p *Participant) reuseLocked(d *downTrack) *webrtc.RTPTransceiver {
 // applies it at once if the participant receives that track, or when it
 // does.
 func (p *Participant) SetTrackSettings(trackID string, s Settings) error {
-	if _, ok := ParseQuality(s.Quality); !ok {
+	if _, ok := parseQuality(s.Quality); !ok {
 		return fmt.Errorf("quality %q is not one of auto, low, medium, high", s.Quality)
 	}
 	p.mu.Lock()
@@ -458,12 +458,7 @@ func (p *Participant) SetTrackSettings(trackID string, s Settings) error {
 		return fmt.Errorf("settings for more than %d tracks", maxSettings)
 	}
 	p.settings[trackID] = s
-	var d *downTrack
-	for t, sub := range p.subs {
-		if t.id == trackID {
-			d = sub.down
-		}
-	}
+	d := p.downLocked(trackID)
 	p.mu.Unlock()
 	if d != nil {
 		d.apply(s)
@@ -472,25 +467,19 @@ func (p *Participant) SetTrackSettings(trackID string, s Settings) error {
 	return nil
 }
 
-// maxSettings bounds the track settings one participant may keep.
-const maxSettings = 1024
-
-// Receiving reports the layer of a remote track the participant is sent
-// ("low", "medium", "high"; "" when none, or not subscribed).
-func (p *Participant) Receiving(trackID string) string {
-	p.mu.Lock()
-	var d *downTrack
+// downLocked is the down-track of the remote track with that id, or nil
+// if the participant does not receive it. p.mu is held.
+func (p *Participant) downLocked(trackID string) *downTrack {
 	for t, sub := range p.subs {
 		if t.id == trackID {
-			d = sub.down
+			return sub.down
 		}
 	}
-	p.mu.Unlock()
-	if d == nil {
-		return ""
-	}
-	return QualityName(d.forwarding())
+	return nil
 }
+
+// maxSettings bounds the track settings one participant may keep.
+const maxSettings = 1024
 
 // readRTCP drains a sender's RTCP, which drives pion's interceptors (NACK
 // answers, reports), and relays picture-loss requests to the publisher.

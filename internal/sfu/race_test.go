@@ -222,17 +222,7 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, _ := webrtc.NewPeerConnection(webrtc.Configuration{})
-	defer cli.Close()
-	cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
-	o, _ := cli.CreateOffer(nil)
-	cli.SetLocalDescription(o)
-	if err := p.HandleOffer(o.SDP); err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
+	cli := offerFrom(t, p)
 	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
 	p.negotiate()
 	if err := p.HandleAnswer("v=0 garbage"); err == nil {
@@ -340,15 +330,7 @@ func TestEventSinkMayCallBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(ready)
-	cli, _ := webrtc.NewPeerConnection(webrtc.Configuration{})
-	defer cli.Close()
-	cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
-	o, _ := cli.CreateOffer(nil)
-	cli.SetLocalDescription(o)
-	if err := p.HandleOffer(o.SDP); err != nil {
-		t.Fatal(err)
-	}
-	cli.SetRemoteDescription(*p.pc.LocalDescription())
+	offerFrom(t, p)
 	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
 	p.negotiate()
 	var seen []string
@@ -365,4 +347,25 @@ func TestEventSinkMayCallBack(t *testing.T) {
 	if seen[0] != EventAnswer || seen[1] != EventOffer {
 		t.Errorf("events in the order %v, want answer then offer", seen)
 	}
+}
+
+// offerFrom has a pion client offer audio to p and apply p's answer; it
+// returns the client (closed when the test ends).
+func offerFrom(t *testing.T, p *Participant) *webrtc.PeerConnection {
+	t.Helper()
+	cli, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	cli.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio)
+	o, _ := cli.CreateOffer(nil)
+	cli.SetLocalDescription(o)
+	if err := p.HandleOffer(o.SDP); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
+		t.Fatal(err)
+	}
+	return cli
 }

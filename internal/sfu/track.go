@@ -331,6 +331,24 @@ func (t *track) watch() {
 	}
 }
 
+// liveLocked says which layers are being sent: those with media in the
+// last layerIdle. A lone layer is always live: a publisher without
+// simulcast may pause, and has nothing else to offer. t.mu is held.
+func (t *track) liveLocked() [numQualities]bool {
+	var live [numQualities]bool
+	n := 0
+	for _, l := range t.layers {
+		if l != nil {
+			n++
+		}
+	}
+	now := time.Now().UnixNano()
+	for q, l := range t.layers {
+		live[q] = l != nil && (n == 1 || now-l.last.Load() < int64(layerIdle))
+	}
+	return live
+}
+
 // pick chooses the layer to send a subscriber: among the layers being
 // sent, the smallest at least as large as the subscriber renders the
 // video (0: no limit), never above maxQ; failing that the best one up to
@@ -338,21 +356,14 @@ func (t *track) watch() {
 func (t *track) pick(maxQ, width, height int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var live [numQualities]bool
-	n, top, topW := 0, 0, 0
-	now := time.Now().UnixNano()
+	live := t.liveLocked()
+	top, topW := 0, 0
 	for _, l := range t.layers {
 		if l != nil {
-			n++
 			if h := int(l.height.Load()); h > top {
 				top, topW = h, int(l.width.Load())
 			}
 		}
-	}
-	for q, l := range t.layers {
-		// A lone layer is always live: a publisher without simulcast
-		// may pause, and has nothing else to offer.
-		live[q] = l != nil && (n == 1 || now-l.last.Load() < int64(layerIdle))
 	}
 	if top == 0 {
 		top, topW = 720, 1280
