@@ -303,19 +303,9 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	if !climb {
 		return
 	}
-	below := false // a video gets less than it wants
-	for i, d := range ds {
-		if !d.audio && d.want != qualityNone && out[i] < d.want {
-			below = true
-		}
-	}
-	want := int(float64(wanted(ds)) * probeHeadroom)
-	if !below || float64(want) <= float64(budget)*probeHeadroom/upgradeHeadroom {
-		return // every video has what it wants, or it fits: no need to probe
-	}
 	sending := allotted(ds, out) + p.bwe.retransmitRate(now)
-	target := min(want, int(float64(max(sending, est, minEstimate))*pr.step))
-	if target <= sending {
+	target := probeTarget(ds, out, budget, est, sending, pr.step)
+	if target == 0 {
 		return
 	}
 	// The padding goes on a video the subscriber has been receiving,
@@ -332,6 +322,28 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	pr.target, pr.started, pr.until, pr.cancel = target, now, now.Add(probeFor), make(chan struct{})
 	p.m.log.Debug("probe", "participant_id", p.id, "target", target, "sending", sending, "estimate", est)
 	go pad.probe(target-sending, pr.cancel, pr.until, p.bwe)
+}
+
+// probeTarget is the rate (bits/s) a probe should reach, or 0 for no
+// probe: only when a video gets less than it wants and what the videos
+// want does not fit the budget; then the want with probeHeadroom, but no
+// more than step times what is sent (or estimated) now.
+func probeTarget(ds []demand, out []int, budget, est, sending int, step float64) int {
+	below := false // a video gets less than it wants
+	for i, d := range ds {
+		if !d.audio && d.want != qualityNone && out[i] < d.want {
+			below = true
+		}
+	}
+	want := int(float64(wanted(ds)) * probeHeadroom)
+	if !below || float64(want) <= float64(budget)*probeHeadroom/upgradeHeadroom {
+		return 0 // every video has what it wants, or it fits
+	}
+	target := min(want, int(float64(max(sending, est, minEstimate))*step))
+	if target <= sending {
+		return 0
+	}
+	return target
 }
 
 // demand describes what the down-track asks of the budget.

@@ -237,3 +237,28 @@ func TestAllot(t *testing.T) {
 		}
 	}
 }
+
+// A probe happens only while a video gets less than it wants and what
+// the videos want does not fit; it aims at the want with headroom, at most
+// a step above what is sent.
+func TestProbeTarget(t *testing.T) {
+	audio := demand{audio: true, cost: [numQualities]int{0, 0, 50_000}}
+	video := demand{want: qualityHigh, now: qualityLow, cost: [numQualities]int{150_000, 500_000, 1_500_000}}
+	ds := []demand{audio, video}
+	// Everything it wants: no probe, however small the budget looks.
+	if got := probeTarget(ds, []int{qualityHigh, qualityHigh}, 300_000, 300_000, 1_550_000, 1.5); got != 0 {
+		t.Errorf("every video at its want: probe to %d, want none", got)
+	}
+	// Below its want on a small budget: a step above what is sent.
+	if got := probeTarget(ds, []int{qualityHigh, qualityLow}, 300_000, 300_000, 200_000, 1.5); got != 450_000 {
+		t.Errorf("low layer on 300k: probe to %d, want 1.5 × 300k", got)
+	}
+	// A big step is capped by what the videos want, with headroom.
+	if got := probeTarget(ds, []int{qualityHigh, qualityLow}, 1_000_000, 1_000_000, 200_000, 3); got != int(1_550_000*probeHeadroom) {
+		t.Errorf("probe to %d, want the want with headroom", got)
+	}
+	// The want fits the budget: the allocator climbs without a probe.
+	if got := probeTarget(ds, []int{qualityHigh, qualityLow}, 2_000_000, 2_000_000, 200_000, 1.5); got != 0 {
+		t.Errorf("want fits: probe to %d, want none", got)
+	}
+}

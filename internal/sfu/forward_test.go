@@ -404,3 +404,21 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		t.Fatal("nothing forwarded")
 	}
 }
+
+// Padding the publisher sends (bandwidth probes of its own uplink) is not
+// forwarded, and leaves no hole in the subscriber's sequence numbers.
+func TestPublisherPaddingIsSkipped(t *testing.T) {
+	b := newBench(webrtc.RTPCodecTypeAudio, qualityHigh)
+	_, w := b.subscribe(t, Settings{}, true)
+	for seq := uint16(10); seq < 20; seq++ {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 1}, Payload: []byte{1, 2, 3}}
+		if seq == 13 || seq == 14 {
+			p.Padding, p.PaddingSize, p.Payload = true, 200, nil
+		}
+		b.send(qualityHigh, p, 20*time.Millisecond)
+	}
+	if len(w.got) != 8 {
+		t.Fatalf("subscriber got %d packets, want the 8 with media", len(w.got))
+	}
+	checkContinuous(t, w.got, false)
+}
