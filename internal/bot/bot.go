@@ -109,12 +109,15 @@ type Participant struct {
 
 // Counts is what arrived. Lost is from RTP sequence numbers: packets
 // between the first and the highest one received that never arrived.
+// Packets counts each packet once; Duplicates are second copies (a
+// retransmission that crossed the original).
 // Video adds the size of the last keyframe, the receive bitrate, and the
 // freezes: gaps of more than 500 ms between two frames.
 type Counts struct {
 	Packets    int64 `json:"packets"`
 	Bytes      int64 `json:"bytes"`
 	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates,omitempty"`
 	Keyframes  int64 `json:"keyframes,omitempty"`
 	Width      int   `json:"width,omitempty"`
 	Height     int   `json:"height,omitempty"`
@@ -138,6 +141,7 @@ func (c *Counts) add(o Counts) {
 	c.Packets += o.Packets
 	c.Bytes += o.Bytes
 	c.Lost += o.Lost
+	c.Duplicates += o.Duplicates
 	c.Keyframes += o.Keyframes
 	c.Frames += o.Frames
 	c.Freezes += o.Freezes
@@ -567,7 +571,7 @@ func (r *runner) progress(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 func counts(s client.TrackStats) Counts {
-	c := Counts{Packets: s.Packets, Bytes: s.Bytes, Lost: max(0, s.Expected-s.Packets), Keyframes: s.Keyframes,
+	c := Counts{Packets: s.Packets, Bytes: s.Bytes, Lost: max(0, s.Expected-s.Packets), Duplicates: s.Duplicates, Keyframes: s.Keyframes,
 		Width: s.Width, Height: s.Height, Frames: s.Frames, Freezes: s.Freezes, LongestGap: s.LongestGap.Milliseconds()}
 	if span := s.Last.Sub(s.First).Seconds(); span > 0 {
 		c.Kbps = int64(float64(s.Bytes) * 8 / span / 1000)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
@@ -76,8 +77,11 @@ type TrackStats struct {
 	Sizes []SizeChange `json:"-"`
 	// Expected is how many packets the RTP sequence numbers say were
 	// sent from the first one received to the highest one: Expected
-	// minus Packets were lost (retransmitted duplicates aside).
+	// minus Packets were lost.
 	Expected int64 `json:"expected"`
+	// Duplicates counts second copies of a packet, which Packets does
+	// not count.
+	Duplicates int64 `json:"duplicates,omitempty"`
 }
 
 // SizeChange is a keyframe of a new size.
@@ -164,13 +168,23 @@ type JoinError struct{ Code, Message string }
 
 func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e.Message }
 
+// nacksPerPacket is how many times the client asks for one lost packet.
+const nacksPerPacket = 5
+
 func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, nil, err
 	}
+	// Lost audio is asked for again too, as it is for video.
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeAudio)
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	// pion's NACK generator does not see the packets that come back on
+	// the RTX stream and would ask for them again and again while they
+	// are in its window: a few requests per packet (100 ms apart) are
+	// enough for a round trip of a few hundred milliseconds.
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(nacksPerPacket))); err != nil {
 		return nil, nil, err
 	}
 	// Say how loud each audio packet is (RFC 6464), as browsers do.
@@ -385,6 +399,7 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 	var vp8 codecs.VP8Packet
 	var base, highest int64 // extended sequence numbers
+	var seen [2048]bool     // which of the latest sequence numbers arrived
 	var lastTS uint32
 	var lastFrame time.Time
 	for {
@@ -406,12 +421,24 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}
 		now := time.Now()
 		c.mu.Lock()
+		ext := int64(pkt.SequenceNumber)
 		if st.Packets == 0 {
 			st.First = now
-			base, highest = int64(pkt.SequenceNumber), int64(pkt.SequenceNumber)
-		} else if d := int16(pkt.SequenceNumber - uint16(highest)); d > 0 {
-			highest += int64(d)
+			base, highest = ext, ext
+		} else {
+			ext = highest + int64(int16(pkt.SequenceNumber-uint16(highest)))
+			for ; highest < ext; highest++ {
+				seen[(highest+1)%int64(len(seen))] = false
+			}
 		}
+		if ext < base || highest-ext >= int64(len(seen)) || seen[ext%int64(len(seen))] {
+			// A second copy (a retransmission that crossed the first),
+			// or too old to tell.
+			st.Duplicates++
+			c.mu.Unlock()
+			continue
+		}
+		seen[ext%int64(len(seen))] = true
 		st.Expected = highest - base + 1
 		st.Packets++
 		st.Bytes += int64(len(pkt.Payload))

@@ -26,7 +26,9 @@ import (
 // loss of more than lossCongested (over lossWindow) means congestion;
 // below queueClear and lossClear the link is clear. Loss alone is a weak
 // sign: radio links lose a few percent at random without any queue, and
-// an estimate that fell on every lost packet would starve them. A cut
+// an estimate that fell on every lost packet would starve them; nor is a
+// loss rate read from a few dozen packets (5 % random loss is 12 % of 40
+// packets often enough), so the loss counts from lossMinPackets on. A cut
 // happens at most once per cutEvery.
 const (
 	queueCongested = 60 * time.Millisecond
@@ -34,6 +36,7 @@ const (
 	lossCongested  = 0.12
 	lossClear      = 0.10
 	lossWindow     = time.Second
+	lossMinPackets = 80
 	cutFactor      = 0.85
 	cutMost        = 0.3
 	cutEvery       = time.Second
@@ -83,6 +86,7 @@ type bwe struct {
 	queue        float64 // smoothed queueing delay, ms
 	queuedBefore bool    // the last report saw a queue
 	loss         float64 // loss fraction over about lossWindow
+	lossSure     bool    // loss is read from lossMinPackets or more
 	lossCur      [2]int  // lost, reported in the current half window
 	lossPrev     [2]int
 	lossSince    time.Time
@@ -106,30 +110,36 @@ func newBWE(initial int) *bwe {
 		rtxTokens: float64(initial) * rtxShare / 8 * rtxBurst.Seconds()}
 }
 
+// allowRetransmit reports whether a retransmission of size bytes fits the
+// budget, and takes it from the budget if so: retransmissions may use up
+// to rtxShare of the estimate (a subscriber asking for more than its link
+// can carry would otherwise be sent a storm of retransmissions that
+// starves everything).
+func (b *bwe) allowRetransmit(size int) bool {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rate := float64(b.est) * rtxShare / 8 // bytes/s
+	b.rtxTokens = min(b.rtxTokens+now.Sub(b.rtxRefill).Seconds()*rate, rate*rtxBurst.Seconds())
+	b.rtxRefill = now
+	if b.rtxTokens < float64(size) {
+		return false
+	}
+	b.rtxTokens -= float64(size)
+	b.rtxBytes += size
+	return true
+}
+
 // stamp gives an outgoing packet its transport-wide sequence number
 // (header extension id) and remembers its size and send time. rtx says it
-// is a retransmission: those may use up to rtxShare of the estimate, and
-// stamp reports false for one that would exceed it, which is then not
-// sent (a subscriber asking for more than its link can carry would
-// otherwise be sent a storm of retransmissions that starves everything).
-func (b *bwe) stamp(h *rtp.Header, payloadLen int, id uint8, rtx bool) bool {
+// is a retransmission, whose loss is not a sign of congestion of its own.
+func (b *bwe) stamp(h *rtp.Header, payloadLen int, id uint8, rtx bool) {
 	now := time.Now()
 	size := h.MarshalSize() + payloadLen + 4 // the extension is added below
 	if h.Padding {
 		size += int(h.PaddingSize)
 	}
 	b.mu.Lock()
-	if rtx {
-		rate := float64(b.est) * rtxShare / 8 // bytes/s
-		b.rtxTokens = min(b.rtxTokens+now.Sub(b.rtxRefill).Seconds()*rate, rate*rtxBurst.Seconds())
-		b.rtxRefill = now
-		if b.rtxTokens < float64(size) {
-			b.mu.Unlock()
-			return false
-		}
-		b.rtxTokens -= float64(size)
-		b.rtxBytes += size
-	}
 	seq := b.next
 	b.next++
 	slot := &b.ext[seq%sentRing]
@@ -139,7 +149,6 @@ func (b *bwe) stamp(h *rtp.Header, payloadLen int, id uint8, rtx bool) bool {
 	// The slot is not reused for another sequence number until sentRing
 	// packets later, long after this one has been written.
 	_ = h.SetExtension(id, slot[:])
-	return true
 }
 
 // estimate is the estimated downlink, bits/s.
@@ -309,8 +318,9 @@ func (b *bwe) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	}
 	b.lossCur[0] += lost
 	b.lossCur[1] += received + lost
-	if n := b.lossCur[1] + b.lossPrev[1]; n >= 20 {
+	if n := b.lossCur[1] + b.lossPrev[1]; n > 0 {
 		b.loss = float64(b.lossCur[0]+b.lossPrev[0]) / float64(n)
+		b.lossSure = n >= lossMinPackets
 	}
 	b.update(now)
 }
@@ -324,7 +334,7 @@ func (b *bwe) update(now time.Time) {
 	queued := queue > queueCongested && b.queuedBefore
 	b.queuedBefore = queue > queueCongested
 	switch {
-	case queued || b.loss > lossCongested:
+	case queued || b.lossSure && b.loss > lossCongested:
 		b.congestion = now
 		if now.Sub(b.lastCut) >= cutEvery {
 			b.lastCut = now
@@ -341,7 +351,7 @@ func (b *bwe) update(now time.Time) {
 			b.est = max(minEstimate, int(cut))
 		}
 		b.lastGrow = now
-	case queue < queueClear && b.loss < lossClear:
+	case queue < queueClear && (b.loss < lossClear || !b.lossSure):
 		el := now.Sub(b.lastGrow).Seconds()
 		b.lastGrow = now
 		grown := int(float64(b.est) * (1 + growPerSecond*min(el, 1)))
@@ -388,9 +398,7 @@ func (i *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer in
 	i.b.mu.Unlock()
 	rtx := info.SSRCRetransmission
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if !i.b.stamp(h, len(payload), id, rtx != 0 && h.SSRC == rtx) {
-			return len(payload), nil // a retransmission over budget: dropped
-		}
+		i.b.stamp(h, len(payload), id, rtx != 0 && h.SSRC == rtx)
 		return writer.Write(h, payload, a)
 	})
 }

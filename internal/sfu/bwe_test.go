@@ -162,8 +162,7 @@ func TestRetransmissionsAreCapped(t *testing.T) {
 	b := newBWE(1_000_000)
 	sent := 0
 	for range 1000 {
-		h := &rtp.Header{Version: 2, SSRC: 2}
-		if b.stamp(h, 1188, 3, true) {
+		if b.allowRetransmit(1200) {
 			sent++
 		}
 	}
@@ -178,23 +177,23 @@ func TestRetransmissionsAreCapped(t *testing.T) {
 // is read like status vectors.
 func TestRunLengthFeedback(t *testing.T) {
 	b := newBWE(500_000)
-	for range 32 {
+	for range 96 {
 		b.stamp(&rtp.Header{Version: 2, SSRC: 1}, 1000, 3, false)
 	}
-	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 32, ReferenceTime: 1,
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 96, ReferenceTime: 1,
 		PacketChunks: []rtcp.PacketStatusChunk{
-			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 24},
-			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 8},
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 72},
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 24},
 		}}
-	for range 24 {
+	for range 72 {
 		fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
 	}
 	b.onFeedback(fb, time.Now())
-	if b.ackedN != 24 {
-		t.Errorf("%d packets acknowledged, want 24", b.ackedN)
+	if b.ackedN != 72 {
+		t.Errorf("%d packets acknowledged, want 72", b.ackedN)
 	}
 	if b.loss != 0.25 {
-		t.Errorf("loss %.2f after 8 of 32 missing, want 0.25", b.loss)
+		t.Errorf("loss %.2f after 24 of 96 missing, want 0.25", b.loss)
 	}
 }
 
@@ -260,5 +259,37 @@ func TestProbeTarget(t *testing.T) {
 	// The want fits the budget: the allocator climbs without a probe.
 	if got := probeTarget(ds, []int{qualityHigh, qualityLow}, 2_000_000, 2_000_000, 200_000, 1.5); got != 0 {
 		t.Errorf("want fits: probe to %d, want none", got)
+	}
+}
+
+// A loss rate read from a few packets is not congestion: 4 of the first
+// 25 lost (as 5 % random loss often does early on) leaves the estimate;
+// 16 % of a hundred is congestion.
+func TestLossNeedsPackets(t *testing.T) {
+	b := newBWE(500_000)
+	report := func(n, lost int) {
+		b.mu.Lock()
+		base := b.next
+		b.mu.Unlock()
+		for range n {
+			b.stamp(&rtp.Header{Version: 2, SSRC: 1}, 1000, 3, false)
+		}
+		fb := &rtcp.TransportLayerCC{BaseSequenceNumber: base, PacketStatusCount: uint16(n), ReferenceTime: 1,
+			PacketChunks: []rtcp.PacketStatusChunk{
+				&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: uint16(n - lost)},
+				&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: uint16(lost)},
+			}}
+		for range n - lost {
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+		}
+		b.onFeedback(fb, time.Now())
+	}
+	report(25, 4)
+	if b.congestedEver() || b.estimate() < 500_000 {
+		t.Fatalf("4 of 25 lost: congestion %v, estimate %d; want neither", b.congestedEver(), b.estimate())
+	}
+	report(75, 12)
+	if !b.congestedEver() || b.estimate() >= 500_000 {
+		t.Fatalf("16 of 100 lost: congestion %v, estimate %d; want a cut", b.congestedEver(), b.estimate())
 	}
 }

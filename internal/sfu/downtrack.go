@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,14 @@ type downTrack struct {
 	lastPic  uint16
 	lastTL0  uint8
 	lastAt   time.Time // when lastSeq was written
+
+	// Retransmission (retransmit.go): what was sent under each recent
+	// sequence number, and the subscriber's RTX stream if it has one.
+	sent    []forwarded
+	rtxBuf  []byte
+	rtxSSRC uint32
+	rtxPT   uint8
+	rtxSeq  uint16
 }
 
 // Settings are what a subscriber asks of one remote video.
@@ -87,6 +96,8 @@ func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
 	// allocator lifts it as the subscriber's downlink allows.
 	d := &downTrack{t: t, sub: sub, maxQ: qualityLow, target: qualityNone, current: qualityNone}
 	d.hdr.Extensions = make([]rtp.Extension, 0, 4) // room for the extensions interceptors add
+	d.sent = make([]forwarded, sentLogSize(t.kind == webrtc.RTPCodecTypeVideo))
+	d.rtxBuf = make([]byte, histMTU+2)
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		d.scratch = make([]byte, 1500)
 	}
@@ -121,8 +132,21 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if match == nil {
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
+	// Retransmissions go on the RTX stream if the subscriber negotiated
+	// one for this codec.
+	var rtxSSRC uint32
+	var rtxPT uint8
+	if ssrc := ctx.SSRCRetransmission(); ssrc != 0 {
+		apt := fmt.Sprintf("apt=%d", match.PayloadType)
+		for _, c := range ctx.CodecParameters() {
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) && c.SDPFmtpLine == apt {
+				rtxSSRC, rtxPT = uint32(ssrc), uint8(c.PayloadType)
+			}
+		}
+	}
 	d.mu.Lock()
 	d.w, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(match.PayloadType)
+	d.rtxSSRC, d.rtxPT = rtxSSRC, rtxPT
 	d.mu.Unlock()
 	d.reselect()
 	return *match, nil
@@ -282,6 +306,7 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	if _, err := d.w.WriteRTP(h, payload); err != nil {
 		return
 	}
+	d.noteSentLocked(l, p.SequenceNumber, seq, h.Timestamp)
 	if !d.begun || int16(seq-d.lastSeq) > 0 {
 		d.begun = true
 		d.lastSeq, d.lastTS, d.lastAt = seq, h.Timestamp, in.now
@@ -389,6 +414,7 @@ func (d *downTrack) pad(n int) bool {
 		if _, err := d.w.WriteRTP(h, nil); err != nil {
 			return false
 		}
+		d.noteSentLocked(nil, 0, d.lastSeq, d.lastTS)
 	}
 	return true
 }

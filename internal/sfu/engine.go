@@ -69,7 +69,7 @@ func forwardedCodecs() []struct {
 	a, v := webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo
 	return []kc{
 		{a, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000,
-			Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}},
+			Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}}}, PayloadType: 111}},
 		{v, video(webrtc.MimeTypeVP8, "", 96)}, {v, rtx(96, 97)},
 		{v, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 106)}, {v, rtx(106, 107)},
 		{v, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 102)}, {v, rtx(102, 103)},
@@ -102,11 +102,10 @@ func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, err
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	// Interceptors wrap each outgoing stream in the order they are added,
-	// the last outermost, so a packet a down-track writes passes: the NACK
-	// responder (which keeps it for retransmission), the estimator (which
-	// gives it its transport-wide sequence number and notes its size and
-	// send time) and the sender reports. Retransmissions enter below the
-	// responder, so they too are numbered and counted.
+	// the last outermost, so a packet a down-track writes (retransmissions
+	// too) passes the estimator (which gives it its transport-wide
+	// sequence number and notes its size and send time) and the sender
+	// reports.
 	reg := &interceptor.Registry{}
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
@@ -123,12 +122,15 @@ func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, err
 	// Our own estimator numbers what we send and reads the subscriber's
 	// feedback on it (bwe.go).
 	reg.Add(bweFactory{onNew: onEstimator})
-	// Each outgoing stream keeps packets for retransmission on NACK. 256 of
-	// them (pion's default is 1,024) cover over a second of camera video at
-	// a quarter of the memory per subscriber.
-	if err := webrtc.ConfigureNackWithOptions(m, reg, nil, nack.ResponderSize(256)); err != nil {
+	// Packets lost on a publisher's uplink are asked for again (NACK).
+	// Those lost on a subscriber's downlink are resent by the down-tracks
+	// from one history per published layer (retransmit.go), not by an
+	// interceptor keeping a copy of every packet for every subscriber.
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
+	reg.Add(gen)
 	se := webrtc.SettingEngine{}
 	// pion's own logging is quiet: what matters is reported through
 	// roomsd's log by the callers.

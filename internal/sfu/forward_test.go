@@ -35,14 +35,20 @@ type binding struct {
 	w     *sink
 	codec webrtc.RTPCodecCapability
 	pt    webrtc.PayloadType
+	rtx   webrtc.SSRC // an RTX stream (payload type pt+1), if not 0
 }
 
 func (b binding) CodecParameters() []webrtc.RTPCodecParameters {
-	return []webrtc.RTPCodecParameters{{RTPCodecCapability: b.codec, PayloadType: b.pt}}
+	c := []webrtc.RTPCodecParameters{{RTPCodecCapability: b.codec, PayloadType: b.pt}}
+	if b.rtx != 0 {
+		c = append(c, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX,
+			ClockRate: b.codec.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", b.pt)}, PayloadType: b.pt + 1})
+	}
+	return c
 }
 func (b binding) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
 func (b binding) SSRC() webrtc.SSRC                                      { return b.ssrc }
-func (b binding) SSRCRetransmission() webrtc.SSRC                        { return 0 }
+func (b binding) SSRCRetransmission() webrtc.SSRC                        { return b.rtx }
 func (b binding) SSRCForwardErrorCorrection() webrtc.SSRC                { return 0 }
 func (b binding) WriteStream() webrtc.TrackLocalWriter                   { return b.w }
 func (b binding) ID() string                                             { return "binding" }
@@ -74,7 +80,7 @@ func newBench(kind webrtc.RTPCodecType, qualities ...int) *bench {
 	b.t.askKeyframe = func(ssrc uint32) { b.plis = append(b.plis, ssrc) }
 	b.t.downs.Store(&[]*downTrack{})
 	for _, q := range qualities {
-		l := &layer{t: b.t, quality: q, ssrc: uint32(100 + q), plimu: make(chanMutex, 1)}
+		l := &layer{t: b.t, quality: q, ssrc: uint32(100 + q), plimu: make(chanMutex, 1), hist: newHistory(sentLogSize(kind == webrtc.RTPCodecTypeVideo))}
 		l.last.Store(time.Now().UnixNano())
 		b.layers[q] = l
 		b.t.layers[q] = l
@@ -101,6 +107,7 @@ func (b *bench) subscribe(tb testing.TB, s Settings, keep bool) (*downTrack, *si
 func (b *bench) send(q int, p *rtp.Packet, dt time.Duration) {
 	b.now = b.now.Add(dt)
 	info := b.layers[q].inspect(p, b.now)
+	b.layers[q].hist.put(p)
 	for _, d := range *b.t.downs.Load() {
 		d.write(b.layers[q], p, &info)
 	}

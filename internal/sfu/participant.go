@@ -27,6 +27,9 @@ type Participant struct {
 	done      chan struct{}
 	// bwe estimates the participant's downlink (nil only in tests).
 	bwe *bwe
+	// rtt is the round-trip time to the participant, ns (0 until its
+	// receiver reports tell; retransmit.go).
+	rtt atomic.Int64
 
 	// The outgoing event queue (see emit).
 	qmu   sync.Mutex
@@ -478,21 +481,41 @@ func (p *Participant) downLocked(trackID string) *downTrack {
 	return nil
 }
 
+// maxNacked bounds the packets one retransmission request may ask for.
+const maxNacked = 512
+
 // maxSettings bounds the track settings one participant may keep.
 const maxSettings = 1024
 
-// readRTCP drains a sender's RTCP, which drives pion's interceptors (NACK
-// answers, reports), and relays picture-loss requests to the publisher.
+// readRTCP drains a sender's RTCP, which drives pion's interceptors
+// (reports, the estimator's feedback), answers retransmission requests
+// and relays picture-loss requests to the publisher.
 func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
+	var seqs []uint16
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.keyframeWanted()
+			case *rtcp.ReceiverReport:
+				p.noteRTT(pkt.Reports, time.Now())
+			case *rtcp.TransportLayerNack:
+				seqs = seqs[:0]
+				for _, pair := range pkt.Nacks {
+					pair.Range(func(seq uint16) bool {
+						seqs = append(seqs, seq)
+						return len(seqs) < maxNacked
+					})
+				}
+				c := d.retransmit(seqs, time.Now())
+				if c.missing+c.overBudget > 0 {
+					p.m.log.Debug("retransmission", "participant_id", p.id, "track", d.t.id, "asked", len(seqs),
+						"sent", c.sent, "gone", c.missing, "early", c.early, "over_budget", c.overBudget)
+				}
 			}
 		}
 	}

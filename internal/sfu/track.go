@@ -73,6 +73,7 @@ type layer struct {
 	width   atomic.Int32
 
 	ssrc    uint32
+	hist    *history  // recent packets, for retransmission
 	lastPLI time.Time // guarded by plimu
 	plimu   chanMutex
 }
@@ -135,7 +136,8 @@ func (t *track) addLayer(remote *webrtc.TrackRemote) bool {
 			index = i
 		}
 	}
-	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index), plimu: make(chanMutex, 1)}
+	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index), plimu: make(chanMutex, 1),
+		hist: newHistory(sentLogSize(t.kind == webrtc.RTPCodecTypeVideo))}
 	l.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.ended || t.layers[l.quality] != nil {
@@ -201,6 +203,7 @@ func (l *layer) forward() {
 			continue
 		}
 		info := l.inspect(&pkt, time.Now())
+		l.hist.put(&pkt)
 		for _, d := range *t.downs.Load() {
 			d.write(l, &pkt, &info)
 		}

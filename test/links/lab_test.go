@@ -141,13 +141,15 @@ type server struct {
 }
 
 // dumpMedia shows, for a failed test, what the server logged of its
-// congestion control (probes, falls of the estimate, layer caps).
+// congestion control (probes, falls of the estimate, layer caps) and of
+// retransmission requests it could not answer in full.
 func (s *server) dumpMedia(t *testing.T) {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	var b strings.Builder
 	for _, line := range strings.Split(s.log.String(), "\n") {
-		if strings.Contains(line, "probe") || strings.Contains(line, "estimate fell") || strings.Contains(line, "layer cap") {
+		if strings.Contains(line, "probe") || strings.Contains(line, "estimate fell") || strings.Contains(line, "layer cap") ||
+			strings.Contains(line, "retransmission") {
 			b.WriteString(line + "\n")
 		}
 	}
