@@ -398,6 +398,8 @@ func (d *downTrack) pad(n int) bool {
 	if d.w == nil || !d.begun {
 		return false
 	}
+	d.t.batch.begin()
+	defer d.t.batch.end()
 	h := &d.hdr
 	for range n {
 		d.lastSeq++

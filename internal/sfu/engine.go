@@ -85,9 +85,9 @@ const (
 	maxEstimate     = 20_000_000
 )
 
-// newAPI builds the WebRTC API. onEstimator receives each PeerConnection's
+// newAPI builds the WebRTC API on the media socket conn. onEstimator receives each PeerConnection's
 // bandwidth estimator, by PeerConnection id, as it is created.
-func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, error) {
+func newAPI(cfg Config, conn net.PacketConn, onEstimator func(pcID string, b *bwe)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range forwardedCodecs() {
 		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
@@ -135,7 +135,7 @@ func newAPI(cfg Config, onEstimator func(pcID string, b *bwe)) (*webrtc.API, err
 	// pion's own logging is quiet: what matters is reported through
 	// roomsd's log by the callers.
 	se.LoggerFactory = lf
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), cfg.UDP))
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), conn))
 	// A server has nothing to find or announce by multicast DNS; without
 	// this, every participant's ICE agent opens sockets of its own for it.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type Manager struct {
 	cfg Config
 	api *webrtc.API
 	log *slog.Logger
+	// batch sends what one forwarded packet becomes for all its
+	// subscribers in one system call (batch.go); nil if the socket is not
+	// a UDP socket.
+	batch *batchConn
 
 	// estimators holds each new PeerConnection's bandwidth estimator
 	// until its participant takes it.
@@ -71,7 +76,12 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: log, rooms: map[string]*Room{}, participants: map[string]*Participant{},
 		estimators: map[string]*bwe{}}
-	api, err := newAPI(cfg, m.putEstimator)
+	conn := cfg.UDP
+	if udp, ok := cfg.UDP.(*net.UDPConn); ok {
+		m.batch = newBatchConn(udp)
+		conn = m.batch
+	}
+	api, err := newAPI(cfg, conn, m.putEstimator)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,9 @@ func (d *downTrack) retransmit(seqs []uint16, now time.Time) resendCounts {
 		return c
 	}
 	gap := int64(d.sub.resendAfter())
+	b := d.t.batch
+	b.begin()
+	defer b.end()
 	for _, seq := range seqs {
 		e := &d.sent[int(seq)%len(d.sent)]
 		if !e.ok || e.out != seq {

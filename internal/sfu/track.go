@@ -44,6 +44,8 @@ type track struct {
 	// its SSRCs; keyframeEvery is the least time between two per layer.
 	askKeyframe   func(ssrc uint32)
 	keyframeEvery time.Duration
+	// batch gathers a packet's copies into one system call (nil: none).
+	batch *batchConn
 	// levelID is the audio-level extension's id (audio; 0 if not
 	// negotiated); level adds up what it says.
 	levelID uint8
@@ -96,7 +98,7 @@ func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.R
 	t := &track{owner: owner, id: owner.id + "-" + remote.Kind().String() + "-" + remote.ID(), kind: remote.Kind(),
 		codec: codec, receiver: receiver, done: make(chan struct{}),
 		vp8:  strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval}
+		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval, batch: owner.m.batch}
 	if t.kind == webrtc.RTPCodecTypeAudio {
 		t.levelID = audioLevelID(receiver)
 	}
@@ -204,9 +206,11 @@ func (l *layer) forward() {
 		}
 		info := l.inspect(&pkt, time.Now())
 		l.hist.put(&pkt)
+		t.batch.begin()
 		for _, d := range *t.downs.Load() {
 			d.write(l, &pkt, &info)
 		}
+		t.batch.end()
 	}
 }
 
