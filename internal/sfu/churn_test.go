@@ -20,9 +20,14 @@ type offerHarness struct {
 	p      *Participant
 	client *webrtc.PeerConnection
 	sdps   chan webrtc.SessionDescription
+	events chan Event // the participant's events other than offers and answers
 }
 
 func newOfferHarness(t *testing.T) *offerHarness {
+	return newOfferHarnessWith(t, SubscribeAll)
+}
+
+func newOfferHarnessWith(t *testing.T, policy Subscriptions) *offerHarness {
 	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -34,12 +39,16 @@ func newOfferHarness(t *testing.T) *offerHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close("test") })
-	h := &offerHarness{t: t, sdps: make(chan webrtc.SessionDescription, 4)}
+	h := &offerHarness{t: t, sdps: make(chan webrtc.SessionDescription, 4), events: make(chan Event, 64)}
 	h.p, err = m.Join("room", "s", "stayer", "", func(ev Event) {
-		if ev.Type == EventOffer || ev.Type == EventAnswer {
+		switch ev.Type {
+		case EventOffer, EventAnswer:
 			h.sdps <- *ev.SDP
+		case EventCandidate:
+		default:
+			h.events <- ev
 		}
-	})
+	}, policy)
 	if err != nil {
 		t.Fatal(err)
 	}

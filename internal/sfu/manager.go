@@ -107,12 +107,25 @@ func (m *Manager) takeEstimator(pcID string) *bwe {
 // ErrClosed is returned by Join once the Manager is closing.
 var ErrClosed = errors.New("sfu: closed")
 
+// Subscriptions says what a participant receives: what its signaling
+// protocol decides, not a rule of the media server.
+type Subscriptions int
+
+const (
+	// SubscribeAll: every track of everyone else in the room, from the
+	// moment it is published (the roomsd protocol's policy).
+	SubscribeAll Subscriptions = iota
+	// SubscribeExplicit: only the tracks asked for with Subscribe.
+	SubscribeExplicit
+)
+
 // Join adds a participant (already admitted by the rooms service) to the
 // live room and returns it. events receives, in order and from a goroutine
 // of the participant's own (never under a lock of the media server),
 // everything that participant's signaling connection must send; it must
-// not block for long.
-func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event)) (*Participant, error) {
+// not block for long. Every participant hears of every track published
+// in the room (EventTrackPublished); sub says which it receives.
+func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event), sub Subscriptions) (*Participant, error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -129,7 +142,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		m.mu.Unlock()
 
 		// Building the PeerConnection is slow: no lock is held meanwhile.
-		p, err := newParticipant(m, room, sessionID, participantID, context, events)
+		p, err := newParticipant(m, room, sessionID, participantID, context, events, sub)
 		if err != nil {
 			room.joinFailed()
 			return nil, err

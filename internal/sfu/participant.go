@@ -25,6 +25,9 @@ type Participant struct {
 	muted     atomic.Bool
 	connected atomic.Bool
 	done      chan struct{}
+	// policy says whether the participant receives every track or only
+	// those it subscribes to.
+	policy Subscriptions
 	// bwe estimates the participant's downlink (nil only in tests).
 	bwe *bwe
 	// rtt is the round-trip time to the participant, ns (0 until its
@@ -54,12 +57,12 @@ type Participant struct {
 // answer; the client answers first, then offers again.
 var ErrNegotiating = errors.New("a server offer is waiting for your answer; answer it, then offer again")
 
-func newParticipant(m *Manager, room *Room, sessionID, id, context string, events func(Event)) (*Participant, error) {
+func newParticipant(m *Manager, room *Room, sessionID, id, context string, events func(Event), sub Subscriptions) (*Participant, error) {
 	pc, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: m.cfg.ICEServers})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
-	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events,
+	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events, policy: sub,
 		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
 		bwe: m.takeEstimator(pc.ID())}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -381,8 +384,12 @@ func (p *Participant) unpublish(t *track) {
 		return
 	}
 	for _, o := range p.room.snapshot() {
-		if o != p && o.unsubscribe(t) {
-			o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
+		if o == p {
+			continue
+		}
+		was := o.unsubscribe(t)
+		o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
+		if was {
 			o.negotiate()
 		}
 	}
@@ -395,13 +402,51 @@ type subscription struct {
 	down *downTrack
 }
 
+// ErrNoTrack refuses a subscription to a track that is not published in
+// the participant's room by someone else.
+var ErrNoTrack = errors.New("sfu: no such track in the room")
+
+// Subscribe starts sending p a track another participant of its room
+// publishes, and renegotiates. Subscribing twice is not an error.
+func (p *Participant) Subscribe(trackID string) error {
+	t := p.room.track(trackID)
+	if t == nil || t.owner == p {
+		return ErrNoTrack
+	}
+	if p.subscribe(t) {
+		if t.owner.isClosed() || t.isEnded() {
+			p.unsubscribe(t) // gone meanwhile
+		}
+		p.negotiate()
+	}
+	return nil
+}
+
+// Unsubscribe stops sending p a track, and renegotiates. Unsubscribing
+// from a track p does not receive is not an error.
+func (p *Participant) Unsubscribe(trackID string) error {
+	p.mu.Lock()
+	var t *track
+	for x := range p.subs {
+		if x.id == trackID {
+			t = x
+		}
+	}
+	p.mu.Unlock()
+	if t != nil && p.unsubscribe(t) {
+		p.negotiate()
+	}
+	return nil
+}
+
 // subscribe adds t to what p receives (the caller renegotiates), on a
-// vacant transceiver of its kind if there is one.
-func (p *Participant) subscribe(t *track) {
+// vacant transceiver of its kind if there is one, and reports whether it
+// did.
+func (p *Participant) subscribe(t *track) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || t.owner == p || p.subs[t] != nil {
-		return
+		return false
 	}
 	d := newDownTrack(t, p, p.settings[t.id])
 	tr := p.reuseLocked(d)
@@ -410,12 +455,13 @@ func (p *Participant) subscribe(t *track) {
 		tr, err = p.pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.id, "err", err)
-			return
+			return false
 		}
 	}
 	p.subs[t] = &subscription{tr: tr, down: d}
 	t.addDown(d)
 	go p.readRTCP(tr.Sender(), d)
+	return true
 }
 
 // reuseLocked puts d on a vacant transceiver of its kind, with a new

@@ -51,7 +51,7 @@ func TestDisconnectDuringJoinLeavesNoMember(t *testing.T) {
 				}
 			}
 		}()
-		p, err := m.Join("room", "s", id, "", func(Event) {})
+		p, err := m.Join("room", "s", id, "", func(Event) {}, SubscribeAll)
 		close(stop)
 		wg.Wait()
 		if err != nil {
@@ -76,12 +76,12 @@ func TestJoinDuringLastLeaveUsesTheRegisteredRoom(t *testing.T) {
 	m := newTestManager(t, nil, 0)
 	orphans := 0
 	for i := 0; i < 100; i++ {
-		a, err := m.Join("room", "s", "a", "", func(Event) {})
+		a, err := m.Join("room", "s", "a", "", func(Event) {}, SubscribeAll)
 		if err != nil {
 			t.Fatal(err)
 		}
 		go a.Close("left")
-		b, err := m.Join("room", "s", "b", "", func(Event) {})
+		b, err := m.Join("room", "s", "b", "", func(Event) {}, SubscribeAll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,13 +126,13 @@ func TestEmptyTimerSparesANewMember(t *testing.T) {
 		}
 	}, 20*time.Millisecond)
 	for i := 0; i < 40; i++ {
-		a, _ := m.Join("room", "s", "a", "", func(Event) {})
+		a, _ := m.Join("room", "s", "a", "", func(Event) {}, SubscribeAll)
 		mu.Lock()
 		seen = append(seen, a.room)
 		mu.Unlock()
 		a.Close("left")
 		time.Sleep(20*time.Millisecond - time.Duration(i%10)*50*time.Microsecond)
-		b, _ := m.Join("room", "s", "b", "", func(Event) {})
+		b, _ := m.Join("room", "s", "b", "", func(Event) {}, SubscribeAll)
 		mu.Lock()
 		seen = append(seen, b.room)
 		mu.Unlock()
@@ -166,7 +166,7 @@ func TestAnswerLeavesBeforeTheNextOffer(t *testing.T) {
 				seq = append(seq, ev.Type)
 				mu.Unlock()
 			}
-		})
+		}, SubscribeAll)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 			offers = append(offers, ev.SDP.SDP)
 			mu.Unlock()
 		}
-	})
+	}, SubscribeAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 func TestJoinUnderWayKeepsTheRoom(t *testing.T) {
 	emptied := make(chan string, 10)
 	m := newTestManager(t, func(id string) { emptied <- id }, 5*time.Millisecond)
-	a, err := m.Join("room", "s", "a", "", func(Event) {})
+	a, err := m.Join("room", "s", "a", "", func(Event) {}, SubscribeAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestEventSinkMayCallBack(t *testing.T) {
 		p.Roster()
 		_ = p.SetTrackSettings("t", Settings{Hidden: true})
 		got <- ev.Type
-	})
+	}, SubscribeAll)
 	if err != nil {
 		t.Fatal(err)
 	}

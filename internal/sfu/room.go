@@ -76,8 +76,9 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
 			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String()})
-			p.subscribe(t)
-			subscribed = true
+			if p.policy == SubscribeAll && p.subscribe(t) {
+				subscribed = true
+			}
 		}
 		if o.isClosed() {
 			p.unsubscribeFrom(o) // it left while we subscribed
@@ -185,12 +186,26 @@ func (r *Room) publish(p *Participant, t *track) {
 			continue
 		}
 		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
-		o.subscribe(t)
+		if o.policy != SubscribeAll || !o.subscribe(t) {
+			continue
+		}
 		if p.isClosed() {
 			o.unsubscribe(t) // the publisher left while we subscribed
 		}
 		o.negotiate()
 	}
+}
+
+// track finds a published track of the room by id; nil if none.
+func (r *Room) track(id string) *track {
+	for _, o := range r.snapshot() {
+		for _, t := range o.published() {
+			if t.id == id {
+				return t
+			}
+		}
+	}
+	return nil
 }
 
 // broadcast sends ev to every member.

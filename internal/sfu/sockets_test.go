@@ -42,7 +42,7 @@ func TestParticipantsOpenNoSockets(t *testing.T) {
 	before := fds()
 	const n = 10
 	for i := range n {
-		p, err := m.Join("room", "s", fmt.Sprint("p", i), "", func(Event) {})
+		p, err := m.Join("room", "s", fmt.Sprint("p", i), "", func(Event) {}, SubscribeAll)
 		if err != nil {
 			t.Fatal(err)
 		}

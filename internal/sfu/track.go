@@ -154,6 +154,13 @@ func (t *track) addLayer(remote *webrtc.TrackRemote) bool {
 	return true
 }
 
+// isEnded reports whether the track's last layer has ended.
+func (t *track) isEnded() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ended
+}
+
 // layer returns the layer of a quality, or nil.
 func (t *track) layer(q int) *layer {
 	if q < 0 || q >= numQualities {

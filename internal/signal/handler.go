@@ -171,7 +171,7 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 	if closing {
 		err = sfu.ErrClosed
 	} else {
-		p, err = h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c))
+		p, err = h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c), sfu.SubscribeAll)
 		// A resume that arrived meanwhile (the client had joined and
 		// lost its socket already) may go on.
 		h.mu.Lock()
