@@ -25,6 +25,7 @@ import (
 	"github.com/roomsd/roomsd/internal/cors"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -37,15 +38,15 @@ import (
 
 // App is a configured, not yet serving, roomsd.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	store   store.Store
-	handler http.Handler
-	udp     net.PacketConn
-	media   *sfu.Manager
-	signal  *signal.Handler
-	rooms   *rooms.Service
-	hooks   *webhook.Dispatcher
+	cfg          config.Config
+	log          *slog.Logger
+	store        store.Store
+	handler      http.Handler
+	udp          net.PacketConn
+	media        *sfu.Manager
+	participants *participants.Service
+	rooms        *rooms.Service
+	hooks        *webhook.Dispatcher
 }
 
 // Options carries what the process provides besides configuration.
@@ -135,7 +136,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if n > 0 {
 		opts.Logger.Info("ended sessions left active by the last run", "sessions", n)
 	}
-	sig := signal.New(svc, media, opts.Logger, cfg.ReconnectGrace, iceServers)
+	people := participants.New(svc, media, opts.Logger)
+	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
 	// The meeting page (/ and /join) and its script and style are public;
@@ -146,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	}
 	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey())))
 	hooks.Start()
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media, signal: sig, rooms: svc, hooks: hooks}, nil
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media, participants: people, rooms: svc, hooks: hooks}, nil
 }
 
 // openStore opens the SQLite database cfg names; PostgreSQL is refused
@@ -244,7 +246,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // releases the media port and the database.
 func (a *App) Close() error {
 	a.media.Close(domain.ReasonDisconnected)
-	a.signal.Wait()
+	a.participants.Wait()
 	a.hooks.Stop()
 	a.udp.Close()
 	return a.store.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 )
@@ -26,37 +27,29 @@ import (
 // joinTimeout bounds the wait for the first message, which must be join.
 const joinTimeout = 10 * time.Second
 
-// Handler serves GET /v2/rooms/{room_id}/connect.
+// Handler serves GET /v2/rooms/{room_id}/connect: the roomsd signaling
+// protocol in front of the participants service (join, leave) and the
+// media server.
 type Handler struct {
-	rooms      *rooms.Service
-	media      *sfu.Manager
-	log        *slog.Logger
-	grace      time.Duration
-	iceServers []webrtc.ICEServer
+	rooms        *rooms.Service
+	participants *participants.Service
+	media        *sfu.Manager
+	log          *slog.Logger
+	grace        time.Duration
+	iceServers   []webrtc.ICEServer
 
 	mu      sync.Mutex
 	dropped map[string]*time.Timer   // participant id → its grace timer
 	conns   map[string]*conn         // participant id → its current socket
 	secrets map[string]string        // participant id → its resume token
 	joining map[string]chan struct{} // participant id → closed when its media join is done
-	leaves  sync.WaitGroup           // afterLeave goroutines
-	closing bool                     // Wait has begun: no new participants
-}
-
-// Wait returns once every departed participant's leave is recorded; call it
-// after closing the media server and before closing the database. Joins
-// that arrive from then on are refused.
-func (h *Handler) Wait() {
-	h.mu.Lock()
-	h.closing = true
-	h.mu.Unlock()
-	h.leaves.Wait()
 }
 
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
-func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
-	return &Handler{rooms: r, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{}, conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}}
+func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
+	return &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{},
+		conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -138,82 +131,59 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	h.loop(ctx, c, p)
 }
 
-// join admits a new participant (the cap is checked in the database) and
-// connects it to the media server.
+// join admits a new participant and connects it to the media server,
+// which sends it every track of the room (the policy of this protocol).
 func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Participant {
-	part, err := h.rooms.Join(ctx, roomID, who)
-	switch {
-	case errors.Is(err, domain.ErrRoomFull):
-		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
-		return nil
-	case errors.Is(err, domain.ErrNotFound):
-		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
-		return nil
-	case err != nil:
-		h.log.Error("join", "room_id", roomID, "err", err)
-		c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not add you to the room; try again")
-		return nil
-	}
-	secret := resumeToken()
-	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers,
-		ResumeToken: secret})
-	h.mu.Lock()
-	closing := h.closing
+	var id string
 	joined := make(chan struct{})
-	if !closing {
-		h.conns[part.ID] = c
-		h.secrets[part.ID] = secret
-		h.joining[part.ID] = joined
-		h.leaves.Add(1) // before Wait can begin: see Wait
-	}
-	h.mu.Unlock()
-	var p *sfu.Participant
-	if closing {
-		err = sfu.ErrClosed
-	} else {
-		p, err = h.media.Join(roomID, part.SessionID, part.ID, who, h.events(c), sfu.SubscribeAll)
-		// A resume that arrived meanwhile (the client had joined and
-		// lost its socket already) may go on.
+	p, err := h.participants.Join(ctx, participants.Request{RoomID: roomID, Context: who, Subscriptions: sfu.SubscribeAll,
+		Admitted: func(part domain.Participant) {
+			id = part.ID
+			secret := resumeToken()
+			c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers,
+				ResumeToken: secret})
+			h.mu.Lock()
+			h.conns[part.ID] = c
+			h.secrets[part.ID] = secret
+			h.joining[part.ID] = joined
+			h.mu.Unlock()
+		},
+		Events: h.events(c),
+		Left:   h.afterLeave,
+	})
+	if id != "" {
+		// A resume that arrived meanwhile (the client had joined and lost
+		// its socket already) may go on.
 		h.mu.Lock()
-		delete(h.joining, part.ID)
+		delete(h.joining, id)
+		if err != nil {
+			delete(h.conns, id)
+			delete(h.secrets, id)
+		}
 		h.mu.Unlock()
 		close(joined)
 	}
-	if err != nil {
-		if !closing {
-			h.mu.Lock()
-			delete(h.conns, part.ID)
-			delete(h.secrets, part.ID)
-			h.mu.Unlock()
-			defer h.leaves.Done()
-		}
-		h.log.Error("media join", "room_id", roomID, "err", err)
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		h.rooms.Leave(lctx, part.ID, domain.ReasonDisconnected)
-		cancel()
+	switch {
+	case err == nil:
+		return p
+	case errors.Is(err, domain.ErrRoomFull):
+		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
+	case errors.Is(err, domain.ErrNotFound):
+		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
+	case errors.Is(err, participants.ErrUnavailable):
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
-		return nil
+	default:
+		h.log.Error("join", "room_id", roomID, "err", err)
+		c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not add you to the room; try again")
 	}
-	go func() {
-		defer h.leaves.Done()
-		h.afterLeave(p)
-	}()
-	// A kick, end or delete that landed between the admission and the
-	// media join found nobody to disconnect; look again now that the
-	// participant is reachable.
-	if now, err := h.rooms.GetParticipant(ctx, part.ID); errors.Is(err, domain.ErrNotFound) {
-		p.Close(domain.ReasonDeleted)
-	} else if err == nil && now.LeftAt != nil {
-		p.Close(now.LeftReason)
-	}
-	return p
+	return nil
 }
 
-// afterLeave records the leave once the participant is gone from the media
-// server, whatever the cause, and only then tells its socket and closes
-// it: a client that sees its socket close finds the REST view updated.
-func (h *Handler) afterLeave(p *sfu.Participant) {
-	<-p.Done()
+// afterLeave runs once the participant is gone from the media server and
+// its leave is recorded, whatever the cause: only then is its socket told
+// and closed, so a client that sees its socket close finds the REST view
+// updated.
+func (h *Handler) afterLeave(p *sfu.Participant, reason string) {
 	h.mu.Lock()
 	if t := h.dropped[p.ID()]; t != nil {
 		t.Stop()
@@ -223,12 +193,6 @@ func (h *Handler) afterLeave(p *sfu.Participant) {
 	delete(h.conns, p.ID())
 	delete(h.secrets, p.ID())
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	reason := p.Reason()
-	if _, err := h.rooms.Leave(ctx, p.ID(), rooms.LeftReason(reason)); err != nil && !errors.Is(err, domain.ErrNotFound) {
-		h.log.Error("record leave", "participant_id", p.ID(), "err", err)
-	}
 	if c == nil {
 		return
 	}

@@ -1,0 +1,133 @@
+// Package participants runs the lifecycle of a participant that every
+// signaling front end shares: admission in the database (where the room's
+// max_participants is enforced), the join to the media server, a second
+// look for a kick, end or delete that landed in between, and, once the
+// media server lets the participant go for whatever reason, recording the
+// leave. A front end brings the wire protocol: how a client asks to join,
+// how it is told, and what it subscribes to.
+package participants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/sfu"
+)
+
+// recordTimeout bounds the database write that records a leave, which
+// happens after the request that joined is gone.
+const recordTimeout = 10 * time.Second
+
+// ErrUnavailable is returned by Join when the media server does not take
+// the participant (it is shutting down, or failed to set up the
+// connection); the admission is undone.
+var ErrUnavailable = errors.New("the media server is not accepting participants")
+
+// Service joins participants and records their leaves.
+type Service struct {
+	rooms *rooms.Service
+	media *sfu.Manager
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	closing bool
+	leaves  sync.WaitGroup // one per participant in the media server
+}
+
+// New returns the service.
+func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger) *Service {
+	return &Service{rooms: r, media: media, log: log}
+}
+
+// Request is one participant asking to join a room.
+type Request struct {
+	RoomID  string
+	Context string // the client's own label, kept with the participant
+	// Subscriptions is the front end's policy: what the participant
+	// receives.
+	Subscriptions sfu.Subscriptions
+	// Admitted runs once the database has admitted the participant and
+	// before it joins the media server: the front end tells its client
+	// there, before the first media event.
+	Admitted func(domain.Participant)
+	// Events receives the media server's events for the participant (see
+	// sfu.Manager.Join).
+	Events func(sfu.Event)
+	// Left runs once the participant is gone from the media server and
+	// its leave is recorded, with the reason (a domain.Reason*).
+	Left func(p *sfu.Participant, reason string)
+}
+
+// Join admits a participant and joins it to the media server. The errors
+// are domain.ErrRoomFull and domain.ErrNotFound (nothing changed),
+// ErrUnavailable (the admission was undone), or a database error.
+func (s *Service) Join(ctx context.Context, req Request) (*sfu.Participant, error) {
+	part, err := s.rooms.Join(ctx, req.RoomID, req.Context)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.leaves.Add(1) // before Wait can begin: see Wait
+	}
+	s.mu.Unlock()
+	if closing {
+		s.record(part.ID, domain.ReasonDisconnected)
+		return nil, ErrUnavailable
+	}
+	if req.Admitted != nil {
+		req.Admitted(part)
+	}
+	p, err := s.media.Join(req.RoomID, part.SessionID, part.ID, req.Context, req.Events, req.Subscriptions)
+	if err != nil {
+		s.log.Error("media join", "room_id", req.RoomID, "err", err)
+		s.record(part.ID, domain.ReasonDisconnected)
+		s.leaves.Done()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	go func() {
+		defer s.leaves.Done()
+		<-p.Done()
+		reason := p.Reason()
+		s.record(p.ID(), rooms.LeftReason(reason))
+		if req.Left != nil {
+			req.Left(p, reason)
+		}
+	}()
+	// A kick, end or delete that landed between the admission and the
+	// media join found nobody to disconnect; look again now that the
+	// participant is reachable.
+	if now, err := s.rooms.GetParticipant(ctx, part.ID); errors.Is(err, domain.ErrNotFound) {
+		p.Close(domain.ReasonDeleted)
+	} else if err == nil && now.LeftAt != nil {
+		p.Close(now.LeftReason)
+	}
+	return p, nil
+}
+
+// record writes a participant's leave; one already recorded (a kick, an
+// end) or deleted stays as it is.
+func (s *Service) record(participantID, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if _, err := s.rooms.Leave(ctx, participantID, reason); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		s.log.Error("record leave", "participant_id", participantID, "err", err)
+	}
+}
+
+// Wait refuses joins from now on and returns once every participant that
+// joined has left and its leave is recorded; call it after closing the
+// media server and before closing the database.
+func (s *Service) Wait() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.leaves.Wait()
+}
