@@ -176,7 +176,6 @@ join_scenario() {
 load_scenario() {
 	local name=$1 rooms=$2 mode=$3 peers=${4:-0}
 	local main=() mainpids=() pubpids=() counts=() streams=0 subs=0
-	local dur=$((WARMUP + WINDOW + 3))
 	for r in $(seq 1 "$rooms"); do
 		local room
 		room=$(new_room)
@@ -184,12 +183,12 @@ load_scenario() {
 			start_bot "$name-pub-$r" --room "$room" --context "publisher-$r" --duration 600s --progress 100ms
 			pubpids+=("$last_pid")
 			wait_connected "$name-pub-$r" 1 "$last_pid"
-			start_bot "$name-$r" --room "$room" --context "sub-$r" --count 49 --publish none --duration "${dur}s" --progress 100ms
+			start_bot "$name-$r" --room "$room" --context "sub-$r" --count 49 --publish none --duration 600s --progress 100ms
 			counts+=(49)
 			streams=$((streams + 49))
 			subs=$((subs + 49))
 		else
-			start_bot "$name-$r" --room "$room" --context "peer-$r" --count "$peers" --duration "${dur}s" --progress 100ms
+			start_bot "$name-$r" --room "$room" --context "peer-$r" --count "$peers" --duration 600s --progress 100ms
 			counts+=("$peers")
 			streams=$((streams + peers * (peers - 1)))
 			subs=$((subs + peers))
@@ -215,8 +214,9 @@ load_scenario() {
 	d2=$(udp_drops) sd2=$(server_udp_drops)
 	kill -USR1 "${all[@]}" 2>/dev/null || true
 	rss=$(awk '/^VmRSS/{print $2}' "/proc/$server_pid/status")
-	for p in "${mainpids[@]}"; do wait "$p" || true; done
-	for p in "${pubpids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" || true; done
+	# Every bot stays until the window ends, however long the other rooms
+	# took to fill; on SIGINT a bot prints its report and exits.
+	for p in "${mainpids[@]}" "${pubpids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" || true; done
 	bot_pids=()
 
 	# Window totals over the main bots (the publishers receive nothing in

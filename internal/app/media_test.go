@@ -620,3 +620,39 @@ func TestSignalingRefusesTextThatIsNotUTF8(t *testing.T) {
 		t.Errorf("a message holding a NUL: %+v", m)
 	}
 }
+
+// A publisher sending H.264 without simulcast reaches its subscribers as
+// H.264, and a subscriber who joins later starts on a keyframe (the SFU
+// starts a down-track only on a keyframe it recognised, after relaying
+// the subscriber's request for one).
+func TestH264PublisherWithoutSimulcast(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	join := func(who string, opts client.Options) *client.Client {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		opts.Context, opts.Loopback = who, true
+		c, err := client.Join(ctx, client.ConnectURL(s.URL, room), s.token(room), opts)
+		if err != nil {
+			t.Fatalf("%s joins: %v", who, err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	pub := join("Publisher", client.Options{Video: true, H264: true})
+	early := join("Early", client.Options{})
+	testutil.Eventually(t, 15*time.Second, "the early subscriber receives H.264 video with a keyframe", func() bool {
+		st := early.Received(pub.ParticipantID, "video")
+		return st.Packets > 60 && st.Keyframes > 0
+	})
+	if codec := early.Received(pub.ParticipantID, "video").Codec; codec != "video/H264" {
+		t.Fatalf("the subscriber receives %q, want video/H264", codec)
+	}
+	late := join("Late", client.Options{})
+	testutil.Eventually(t, 15*time.Second, "the late subscriber receives a keyframe", func() bool {
+		return late.Received(pub.ParticipantID, "video").Keyframes > 0
+	})
+	if st := late.Received(pub.ParticipantID, "video"); !st.First.Equal(st.FirstKey) {
+		t.Errorf("the late subscriber's first packet (%v) is not its first keyframe (%v)", st.First, st.FirstKey)
+	}
+}

@@ -51,12 +51,18 @@ type Options struct {
 	// Delay holds every packet the client receives for this long, to
 	// try a distant link (all media then goes through one UDP socket).
 	Delay time.Duration
+	// H264 publishes video as H.264 (constrained baseline, packetization
+	// mode 1) instead of VP8, without simulcast: a synthetic stream of
+	// the right shape (parameter sets and an IDR slice for a keyframe,
+	// then non-IDR slices), not a picture.
+	H264 bool
 }
 
 // TrackStats counts what arrived from one remote track.
 type TrackStats struct {
 	Participant string    `json:"participant_id"`
 	Kind        string    `json:"kind"`
+	Codec       string    `json:"codec,omitempty"` // the MIME type, e.g. video/VP8
 	Packets     int64     `json:"packets"`
 	Bytes       int64     `json:"bytes"`
 	Keyframes   int64     `json:"keyframes,omitempty"`
@@ -109,10 +115,12 @@ type Client struct {
 	udp     net.PacketConn // the delaying socket, if any
 	silent  atomic.Bool    // the audio says it is silence (level 127)
 
-	connected chan struct{} // closed once media is connected
-	failed    chan struct{} // closed if ICE or DTLS fails
-	connOnce  sync.Once
-	failOnce  sync.Once
+	connected  chan struct{} // closed once media is connected
+	failed     chan struct{} // closed if ICE or DTLS fails
+	iceStarted chan struct{} // closed once ICE has left its "new" state
+	connOnce   sync.Once
+	failOnce   sync.Once
+	iceOnce    sync.Once
 
 	mu         sync.Mutex
 	stats      map[string]*TrackStats // stream+kind → stats
@@ -140,7 +148,7 @@ func Join(ctx context.Context, url, token string, opts Options) (*Client, error)
 	}
 	ws.SetReadLimit(1 << 20)
 	c := &Client{ws: ws, events: make(chan signal.Message, 1024), stop: make(chan struct{}), done: make(chan struct{}),
-		connected: make(chan struct{}), failed: make(chan struct{}), stats: map[string]*TrackStats{}}
+		connected: make(chan struct{}), failed: make(chan struct{}), iceStarted: make(chan struct{}), stats: map[string]*TrackStats{}}
 	if err := c.write(ctx, signal.Message{Type: signal.TypeJoin, Token: token, Context: opts.Context}); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -237,6 +245,11 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 			c.failOnce.Do(func() { close(c.failed) })
 		}
 	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			c.iceOnce.Do(func() { close(c.iceStarted) })
+		}
+	})
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
 			init := cand.ToJSON()
@@ -292,6 +305,18 @@ func addSendTrack(pc *webrtc.PeerConnection, codec webrtc.RTPCodecCapability, id
 // publishVideo adds the video track: one clip, or three as simulcast.
 func (c *Client) publishVideo(pc *webrtc.PeerConnection, opts Options) error {
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	if opts.H264 {
+		h264 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+		t, sender, err := addSendTrack(pc, h264, "video")
+		if err != nil {
+			return err
+		}
+		keyframe := &atomic.Bool{}
+		go drainRTCP(sender, keyframe)
+		go c.run(func() error { return sendH264(t, keyframe, c.stop) })
+		return nil
+	}
 	if !opts.Simulcast {
 		t, sender, err := addSendTrack(pc, vp8, "video")
 		if err != nil {
@@ -380,8 +405,10 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		st = &TrackStats{Participant: remote.StreamID(), Kind: remote.Kind().String()}
 		c.stats[key] = st
 	}
+	st.Codec = remote.Codec().MimeType
 	c.mu.Unlock()
 	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	h264 := strings.EqualFold(st.Codec, webrtc.MimeTypeH264)
 	var gotKey atomic.Bool
 	if video {
 		go func() {
@@ -409,7 +436,12 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		}
 		keyframe := false
 		var width, height int
-		if video {
+		if h264 {
+			keyframe = h264Keyframe(pkt.Payload)
+			if keyframe {
+				gotKey.Store(true)
+			}
+		} else if video {
 			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&1 == 0 {
 				keyframe = true
 				gotKey.Store(true)
@@ -627,7 +659,24 @@ func (c *Client) readLoop() {
 	}
 }
 
+// iceStartWait bounds the wait for ICE to start before a server offer is
+// applied (see answer).
+const iceStartWait = 10 * time.Second
+
 func (c *Client) answer(sdp string) error {
+	// pion starts ICE from the first remote description in the
+	// background; an offer applied before it has would look like an ICE
+	// restart (the remote credentials not yet recorded), and the client
+	// would restart its own ICE with credentials the server never sees.
+	if c.pc.RemoteDescription() != nil {
+		t := time.NewTimer(iceStartWait)
+		select {
+		case <-c.iceStarted:
+		case <-c.stop:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
 	}

@@ -128,3 +128,57 @@ func sendVideo(track sampleWriter, c clip, keyframe *atomic.Bool, stop <-chan st
 		}
 	}
 }
+
+// sendH264 writes a synthetic H.264 stream at 30 frames/s until stop is
+// closed: a keyframe (SPS, PPS, an IDR slice) every 60 frames or when one
+// is asked for, non-IDR slices between. The slices' bodies are filler; a
+// decoder would refuse them, the SFU need not decode them.
+func sendH264(track sampleWriter, keyframe *atomic.Bool, stop <-chan struct{}) error {
+	const frame = time.Second / 30
+	start := []byte{0, 0, 0, 1}
+	sps := []byte{0x67, 0x42, 0xe0, 0x1f, 0xda, 0x02, 0x80, 0xf6, 0x80, 0x6d, 0x0a, 0x13, 0x50}
+	pps := []byte{0x68, 0xce, 0x06, 0xe2}
+	key := bytes.Join([][]byte{nil, sps, pps, append([]byte{0x65}, bytes.Repeat([]byte{0x88}, 4000)...)}, start)
+	delta := append(append([]byte(nil), start...), append([]byte{0x41}, bytes.Repeat([]byte{0x9a}, 800)...)...)
+	tick := time.NewTicker(frame)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+		data := delta
+		if n%60 == 0 || keyframe.Swap(false) {
+			data = key
+		}
+		if err := track.WriteSample(media.Sample{Data: data, Duration: frame}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			return err
+		}
+	}
+}
+
+// h264Keyframe reports whether an H.264 RTP payload (RFC 6184) starts a
+// keyframe: an IDR slice or a sequence parameter set, alone, in a STAP-A
+// or at the start of a FU-A.
+func h264Keyframe(p []byte) bool {
+	if len(p) < 2 {
+		return false
+	}
+	key := func(t byte) bool { return t == 5 || t == 7 }
+	switch t := p[0] & 0x1f; t {
+	case 24: // STAP-A: 16-bit sizes, each before its NAL unit
+		for i := 1; i+2 < len(p); {
+			size := int(p[i])<<8 | int(p[i+1])
+			if i+2 < len(p) && key(p[i+2]&0x1f) {
+				return true
+			}
+			i += 2 + size
+		}
+		return false
+	case 28: // FU-A: the start bit and the NAL unit's type
+		return p[1]&0x80 != 0 && key(p[1]&0x1f)
+	default:
+		return key(t)
+	}
+}

@@ -303,7 +303,13 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	// The publisher's header extensions carry its own ids; what the
 	// subscriber negotiated is added by the interceptors.
 	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
-	if _, err := d.w.WriteRTP(h, payload); err != nil {
+	if n, err := d.w.WriteRTP(h, payload); err != nil || n == 0 {
+		// Not sent: pion drops what is written before the subscriber's
+		// connection is secured (DTLS). A stream that has not begun
+		// waits for the next keyframe rather than start without one.
+		if !d.begun {
+			d.current = qualityNone
+		}
 		return
 	}
 	d.noteSentLocked(l, p.SequenceNumber, seq, h.Timestamp)

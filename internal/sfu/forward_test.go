@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -16,9 +17,15 @@ type sink struct {
 	packets, bytes int
 	keep           bool
 	got            []rtp.Packet
+	// notReady drops what is written, as pion does before the
+	// subscriber's connection is secured (it reports 0 bytes written).
+	notReady bool
 }
 
 func (s *sink) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if s.notReady {
+		return 0, nil
+	}
 	s.packets++
 	s.bytes += len(payload)
 	if s.keep {
@@ -428,4 +435,32 @@ func TestPublisherPaddingIsSkipped(t *testing.T) {
 		t.Fatalf("subscriber got %d packets, want the 8 with media", len(w.got))
 	}
 	checkContinuous(t, w.got, false)
+}
+
+// A subscriber whose connection is not secured yet loses what is written
+// to it; if that was the keyframe its stream would have started with,
+// the down-track waits for the next one instead of starting on a delta
+// frame the subscriber cannot decode.
+func TestStreamStartsOnAKeyframeThatWasSent(t *testing.T) {
+	b := newBench(webrtc.RTPCodecTypeVideo, qualityHigh)
+	d, w := b.subscribe(t, Settings{}, true)
+	w.notReady = true
+	seq, pic := uint16(10), uint16(0)
+	frame := func(key bool) {
+		b.send(qualityHigh, vp8Packet(102, seq, uint32(seq)*3000, pic, uint8(pic), key, 720), 33*time.Millisecond)
+		seq++
+		pic++
+	}
+	frame(true) // dropped by the transport
+	frame(false)
+	w.notReady = false
+	frame(false) // the transport is ready, but this is not a keyframe
+	frame(true)
+	frame(false)
+	if len(w.got) != 2 || !bytes.Contains(w.got[0].Payload, []byte{0x9d, 0x01, 0x2a}) {
+		t.Fatalf("the subscriber got %d packets, the first a keyframe: %v; want the second keyframe and what follows", len(w.got), len(w.got) > 0 && bytes.Contains(w.got[0].Payload, []byte{0x9d, 0x01, 0x2a}))
+	}
+	if d.forwarding() != qualityHigh {
+		t.Errorf("forwarding layer %d", d.forwarding())
+	}
 }

@@ -25,6 +25,10 @@ type Participant struct {
 	muted     atomic.Bool
 	connected atomic.Bool
 	done      chan struct{}
+	// iceStarted is closed once ICE has left its "new" state (see
+	// HandleOffer).
+	iceStarted chan struct{}
+	iceOnce    sync.Once
 	// policy says whether the participant receives every track or only
 	// those it subscribes to.
 	policy Subscriptions
@@ -63,7 +67,7 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events, policy: sub,
-		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1), iceStarted: make(chan struct{}),
 		bwe: m.takeEstimator(pc.ID())}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
@@ -72,6 +76,11 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		}
 	})
 	pc.OnTrack(p.onTrack)
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			p.iceOnce.Do(func() { close(p.iceStarted) })
+		}
+	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
@@ -225,8 +234,25 @@ func (p *Participant) deliver() {
 	}
 }
 
+// iceStartWait bounds how long a client offer waits for ICE to start
+// from the previous description (see HandleOffer).
+const iceStartWait = 5 * time.Second
+
 // HandleOffer applies a client offer and answers it.
 func (p *Participant) HandleOffer(sdp string) error {
+	// pion starts ICE from the first remote description in the
+	// background; an offer applied before it has looks like an ICE
+	// restart (the remote credentials not yet recorded), and the server
+	// would answer with new credentials of its own.
+	if p.pc.RemoteDescription() != nil {
+		t := time.NewTimer(iceStartWait)
+		select {
+		case <-p.iceStarted:
+		case <-p.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

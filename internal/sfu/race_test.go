@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,4 +369,42 @@ func offerFrom(t *testing.T, p *Participant) *webrtc.PeerConnection {
 		t.Fatal(err)
 	}
 	return cli
+}
+
+// A client offer that follows the first one at once (before pion has
+// started ICE from the first, in the background) is renegotiation, not
+// an ICE restart: the server keeps its ICE credentials.
+func TestQuickSecondOfferKeepsICE(t *testing.T) {
+	m := newTestManager(t, func(string) {}, time.Hour)
+	for i := range 20 {
+		p, err := m.Join("room", "s", fmt.Sprint("p", i), "", func(Event) {}, SubscribeAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli := offerFrom(t, p)
+		first := iceUfrag(p.pc.LocalDescription().SDP)
+		cli.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo)
+		o, err := cli.CreateOffer(nil)
+		if err == nil {
+			err = cli.SetLocalDescription(o)
+		}
+		if err == nil {
+			err = p.HandleOffer(o.SDP)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second := iceUfrag(p.pc.LocalDescription().SDP); second != first {
+			t.Fatalf("join %d: the server's ICE ufrag changed from %q to %q on a second offer", i, first, second)
+		}
+		p.Close("test")
+	}
+}
+
+func iceUfrag(sdp string) string {
+	i := strings.Index(sdp, "a=ice-ufrag:")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(strings.SplitN(sdp[i+len("a=ice-ufrag:"):], "\n", 2)[0])
 }
