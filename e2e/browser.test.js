@@ -7,7 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchChromium } from './chromium.js';
-import { TestServer, eventually } from './server.js';
+import { spawn } from 'node:child_process';
+import { STOP_DEADLINE_MS, TestServer, cleanEnv, eventually, waitExit } from './server.js';
 
 const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
@@ -141,6 +142,52 @@ describe('meeting page in headless Chromium', () => {
       await eventually('the enlarged window decodes the high layer', async () => (await size(pages.thumb)).width > 640, MEDIA_DEADLINE_MS, 250);
     } catch (err) {
       err.message += `\n${await diag(pages)}`;
+      throw err;
+    }
+  });
+
+  it('the tile of whoever speaks lights up', async (t) => {
+    // The speaker is `roomsd bot` publishing its tone, whose packets say
+    // it is loud (RFC 6464 audio level), as a browser's would for speech:
+    // the server names it in a speakers message and the page lights its
+    // tile. (Chromium's fake microphone is too quiet to rely on.)
+    const viewer = await openPage('viewer', { watchOnly: true });
+    let bot;
+    let botErr = '';
+    t.after(async () => {
+      if (bot && bot.exitCode === null) {
+        bot.kill('SIGTERM');
+        await waitExit(bot, STOP_DEADLINE_MS);
+      }
+      await viewer.context().close();
+    });
+    try {
+      const room = (await client.rooms.create({ unique_name: 'browser-speakers' })).data;
+      const me = await joinPage(viewer, room, 'viewer');
+      bot = spawn(ts.bin, ['bot', '--server', ts.baseURL, '--room', room.id, '--publish', 'audio', '--duration', '10m',
+        '--progress', '0', '--context', 'speaker'], { env: cleanEnv({ ROOMSD_API_KEY: ts.apiKey }), stdio: ['ignore', 'ignore', 'pipe'] });
+      bot.stderr.setEncoding('utf8').on('data', (d) => (botErr += d));
+      const lit = () => viewer.evaluate(() => ({
+        speakers: window.roomsd.speakers,
+        speaking: [...document.querySelectorAll('.tile.speaking')].map((el) => el.dataset.participant || 'self'),
+        dominant: [...document.querySelectorAll('.tile.dominant')].map((el) => el.dataset.participant || 'self'),
+      }));
+      await eventually(
+        "the speaker's tile is lit, as the loudest",
+        async () => {
+          const l = await lit();
+          return l.speakers.length === 1 && l.speakers[0] !== me && l.dominant.length === 1 && l.dominant[0] === l.speakers[0] &&
+            l.speaking.length === 1;
+        },
+        MEDIA_DEADLINE_MS,
+        250,
+      );
+      // The speaker leaves: nobody is lit.
+      bot.kill('SIGTERM');
+      await waitExit(bot, STOP_DEADLINE_MS);
+      await eventually('no tile is lit once the speaker has left', async () => (await lit()).speaking.length === 0, EVENT_DEADLINE_MS, 250);
+    } catch (err) {
+      err.message += `\n${await diag({ viewer })}\nbot: ${botErr}`;
       throw err;
     }
   });

@@ -171,6 +171,8 @@ export class TestServer {
     this.dir = await mkdtemp(path.join(tmpdir(), 'roomsd-e2e-'));
     this.tempDirs.push(this.dir);
     const bin = process.env.ROOMSD_BIN || (await goBuild('./cmd/roomsd', path.join(this.dir, 'roomsd')));
+    /** The roomsd binary, for tests that run `roomsd bot` too. */
+    this.bin = bin;
     this.dbPath = path.join(this.dir, 'roomsd.db');
     try {
       this.server = await startServer(bin, { dbPath: this.dbPath, apiKey: this.apiKey, env: this.env });
