@@ -243,6 +243,9 @@ type member struct {
 	connected time.Time
 	err       error
 	leaving   atomic.Bool
+	// finished is closed when participate returns: the connection has
+	// ended and, if the run was not over, the failure is recorded.
+	finished chan struct{}
 }
 
 func (m *member) fail(err error) {
@@ -324,7 +327,7 @@ func (r *runner) run(ctx context.Context) *Report {
 		if r.cfg.Count > 1 {
 			name = fmt.Sprintf("%s-%d", r.cfg.Context, i+1)
 		}
-		m := &member{ctxName: name}
+		m := &member{ctxName: name, finished: make(chan struct{})}
 		r.members[i] = m
 		ready.Add(1)
 		go r.participate(ctx, m, ready.Done)
@@ -381,9 +384,7 @@ func (r *runner) allGone() <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {
 		for _, m := range r.members {
-			if c, _, _ := m.state(); c != nil {
-				<-c.Done()
-			}
+			<-m.finished
 		}
 		close(ch)
 	}()
@@ -393,6 +394,7 @@ func (r *runner) allGone() <-chan struct{} {
 // participate mints a token, joins, waits for media and then watches the
 // connection until it ends.
 func (r *runner) participate(ctx context.Context, m *member, ready func()) {
+	defer close(m.finished)
 	m.start = time.Now()
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/roomsd/roomsd/internal/bot"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 // lab is a set of namespaces around a server address of their own.
@@ -121,6 +122,15 @@ func (h *host) unlimit() {
 	h.l.t.Helper()
 	h.l.run("tc", "qdisc", "del", "dev", h.veth, "root")
 	h.shaped = false
+}
+
+// blockUDP drops every UDP packet the host receives or sends (its media);
+// TCP (signaling) goes on.
+func (h *host) blockUDP() {
+	h.l.t.Helper()
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		h.l.run("ip", "netns", "exec", h.ns, "iptables", "-I", chain, "-p", "udp", "-j", "DROP")
+	}
 }
 
 // loss drops that fraction of the packets the host receives and sends.
@@ -261,7 +271,7 @@ type botRun struct {
 	name   string
 	cmd    *exec.Cmd
 	out    bytes.Buffer
-	errb   bytes.Buffer
+	errb   testutil.SyncBuffer // read while the bot writes
 	done   chan struct{}
 	report *bot.Report
 }
@@ -307,6 +317,23 @@ func (b *botRun) wait(t *testing.T, limit time.Duration) *bot.Report {
 	}
 	b.report = &r
 	return &r
+}
+
+// waitStderr waits until the bot has written text to stderr (a progress
+// line, say), at most limit.
+func (b *botRun) waitStderr(t *testing.T, text string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !strings.Contains(b.errb.String(), text) {
+		select {
+		case <-b.done:
+			t.Fatalf("bot %s ended before writing %q; stderr:\n%s", b.name, text, b.errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bot %s did not write %q within %v; stderr:\n%s", b.name, text, limit, b.errb.String())
+		}
+	}
 }
 
 // stop ends a bot early (SIGINT: it reports and leaves).

@@ -128,3 +128,24 @@ func TestLossyDistantLink(t *testing.T) {
 		t.Errorf("audio: %d of %d delivered, want at least 97 %% once resent (the link loses 5 %%)", a.Packets, aExpected)
 	}
 }
+
+// A participant whose media connection fails mid-run (all its UDP
+// dropped; its signaling, over TCP, goes on) counts as failed in the bot's
+// report, with the reason, not as a participant that took part. (The
+// report used to be made before the participant's failure was noted.)
+func TestMediaFailureMidRunCountsAsFailed(t *testing.T) {
+	l := newLab(t)
+	s := l.startServer()
+	room := s.room(t)
+	cut := l.host("cut")
+	b := s.bot(t, cut, "cut", room, "--publish", "audio", "--duration", "10m", "--progress", "200ms")
+	b.waitStderr(t, "connected=1/1 failed=0", time.Minute)
+	cut.blockUDP()
+	// ICE gives up on a silent path after some 30 s; the server drops
+	// the participant, and with nobody left the bot's run ends.
+	r := b.wait(t, 2*time.Minute)
+	if r.Failed != 1 || len(r.Participants) != 1 || r.Participants[0].Error == "" {
+		t.Fatalf("report: %d failed, participants %+v; want the one participant failed, with its reason", r.Failed, r.Participants)
+	}
+	t.Logf("reported: %s", r.Participants[0].Error)
+}
