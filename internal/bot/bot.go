@@ -104,7 +104,11 @@ type Participant struct {
 	FirstKeyframeMS *int64 `json:"join_to_first_keyframe_ms"`
 	// Received is keyed by remote participant id, then "audio"/"video".
 	Received map[string]map[string]Counts `json:"received"`
-	Error    string                       `json:"error,omitempty"`
+	// SendErrors counts the frames it could not send (it goes on with the
+	// next); SendError is the first such error.
+	SendErrors int64  `json:"send_errors,omitempty"`
+	SendError  string `json:"send_error,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // Counts is what arrived. Lost is from RTP sequence numbers: packets
@@ -611,6 +615,9 @@ func (r *runner) report(end time.Time) *Report {
 		}
 		if c != nil {
 			p.ParticipantID, p.SessionID = c.ParticipantID, c.SessionID
+			if n, err := c.SendErrors(); n > 0 {
+				p.SendErrors, p.SendError = n, err.Error()
+			}
 			rep.ParticipantIDs = append(rep.ParticipantIDs, c.ParticipantID)
 			var firstAudio, firstVideo, firstKey time.Time
 			earliest := func(t *time.Time, v time.Time) {

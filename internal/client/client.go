@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/roomsd/roomsd/internal/signal"
 )
@@ -114,6 +116,7 @@ type Client struct {
 	sent    atomic.Int64
 	udp     net.PacketConn // the delaying socket, if any
 	silent  atomic.Bool    // the audio says it is silence (level 127)
+	sendErr atomic.Int64   // frames whose sending failed (see lenient)
 
 	connected  chan struct{} // closed once media is connected
 	failed     chan struct{} // closed if ICE or DTLS fails
@@ -122,11 +125,12 @@ type Client struct {
 	failOnce   sync.Once
 	iceOnce    sync.Once
 
-	mu         sync.Mutex
-	stats      map[string]*TrackStats // stream+kind → stats
-	candidates []webrtc.ICECandidateInit
-	err        error
-	closeErr   error // why the signaling connection ended
+	mu           sync.Mutex
+	stats        map[string]*TrackStats // stream+kind → stats
+	candidates   []webrtc.ICECandidateInit
+	err          error
+	closeErr     error // why the signaling connection ended
+	firstSendErr error // the first failed frame (see lenient)
 }
 
 // ConnectURL turns a server base URL (http://host:port) into the
@@ -187,6 +191,8 @@ func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, er
 	// Lost audio is asked for again too, as it is for video.
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeAudio)
 	reg := &interceptor.Registry{}
+	// Added first, so that it sits below the NACK responder (see rtx.go).
+	reg.Add(repairedRIDFactory{})
 	// pion's NACK generator does not see the packets that come back on
 	// the RTX stream and would ask for them again and again while they
 	// are in its window: a few requests per packet (100 ms apart) are
@@ -272,7 +278,7 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		}
 		a.transceiver = tr
 		go drainRTCP(tr.Sender(), nil)
-		go c.run(func() error { return sendAudio(a, &c.sent, c.stop) })
+		go c.run(func() error { return sendAudio(lenient{a, c}, &c.sent, c.stop) })
 	}
 	if opts.Video {
 		if err := c.publishVideo(pc, opts); err != nil {
@@ -314,7 +320,7 @@ func (c *Client) publishVideo(pc *webrtc.PeerConnection, opts Options) error {
 		}
 		keyframe := &atomic.Bool{}
 		go drainRTCP(sender, keyframe)
-		go c.run(func() error { return sendH264(t, keyframe, c.stop) })
+		go c.run(func() error { return sendH264(lenient{t, c}, keyframe, c.stop) })
 		return nil
 	}
 	if !opts.Simulcast {
@@ -325,7 +331,7 @@ func (c *Client) publishVideo(pc *webrtc.PeerConnection, opts Options) error {
 		keyframe := &atomic.Bool{}
 		go drainRTCP(sender, keyframe)
 		clip := opts.VideoClip.clip()
-		go c.run(func() error { return sendVideo(t, clip, keyframe, c.stop) })
+		go c.run(func() error { return sendVideo(lenient{t, c}, clip, keyframe, c.stop) })
 		return nil
 	}
 	var tr *webrtc.RTPTransceiver
@@ -347,7 +353,7 @@ func (c *Client) publishVideo(pc *webrtc.PeerConnection, opts Options) error {
 		keyframe := &atomic.Bool{}
 		go drainSimulcastRTCP(tr.Sender(), rid, keyframe)
 		clip := VideoClip(int(VideoLow) + i).clip()
-		go c.run(func() error { return sendVideo(e, clip, keyframe, c.stop) })
+		go c.run(func() error { return sendVideo(lenient{e, c}, clip, keyframe, c.stop) })
 	}
 	return nil
 }
@@ -385,6 +391,35 @@ func drainRTCP(s *webrtc.RTPSender, keyframe *atomic.Bool) {
 			}
 		}
 	}
+}
+
+// lenient keeps a sender going through a failed write, as a camera or a
+// microphone would: the failure is counted (SendErrors, with the first
+// error) and the next frame is sent. Only a closed track ends it.
+type lenient struct {
+	w sampleWriter
+	c *Client
+}
+
+func (l lenient) WriteSample(s media.Sample) error {
+	err := l.w.WriteSample(s)
+	if err == nil || errors.Is(err, io.ErrClosedPipe) {
+		return err
+	}
+	if l.c.sendErr.Add(1) == 1 {
+		l.c.mu.Lock()
+		l.c.firstSendErr = err
+		l.c.mu.Unlock()
+	}
+	return nil
+}
+
+// SendErrors reports how many frames could not be sent, and the first
+// error.
+func (c *Client) SendErrors() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendErr.Load(), c.firstSendErr
 }
 
 func (c *Client) run(fn func() error) {

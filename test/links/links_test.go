@@ -42,7 +42,9 @@ func TestSlowSubscriberGetsTheLowLayer(t *testing.T) {
 	slowHost.unlimit()
 	sr := slow.wait(t, lifted+time.Minute)
 	fr := fast.wait(t, time.Minute)
-	pub.stop(t)
+	if pr := pub.stop(t); len(pr.Participants) == 1 && pr.Participants[0].SendErrors > 0 {
+		t.Logf("the publisher could not send %d frames (first: %s)", pr.Participants[0].SendErrors, pr.Participants[0].SendError)
+	}
 	if fr.Failed+sr.Failed > 0 {
 		t.Fatalf("participants failed: fast %+v slow %+v", fr.Participants, sr.Participants)
 	}
@@ -148,4 +150,30 @@ func TestMediaFailureMidRunCountsAsFailed(t *testing.T) {
 		t.Fatalf("report: %d failed, participants %+v; want the one participant failed, with its reason", r.Failed, r.Participants)
 	}
 	t.Logf("reported: %s", r.Participants[0].Error)
+}
+
+// A simulcast publisher whose uplink loses packets resends them (the
+// server asks, NACK) on each encoding's RTX stream; the retransmissions
+// name their encoding as repaired (repaired-rtp-stream-id), so no
+// encoding is taken to have moved to its RTX stream, and a subscriber on
+// a fast link keeps receiving the high layer. (With the rid on them, the
+// upper layers went silent at the first retransmission.)
+func TestLossyPublisherKeepsItsLayers(t *testing.T) {
+	l := newLab(t)
+	s := l.startServer()
+	room := s.room(t)
+	pubHost, fastHost := l.host("pub"), l.host("fast")
+	pubHost.loss(0.02)
+	pub := s.bot(t, pubHost, "camera", room, "--simulcast", "--duration", "10m")
+	fast := s.bot(t, fastHost, "fast", room, "--publish", "none", "--view", "1280x720", "--duration", "20s")
+	fr := fast.wait(t, time.Minute)
+	pub.stop(t)
+	if fr.Failed > 0 {
+		t.Fatalf("the subscriber failed: %+v", fr.Participants)
+	}
+	fv := received(t, fr, publisherID(t, fr), "video")
+	t.Logf("fast: video %dx%d %d kbit/s, %d freezes (longest gap %d ms), sizes %v", fv.Width, fv.Height, fv.Kbps, fv.Freezes, fv.LongestGap, fv.Sizes)
+	if fv.Height != 720 {
+		t.Errorf("the subscriber ends on a %d-line layer, want 720", fv.Height)
+	}
 }
