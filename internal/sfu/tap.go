@@ -165,5 +165,7 @@ func (b tapBinding) RTCPReader() interceptor.RTCPReader                     { re
 
 type tapWriter struct{ tap *Tap }
 
-func (w tapWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) { return w.tap.write(h, payload) }
-func (w tapWriter) Write(b []byte) (int, error)                         { return len(b), nil }
+func (w tapWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	return w.tap.write(h, payload)
+}
+func (w tapWriter) Write(b []byte) (int, error) { return len(b), nil }
