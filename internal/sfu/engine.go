@@ -1,7 +1,9 @@
 // Package sfu is roomsd's selective forwarding unit: one pion
-// PeerConnection per participant, every published track forwarded to every
-// other participant of the room, RTCP handled by pion's interceptors, and
-// picture-loss requests relayed to the publisher. It knows nothing of
+// PeerConnection per participant; each published track forwarded, through
+// a down-track per subscriber, to the participants of the room that
+// receive it (every other one, or those that subscribe: the policy of the
+// signaling protocol); taps for what is not a participant; congestion
+// control, retransmission and keyframe requests. It knows nothing of
 // HTTP, JSON or the database: it reports what happens as Events to the
 // caller that joined the participant, and takes orders (disconnect, mute,
 // close a room) from the rooms service through the Manager.
