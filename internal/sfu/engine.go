@@ -45,6 +45,18 @@ type Config struct {
 	// KeyframeInterval is the least time between two keyframe requests
 	// relayed to one publisher track (default 500ms).
 	KeyframeInterval time.Duration
+	// OnPublish, if set, hears of every track published in any room (a
+	// recorder opens a Tap on it; the tap's queue closes when the track
+	// ends). It runs on the media server's goroutine that received the
+	// track, outside any lock, and must not block for long.
+	OnPublish func(PublishedTrack)
+}
+
+// PublishedTrack names a track that was just published.
+type PublishedTrack struct {
+	RoomID, SessionID, ParticipantID, TrackID string
+	Kind                                      webrtc.RTPCodecType
+	Codec                                     webrtc.RTPCodecCapability
 }
 
 // forwardedCodecs are the codecs the SFU negotiates: Opus for audio, VP8
