@@ -90,6 +90,12 @@ func (h *offerHarness) next() webrtc.SessionDescription {
 func (h *offerHarness) renegotiate() string {
 	h.t.Helper()
 	h.p.negotiate()
+	return h.answer()
+}
+
+// answer answers the server's next offer and returns it.
+func (h *offerHarness) answer() string {
+	h.t.Helper()
 	o := h.next()
 	err := h.client.SetRemoteDescription(o)
 	var a webrtc.SessionDescription

@@ -52,6 +52,17 @@ func parseVP8(b []byte) (d vp8Desc, ok bool) {
 	return d, true
 }
 
+// shift takes a down-track's offsets off the picture id and TL0PICIDX
+// in b (each where the descriptor has it and the offset is not 0).
+func (d vp8Desc) shift(b []byte, picOff uint16, tl0Off uint8) {
+	if d.picOff != 0 && picOff != 0 {
+		d.setPicID(b, d.picID(b)-picOff)
+	}
+	if d.tl0Off != 0 && tl0Off != 0 {
+		b[d.tl0Off] -= tl0Off
+	}
+}
+
 // picID reads the picture id (d.picOff != 0).
 func (d vp8Desc) picID(b []byte) uint16 {
 	if d.picWide {

@@ -96,7 +96,7 @@ func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
 	// allocator lifts it as the subscriber's downlink allows.
 	d := &downTrack{t: t, sub: sub, maxQ: qualityLow, target: qualityNone, current: qualityNone}
 	d.hdr.Extensions = make([]rtp.Extension, 0, 4) // room for the extensions interceptors add
-	d.sent = make([]forwarded, sentLogSize(t.kind == webrtc.RTPCodecTypeVideo))
+	d.sent = make([]forwarded, keptPackets(t.kind))
 	d.rtxBuf = make([]byte, histMTU+2)
 	if t.kind == webrtc.RTPCodecTypeVideo {
 		d.scratch = make([]byte, 1500)
@@ -283,26 +283,11 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	payload := p.Payload
 	if in.vp8ok && (d.picOff != 0 && in.vp8.picOff != 0 || d.tl0Off != 0 && in.vp8.tl0Off != 0) {
 		payload = d.scratch[:copy(d.scratch, payload)]
-		if in.vp8.picOff != 0 {
-			in.vp8.setPicID(payload, in.vp8.picID(payload)-d.picOff)
-		}
-		if in.vp8.tl0Off != 0 {
-			payload[in.vp8.tl0Off] -= d.tl0Off
-		}
+		in.vp8.shift(payload, d.picOff, d.tl0Off)
 	}
 
-	h := &d.hdr
-	h.Version = 2
-	h.Padding, h.PaddingSize = p.Padding, p.PaddingSize
-	h.Marker = p.Marker
-	h.PayloadType = d.pt
-	h.SequenceNumber = seq
-	h.Timestamp = p.Timestamp - d.tsOff
-	h.SSRC = d.ssrc
+	h := d.headerLocked(d.ssrc, d.pt, seq, p.Timestamp-d.tsOff, p.Marker, p.Padding, p.PaddingSize)
 	h.CSRC = p.CSRC
-	// The publisher's header extensions carry its own ids; what the
-	// subscriber negotiated is added by the interceptors.
-	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
 	if n, err := d.w.WriteRTP(h, payload); err != nil || n == 0 {
 		// Not sent: pion drops what is written before the subscriber's
 		// connection is secured (DTLS). A stream that has not begun
@@ -406,23 +391,32 @@ func (d *downTrack) pad(n int) bool {
 	}
 	d.t.batch.begin()
 	defer d.t.batch.end()
-	h := &d.hdr
 	for range n {
 		d.lastSeq++
 		d.seqOff-- // media after the padding continues after it
-		h.Version = 2
-		h.Padding, h.PaddingSize = true, paddingBytes
-		h.Marker = false
-		h.PayloadType = d.pt
-		h.SequenceNumber = d.lastSeq
-		h.Timestamp = d.lastTS
-		h.SSRC = d.ssrc
-		h.CSRC = nil
-		h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+		h := d.headerLocked(d.ssrc, d.pt, d.lastSeq, d.lastTS, false, true, paddingBytes)
 		if _, err := d.w.WriteRTP(h, nil); err != nil {
 			return false
 		}
 		d.noteSentLocked(nil, 0, d.lastSeq, d.lastTS)
 	}
 	return true
+}
+
+// headerLocked fills the down-track's one reused header for a packet to
+// the subscriber, without CSRCs or header extensions: the publisher's
+// extensions carry its own ids, and what the subscriber negotiated is
+// added by the interceptors. d.mu is held.
+func (d *downTrack) headerLocked(ssrc uint32, pt uint8, seq uint16, ts uint32, marker, padding bool, paddingSize byte) *rtp.Header {
+	h := &d.hdr
+	h.Version = 2
+	h.Padding, h.PaddingSize = padding, paddingSize
+	h.Marker = marker
+	h.PayloadType = pt
+	h.SequenceNumber = seq
+	h.Timestamp = ts
+	h.SSRC = ssrc
+	h.CSRC = nil
+	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+	return h
 }

@@ -87,7 +87,7 @@ func newBench(kind webrtc.RTPCodecType, qualities ...int) *bench {
 	b.t.askKeyframe = func(ssrc uint32) { b.plis = append(b.plis, ssrc) }
 	b.t.downs.Store(&[]*downTrack{})
 	for _, q := range qualities {
-		l := &layer{t: b.t, quality: q, ssrc: uint32(100 + q), plimu: make(chanMutex, 1), hist: newHistory(sentLogSize(kind == webrtc.RTPCodecTypeVideo))}
+		l := &layer{t: b.t, quality: q, ssrc: uint32(100 + q), plimu: make(chanMutex, 1), hist: newHistory(keptPackets(kind))}
 		l.last.Store(time.Now().UnixNano())
 		b.layers[q] = l
 		b.t.layers[q] = l

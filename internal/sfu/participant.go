@@ -456,14 +456,9 @@ func (p *Participant) Subscribe(trackID string) error {
 // from a track p does not receive is not an error.
 func (p *Participant) Unsubscribe(trackID string) error {
 	p.mu.Lock()
-	var t *track
-	for x := range p.subs {
-		if x.id == trackID {
-			t = x
-		}
-	}
+	d := p.downLocked(trackID)
 	p.mu.Unlock()
-	if t != nil && p.unsubscribe(t) {
+	if d != nil && p.unsubscribe(d.t) {
 		p.negotiate()
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 // Retransmission. A subscriber that misses a packet asks for it again
@@ -106,7 +107,7 @@ func newHistory(n int) *history {
 // put keeps a packet with media in it (padding is not kept: it is
 // answered with padding).
 func (h *history) put(p *rtp.Packet) {
-	if h == nil || len(p.Payload) == 0 || len(p.Payload) > histMTU {
+	if len(p.Payload) == 0 || len(p.Payload) > histMTU {
 		return
 	}
 	i := int(p.SequenceNumber) % len(h.slots)
@@ -119,9 +120,6 @@ func (h *history) put(p *rtp.Packet) {
 // get copies the payload of packet seq into dst; false if it is no longer
 // kept.
 func (h *history) get(seq uint16, dst []byte) (n int, marker, ok bool) {
-	if h == nil {
-		return 0, false, false
-	}
 	i := int(seq) % len(h.slots)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -146,9 +144,10 @@ type forwarded struct {
 	times  uint8 // how many times retransmitted
 }
 
-// sentLog returns a down-track's log size for its kind.
-func sentLogSize(video bool) int {
-	if video {
+// keptPackets is how many recent packets a layer's history, and a
+// down-track's log of what it sent, keep for a track of this kind.
+func keptPackets(kind webrtc.RTPCodecType) int {
+	if kind == webrtc.RTPCodecTypeVideo {
 		return videoHistory
 	}
 	return audioHistory
@@ -173,7 +172,7 @@ func (d *downTrack) retransmit(seqs []uint16, now time.Time) resendCounts {
 	var c resendCounts
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.w == nil || d.sent == nil {
+	if d.w == nil {
 		return c
 	}
 	gap := int64(d.sub.resendAfter())
@@ -201,32 +200,22 @@ func (d *downTrack) retransmit(seqs []uint16, now time.Time) resendCounts {
 			}
 			if e.picOff != 0 || e.tl0Off != 0 {
 				if v, ok := parseVP8(buf[:n]); ok {
-					if v.picOff != 0 && e.picOff != 0 {
-						v.setPicID(buf, v.picID(buf)-e.picOff)
-					}
-					if v.tl0Off != 0 && e.tl0Off != 0 {
-						buf[v.tl0Off] -= e.tl0Off
-					}
+					v.shift(buf, e.picOff, e.tl0Off)
 				}
 			}
 		}
-		h := &d.hdr
-		h.Version = 2
-		h.Padding, h.PaddingSize = false, 0
+		var paddingSize byte
 		if e.l == nil {
-			h.Padding, h.PaddingSize = true, paddingBytes
+			paddingSize = paddingBytes
 		}
-		h.Marker = marker
-		h.Timestamp = e.ts
-		h.CSRC = nil
-		h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
 		payload := buf[:n]
+		var h *rtp.Header
 		if d.rtxSSRC != 0 {
 			binary.BigEndian.PutUint16(d.rtxBuf, seq)
 			payload = d.rtxBuf[:n+2]
-			h.SSRC, h.PayloadType, h.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
+			h = d.headerLocked(d.rtxSSRC, d.rtxPT, d.rtxSeq, e.ts, marker, e.l == nil, paddingSize)
 		} else {
-			h.SSRC, h.PayloadType, h.SequenceNumber = d.ssrc, d.pt, seq
+			h = d.headerLocked(d.ssrc, d.pt, seq, e.ts, marker, e.l == nil, paddingSize)
 		}
 		size := h.MarshalSize() + len(payload) + int(h.PaddingSize)
 		if d.sub.bwe != nil && !d.sub.bwe.allowRetransmit(size) {

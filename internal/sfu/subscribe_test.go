@@ -40,27 +40,6 @@ func (h *offerHarness) event(typ string) Event {
 	}
 }
 
-// answer answers the server's next offer and returns it.
-func (h *offerHarness) answer() string {
-	h.t.Helper()
-	o := h.next()
-	err := h.client.SetRemoteDescription(o)
-	var a webrtc.SessionDescription
-	if err == nil {
-		a, err = h.client.CreateAnswer(nil)
-	}
-	if err == nil {
-		err = h.client.SetLocalDescription(a)
-	}
-	if err == nil {
-		err = h.p.HandleAnswer(a.SDP)
-	}
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return o.SDP
-}
-
 // A participant that joined with explicit subscriptions hears of every
 // published track but receives only those it subscribes to, until it
 // unsubscribes; asking for a track that is not there is refused.

@@ -139,7 +139,7 @@ func (t *track) addLayer(remote *webrtc.TrackRemote) bool {
 		}
 	}
 	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index), plimu: make(chanMutex, 1),
-		hist: newHistory(sentLogSize(t.kind == webrtc.RTPCodecTypeVideo))}
+		hist: newHistory(keptPackets(t.kind))}
 	l.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.ended || t.layers[l.quality] != nil {
