@@ -27,6 +27,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/roomsd/roomsd/internal/rtpcodec"
 	"github.com/roomsd/roomsd/internal/signal"
 )
 
@@ -472,7 +473,7 @@ func (c *Client) receive(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		keyframe := false
 		var width, height int
 		if h264 {
-			keyframe = h264Keyframe(pkt.Payload)
+			keyframe = rtpcodec.H264Keyframe(pkt.Payload)
 			if keyframe {
 				gotKey.Store(true)
 			}

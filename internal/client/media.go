@@ -157,28 +157,3 @@ func sendH264(track sampleWriter, keyframe *atomic.Bool, stop <-chan struct{}) e
 		}
 	}
 }
-
-// h264Keyframe reports whether an H.264 RTP payload (RFC 6184) starts a
-// keyframe: an IDR slice or a sequence parameter set, alone, in a STAP-A
-// or at the start of a FU-A.
-func h264Keyframe(p []byte) bool {
-	if len(p) < 2 {
-		return false
-	}
-	key := func(t byte) bool { return t == 5 || t == 7 }
-	switch t := p[0] & 0x1f; t {
-	case 24: // STAP-A: 16-bit sizes, each before its NAL unit
-		for i := 1; i+2 < len(p); {
-			size := int(p[i])<<8 | int(p[i+1])
-			if i+2 < len(p) && key(p[i+2]&0x1f) {
-				return true
-			}
-			i += 2 + size
-		}
-		return false
-	case 28: // FU-A: the start bit and the NAL unit's type
-		return p[1]&0x80 != 0 && key(p[1]&0x1f)
-	default:
-		return key(t)
-	}
-}

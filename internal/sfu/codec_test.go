@@ -3,8 +3,8 @@ package sfu
 import "testing"
 
 // What the forwarding path reads of a payload: where a VP8 descriptor's
-// picture id and TL0PICIDX sit, whether a VP8 or H.264 payload starts a
-// keyframe, and a VP8 keyframe's size.
+// picture id and TL0PICIDX sit, whether a VP8 payload starts a keyframe,
+// and the keyframe's size.
 func TestPayloadInspection(t *testing.T) {
 	// VP8: X=1 S=1 PID=0; I=1 L=1 T=1; 15-bit picture id 0x1234;
 	// TL0PICIDX 7; TID/Y/KEYIDX; then a keyframe header of 640x360.
@@ -44,22 +44,4 @@ func TestPayloadInspection(t *testing.T) {
 		}
 	}
 
-	for _, c := range []struct {
-		name string
-		b    []byte
-		key  bool
-	}{
-		{"IDR slice", []byte{0x65, 0x88}, true},
-		{"SPS", []byte{0x67, 0x42}, true},
-		{"non-IDR slice", []byte{0x41, 0x9a}, false},
-		{"STAP-A with SPS and PPS", []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce}, true},
-		{"STAP-A of non-IDR", []byte{0x78, 0x00, 0x02, 0x41, 0x9a}, false},
-		{"FU-A start of IDR", []byte{0x7c, 0x85, 0x88}, true},
-		{"FU-A middle of IDR", []byte{0x7c, 0x05, 0x88}, false},
-		{"empty", nil, false},
-	} {
-		if got := h264Keyframe(c.b); got != c.key {
-			t.Errorf("H.264 %s: keyframe %v, want %v", c.name, got, c.key)
-		}
-	}
 }

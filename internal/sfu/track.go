@@ -11,6 +11,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/roomsd/roomsd/internal/rtpcodec"
 )
 
 // Qualities of the layers of a published video track. A publisher that
@@ -248,7 +250,7 @@ func (l *layer) inspect(pkt *rtp.Packet, now time.Time) packetInfo {
 			}
 		}
 	case t.h264:
-		info.key = h264Keyframe(pkt.Payload)
+		info.key = rtpcodec.H264Keyframe(pkt.Payload)
 	}
 	return info
 }
