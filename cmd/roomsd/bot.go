@@ -165,8 +165,8 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usageErr("--count %d: at least 1", *count)
 	case *duration < 0 || *connectTimeout <= 0 || *progress < 0:
 		return usageErr("--duration, --connect-timeout and --progress must not be negative")
-	case *delay < 0 || *delay > 10*time.Second:
-		return usageErr("--delay %v: from 0 to 10s", *delay)
+	case *delay < 0 || *delay > bot.MaxDelay:
+		return usageErr("--delay %v: from 0 to %v", *delay, bot.MaxDelay)
 	}
 	clip, err := bot.ParseVideoBitrate(*videoBitrate)
 	if err != nil {
@@ -176,10 +176,8 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return usageErr("--view: %v", err)
 	}
-	switch *quality {
-	case "auto", "low", "medium", "high":
-	default:
-		return usageErr("--quality %q: auto, low, medium or high", *quality)
+	if err := bot.CheckQuality(*quality); err != nil {
+		return usageErr("--quality: %v", err)
 	}
 	pinned := bot.IsLoopbackServer(base)
 	fs.Visit(func(f *flag.Flag) {

@@ -141,6 +141,8 @@ func TestBotFailuresAndFlags(t *testing.T) {
 		{[]string{"--api-key", "k"}, 2, "--room is required"},
 		{[]string{"--room", room}, 2, "--api-key is required"},
 		{[]string{"--room", room, "--api-key", "k", "--count", "0"}, 2, "--count"},
+		{[]string{"--room", room, "--api-key", "k", "--quality", "best"}, 2, "--quality"},
+		{[]string{"--room", room, "--api-key", "k", "--delay", "11s"}, 2, "--delay"},
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer

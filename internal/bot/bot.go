@@ -198,6 +198,19 @@ func ParseVideoBitrate(s string) (client.VideoClip, error) {
 	return client.VideoHigh, nil
 }
 
+// MaxDelay is the longest delay a participant may hold what it receives.
+const MaxDelay = 10 * time.Second
+
+// CheckQuality refuses a quality that is not one a participant may ask of
+// remote videos: "" or auto, low, medium, high.
+func CheckQuality(q string) error {
+	switch q {
+	case "", "auto", "low", "medium", "high":
+		return nil
+	}
+	return fmt.Errorf("quality %q is not auto, low, medium or high", q)
+}
+
 // ParseView reads --view: WIDTHxHEIGHT, or empty for none.
 func ParseView(s string) (w, h int, err error) {
 	if strings.TrimSpace(s) == "" {
@@ -295,13 +308,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("duration %v is negative", cfg.Duration)
 	case cfg.ViewWidth < 0 || cfg.ViewHeight < 0:
 		return nil, errors.New("the view size must not be negative")
-	case cfg.Delay < 0 || cfg.Delay > 10*time.Second:
-		return nil, fmt.Errorf("delay %v: from 0 to 10s", cfg.Delay)
+	case cfg.Delay < 0 || cfg.Delay > MaxDelay:
+		return nil, fmt.Errorf("delay %v: from 0 to %v", cfg.Delay, MaxDelay)
 	}
-	switch cfg.Quality {
-	case "", "auto", "low", "medium", "high":
-	default:
-		return nil, fmt.Errorf("quality %q is not auto, low, medium or high", cfg.Quality)
+	if err := CheckQuality(cfg.Quality); err != nil {
+		return nil, err
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 20 * time.Second

@@ -93,6 +93,13 @@ type TrackStats struct {
 	Duplicates int64 `json:"duplicates,omitempty"`
 }
 
+// copy is a copy of s that shares nothing with it.
+func (s *TrackStats) copy() TrackStats {
+	cp := *s
+	cp.Sizes = append([]SizeChange(nil), s.Sizes...)
+	return cp
+}
+
 // SizeChange is a keyframe of a new size.
 type SizeChange struct {
 	At            time.Time
@@ -542,9 +549,7 @@ func (c *Client) Stats() []TrackStats {
 	defer c.mu.Unlock()
 	out := make([]TrackStats, 0, len(c.stats))
 	for _, s := range c.stats {
-		cp := *s
-		cp.Sizes = append([]SizeChange(nil), s.Sizes...)
-		out = append(out, cp)
+		out = append(out, s.copy())
 	}
 	return out
 }
@@ -554,9 +559,7 @@ func (c *Client) Received(participantID, kind string) TrackStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.stats[participantID+"/"+kind]; s != nil {
-		cp := *s
-		cp.Sizes = append([]SizeChange(nil), s.Sizes...)
-		return cp
+		return s.copy()
 	}
 	return TrackStats{Participant: participantID, Kind: kind}
 }
