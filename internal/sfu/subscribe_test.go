@@ -99,3 +99,21 @@ func TestSubscribeAllReceivesWithoutAsking(t *testing.T) {
 		t.Fatalf("the offer does not carry the published track:\n%s", with)
 	}
 }
+
+// A participant that never subscribed to a track still hears that it is
+// gone, and gets no offer for it.
+func TestUnpublishedTrackIsAnnouncedToEveryone(t *testing.T) {
+	h := newOfferHarnessWith(t, SubscribeExplicit)
+	v, _, video := h.visitor("visitor")
+	h.p.room.publish(v, video)
+	h.event(EventTrackPublished)
+	v.unpublish(video)
+	if ev := h.event(EventTrackUnpublished); ev.TrackID != video.id {
+		t.Fatalf("heard of the end of %q, want %q", ev.TrackID, video.id)
+	}
+	select {
+	case o := <-h.sdps:
+		t.Fatalf("an offer came for a track never received:\n%s", o.SDP)
+	default:
+	}
+}
