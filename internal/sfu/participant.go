@@ -555,6 +555,21 @@ func (p *Participant) downLocked(trackID string) *downTrack {
 // maxNacked bounds the packets one retransmission request may ask for.
 const maxNacked = 512
 
+// nackedSeqs appends to dst the sequence numbers a NACK asks for, at most
+// maxNacked of them.
+func nackedSeqs(dst []uint16, nacks []rtcp.NackPair) []uint16 {
+	for _, pair := range nacks {
+		pair.Range(func(seq uint16) bool {
+			if len(dst) >= maxNacked {
+				return false
+			}
+			dst = append(dst, seq)
+			return true
+		})
+	}
+	return dst
+}
+
 // maxSettings bounds the track settings one participant may keep.
 const maxSettings = 1024
 
@@ -575,13 +590,7 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 			case *rtcp.ReceiverReport:
 				p.noteRTT(pkt.Reports, time.Now())
 			case *rtcp.TransportLayerNack:
-				seqs = seqs[:0]
-				for _, pair := range pkt.Nacks {
-					pair.Range(func(seq uint16) bool {
-						seqs = append(seqs, seq)
-						return len(seqs) < maxNacked
-					})
-				}
+				seqs = nackedSeqs(seqs[:0], pkt.Nacks)
 				c := d.retransmit(seqs, time.Now())
 				if c.missing+c.overBudget > 0 {
 					p.m.log.Debug("retransmission", "participant_id", p.id, "track", d.t.id, "asked", len(seqs),

@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -212,5 +213,21 @@ func TestResendOncePerRoundTrip(t *testing.T) {
 		if c := d.retransmit([]uint16{seq}, at); c.sent != want {
 			t.Errorf("request %d: %+v, want %d resent", i, c, want)
 		}
+	}
+}
+
+// A NACK's pairs are read in full, and no more than maxNacked sequence
+// numbers are taken from one request, however many pairs it holds.
+func TestNackedSeqs(t *testing.T) {
+	got := nackedSeqs(nil, []rtcp.NackPair{{PacketID: 10, LostPackets: 0b101}, {PacketID: 40}})
+	if want := []uint16{10, 11, 13, 40}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sequence numbers %v, want %v", got, want)
+	}
+	var many []rtcp.NackPair
+	for i := range 100 {
+		many = append(many, rtcp.NackPair{PacketID: uint16(i * 17), LostPackets: 0xffff})
+	}
+	if got := nackedSeqs(nil, many); len(got) != maxNacked {
+		t.Errorf("%d sequence numbers from 100 full pairs, want the %d cap", len(got), maxNacked)
 	}
 }
