@@ -85,15 +85,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		stop()
 	}()
 
-	a, err := app.New(ctx, cfg, app.Options{Stdout: stdout, Logger: logger})
-	if err != nil {
-		fmt.Fprintf(stderr, "roomsd: %v\n", err)
-		return 1
-	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		a.Close()
 		fmt.Fprintf(stderr, "roomsd: listen on %s: %v (is another server using it? set ROOMSD_ADDR)\n", cfg.Addr, err)
+		return 1
+	}
+	// The address as bound (a port 0 picked): download links name it
+	// unless ROOMSD_PUBLIC_URL is set.
+	cfg.Addr = ln.Addr().String()
+	a, err := app.New(ctx, cfg, app.Options{Stdout: stdout, Logger: logger})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "roomsd: %v\n", err)
 		return 1
 	}
 	if err := a.Serve(ctx, ln); err != nil {

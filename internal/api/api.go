@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/blob"
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/download"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 )
@@ -22,6 +25,8 @@ type API struct {
 	log        *slog.Logger
 	mux        *http.ServeMux
 	webhookKey string
+	links      *download.Signer
+	files      blob.Store
 }
 
 // Option tunes the API.
@@ -62,17 +67,21 @@ func (a *API) routes() {
 	a.mux.HandleFunc("GET /v2/room_participants/{room_participant_id}",
 		viewByID(a, "room_participant_id", "room participant", a.rooms.GetParticipant, toParticipantJSON))
 
-	a.mux.HandleFunc("GET /v2/room_recordings", listFiltered(a, recordingFilter, a.rooms.ListRecordings, toRecordingJSON))
+	a.mux.HandleFunc("GET /v2/room_recordings", listFiltered(a, recordingFilter, a.rooms.ListRecordings, a.recordingJSON))
 	a.mux.HandleFunc("DELETE /v2/room_recordings", a.deleteRecordings)
 	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}",
-		viewByID(a, "room_recording_id", "room recording", a.rooms.GetRecording, toRecordingJSON))
+		viewByID(a, "room_recording_id", "room recording", a.rooms.GetRecording, a.recordingJSON))
+	a.mux.HandleFunc("GET /v2/room_recordings/{room_recording_id}/download",
+		serveDownload(a, download.Recordings, "room_recording_id", "room recording", a.rooms.GetRecording, recordingMedia, domain.RecordingKey))
 	a.mux.HandleFunc("DELETE /v2/room_recordings/{room_recording_id}",
 		deleteByID(a, "room_recording_id", "room recording", a.rooms.DeleteRecording))
 
-	a.mux.HandleFunc("GET /v2/room_compositions", listFiltered(a, compositionFilter, a.rooms.ListCompositions, toCompositionJSON))
+	a.mux.HandleFunc("GET /v2/room_compositions", listFiltered(a, compositionFilter, a.rooms.ListCompositions, a.compositionJSON))
 	a.mux.HandleFunc("POST /v2/room_compositions", a.createComposition)
 	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}",
-		viewByID(a, "room_composition_id", "room composition", a.rooms.GetComposition, toCompositionJSON))
+		viewByID(a, "room_composition_id", "room composition", a.rooms.GetComposition, a.compositionJSON))
+	a.mux.HandleFunc("GET /v2/room_compositions/{room_composition_id}/download",
+		serveDownload(a, download.Compositions, "room_composition_id", "room composition", a.rooms.GetComposition, compositionMedia, domain.CompositionKey))
 	a.mux.HandleFunc("DELETE /v2/room_compositions/{room_composition_id}",
 		deleteByID(a, "room_composition_id", "room composition", a.rooms.DeleteComposition))
 
@@ -87,7 +96,7 @@ func (a *API) routes() {
 // token-signing public key, and token refresh, whose refresh token is
 // itself the credential (browsers call it and hold no API key).
 func isPublic(r *http.Request) bool {
-	if r.URL.Path == "/.well-known/jwks.json" || r.URL.Path == "/.well-known/webhook-public-key" {
+	if r.URL.Path == "/.well-known/jwks.json" || r.URL.Path == "/.well-known/webhook-public-key" || isDownload(r) {
 		return true
 	}
 	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/rooms/") &&

@@ -144,7 +144,7 @@ func recordingFilter(q *query) store.RecordingFilter {
 		RoomID:        q.id("filter[room_id]"),
 		SessionID:     q.id("filter[session_id]"),
 		ParticipantID: q.id("filter[participant_id]"),
-		Status:        q.enum("filter[status]", domain.RecordingCompleted, domain.RecordingProcessing),
+		Status:        q.enum("filter[status]", domain.RecordingCompleted, domain.RecordingProcessing, domain.RecordingFailed),
 		Type:          q.enum("filter[type]", domain.MediaAudio, domain.MediaVideo),
 		DurationSecs:  q.intRange("duration_secs"),
 	}
@@ -322,7 +322,7 @@ func (a *API) createComposition(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	writeJSON(w, http.StatusAccepted, dataBody{Data: toCompositionJSON(c)})
+	writeJSON(w, http.StatusAccepted, dataBody{Data: a.compositionJSON(c)})
 }
 
 func compositionFilter(q *query) store.CompositionFilter {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,11 +22,14 @@ import (
 
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/blob"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/cors"
 	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/download"
 	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/participants"
+	"github.com/roomsd/roomsd/internal/recording"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -47,6 +51,9 @@ type App struct {
 	participants *participants.Service
 	rooms        *rooms.Service
 	hooks        *webhook.Dispatcher
+	recorder     *recording.Service
+	files        *blob.Dir
+	links        *download.Signer
 }
 
 // Options carries what the process provides besides configuration.
@@ -90,8 +97,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	files, err := blob.OpenDir(dataDir(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("%w (set ROOMSD_DATA_DIR to a writable directory)", err)
+	}
+	links, err := downloadSigner(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
-		BaseBackoff: cfg.WebhookBackoff}, opts.Logger)
+		BaseBackoff: cfg.WebhookBackoff, SignURL: links.Sign}, opts.Logger)
 	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
 	if cfg.RTCLoopback {
 		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
@@ -112,9 +127,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		_ = uc.SetWriteBuffer(8 << 20)
 	}
 	iceServers := parseICEServers(cfg.RTCICEServers)
-	var svc *rooms.Service
+	var (
+		svc      *rooms.Service
+		recorder *recording.Service
+	)
 	media, err := sfu.NewManager(sfu.Config{
-		UDP: udp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
+		OnPublish: func(t sfu.PublishedTrack) { recorder.Published(t) },
+		UDP:       udp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
 		EmptyTimeout: cfg.EmptyTimeout,
 		OnEmpty: func(roomID string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -127,14 +146,25 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	recorderHook := &recordingToggle{}
 	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media),
-		rooms.WithEventNotifier(hooks.Notify)}, opts.RoomOptions...)...)
+		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook)}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("end sessions left active by the last run: %w", err)
 	}
 	if n > 0 {
 		opts.Logger.Info("ended sessions left active by the last run", "sessions", n)
+	}
+	recorder = recording.New(recording.Config{Media: media, Rooms: svc, Files: files, Log: opts.Logger,
+		URL: func(id string) string { return links.URL(download.Recordings, id) }})
+	recorderHook.s = recorder
+	done, failed, err := recorder.Recover(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("settle recordings left unfinished by the last run: %w", err)
+	}
+	if done+failed > 0 {
+		opts.Logger.Info("settled recordings left unfinished by the last run", "completed", done, "failed", failed)
 	}
 	people := participants.New(svc, media, opts.Logger)
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
@@ -146,10 +176,69 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	for _, p := range web.Paths {
 		mux.Handle("GET "+p, page)
 	}
-	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey())))
+	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey()),
+		api.WithDownloads(links, files)))
 	hooks.Start()
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media, participants: people, rooms: svc, hooks: hooks}, nil
+	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media,
+		participants: people, rooms: svc, hooks: hooks, recorder: recorder, files: files, links: links}, nil
 }
+
+// recordingToggle passes changes of enable_recording on to the recorder,
+// which is built after the rooms service it serves.
+type recordingToggle struct{ s *recording.Service }
+
+func (t *recordingToggle) SetRecording(roomID string, on bool) { t.s.SetRecording(roomID, on) }
+
+// dataDir is where recordings and compositions are kept: ROOMSD_DATA_DIR,
+// or roomsd-data beside the database file.
+func dataDir(cfg config.Config) string {
+	if cfg.DataDir != "" {
+		return cfg.DataDir
+	}
+	return filepath.Join(filepath.Dir(cfg.DB), "roomsd-data")
+}
+
+// PublicURL is how clients reach the server: ROOMSD_PUBLIC_URL, or http://
+// and the listen address (127.0.0.1 for an address that names no host).
+func PublicURL(cfg config.Config) string {
+	if cfg.PublicURL != "" {
+		return cfg.PublicURL
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return "http://" + cfg.Addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// downloadSigner is the signer of download links, keyed by a secret kept
+// in the database (created on first start), so every node of a cluster
+// signs alike.
+func downloadSigner(ctx context.Context, cfg config.Config, st store.Store) (*download.Signer, error) {
+	key, err := storedKey(ctx, st, "download")
+	if err != nil {
+		return nil, err
+	}
+	ttl := cfg.DownloadTTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	s, err := download.New(key.Seed(), PublicURL(cfg), ttl)
+	if err != nil {
+		return nil, fmt.Errorf("ROOMSD_PUBLIC_URL: %w", err)
+	}
+	return s, nil
+}
+
+// Links signs download links as the API shows them (tests build links of
+// their own, an expired one say).
+func (a *App) Links() *download.Signer { return a.links }
+
+// Files is where recordings and compositions are kept.
+func (a *App) Files() *blob.Dir { return a.files }
 
 // openStore opens the SQLite database cfg names; PostgreSQL is refused
 // with a message that says what to give instead.
@@ -246,6 +335,9 @@ func (a *App) Handler() http.Handler { return a.handler }
 // releases the media port and the database.
 func (a *App) Close() error {
 	a.media.Close(domain.ReasonDisconnected)
+	// The tracks ended with their participants: recordings finish their
+	// files and rows before the database closes.
+	a.recorder.Close()
 	a.participants.Wait()
 	a.hooks.Stop()
 	a.udp.Close()

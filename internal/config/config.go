@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,13 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	DebugAddr       string
+	// DataDir holds recordings and compositions ("" : roomsd-data next
+	// to the database file).
+	DataDir string
+	// PublicURL is how clients reach this server (download links in the
+	// API and in webhooks); "" : http:// and the listen address.
+	PublicURL   string
+	DownloadTTL time.Duration
 }
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
@@ -72,6 +80,9 @@ func settings() []setting {
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
 		{"debug-addr", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
+		{"data-dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the database file"},
+		{"public-url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
+		{"download-url-ttl", "ROOMSD_DOWNLOAD_URL_TTL", "1h", "how long a signed download link (download_url of a recording or composition, as shown by the API or a webhook) stays valid"},
 	}
 }
 
@@ -120,6 +131,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookAttempts: r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout: r.duration("shutdown-timeout", false, "15s"),
 		DebugAddr:       r.str("debug-addr"),
+		DataDir:         r.str("data-dir"),
+		PublicURL:       strings.TrimRight(r.str("public-url"), "/"),
+		DownloadTTL:     r.duration("download-url-ttl", true, "1h"),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
 		r.fail("log-level", "is not one of debug, info, warn, error")
@@ -207,6 +221,12 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("ROOMSD_LOG_FORMAT/--log-format: %q is not text or json", c.LogFormat)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("ROOMSD_PUBLIC_URL/--public-url: %q is not an http(s) address such as https://rooms.example.com", c.PublicURL)
+		}
 	}
 	if _, err := cors.New(c.CORSOrigins); err != nil {
 		return fmt.Errorf("ROOMSD_CORS_ORIGINS/--cors-origins: %w", err)

@@ -90,10 +90,13 @@ const (
 	ReasonRestart = "server_restart"
 )
 
-// Recording statuses and media types.
+// Recording statuses and media types. A recording is processing while
+// its track is written, completed once its file is whole, and failed when
+// the file could not be written (disk full, write error) or was lost.
 const (
 	RecordingProcessing = "processing"
 	RecordingCompleted  = "completed"
+	RecordingFailed     = "failed"
 	MediaAudio          = "audio"
 	MediaVideo          = "video"
 )
@@ -117,6 +120,12 @@ type Recording struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// RecordingKey is where a recording's file is kept in the file store.
+func RecordingKey(id string) string { return "recordings/" + id }
+
+// CompositionKey is where a composition's file is kept in the file store.
+func CompositionKey(id string) string { return "compositions/" + id }
 
 // Composition statuses.
 const (

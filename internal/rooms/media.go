@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -55,18 +56,39 @@ func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, 
 
 // CompleteRecording marks a recording's file as written and downloadable.
 func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float64, durationSecs int, downloadURL string) (domain.Recording, error) {
+	return s.FinishRecording(ctx, id, RecordingResult{SizeMB: sizeMB, DurationSecs: durationSecs, DownloadURL: downloadURL})
+}
+
+// RecordingResult is what a finished recording's file holds.
+type RecordingResult struct {
+	// EndedAt is when its media ended (zero: now).
+	EndedAt      time.Time
+	SizeMB       float64
+	DurationSecs int
+	DownloadURL  string
+}
+
+// FinishRecording marks a recording's file as written and downloadable,
+// and sends video.room.recording.completed; a second call changes
+// nothing.
+func (s *Service) FinishRecording(ctx context.Context, id string, res RecordingResult) (domain.Recording, error) {
 	var r domain.Recording
+	sizeMB, durationSecs, downloadURL := res.SizeMB, res.DurationSecs, res.DownloadURL
 	err := s.commit(ctx, func(q store.Queries) error {
 		var err error
 		if r, err = q.GetRecording(ctx, id); err != nil {
 			return err
 		}
-		if r.Status == domain.RecordingCompleted {
+		if r.Status != domain.RecordingProcessing {
 			return errAlreadyDone // once only: no second event
 		}
 		now := domain.Advance(r.UpdatedAt, s.now())
 		if r.EndedAt == nil {
 			r.EndedAt = &now
+			if !res.EndedAt.IsZero() {
+				end := notBefore(domain.Timestamp(res.EndedAt), r.StartedAt)
+				r.EndedAt = &end
+			}
 		}
 		r.Status, r.CompletedAt, r.UpdatedAt = domain.RecordingCompleted, &now, now
 		r.SizeMB, r.DurationSecs, r.DownloadURL = &sizeMB, &durationSecs, &downloadURL
@@ -87,6 +109,45 @@ func (s *Service) CompleteRecording(ctx context.Context, id string, sizeMB float
 	return r, err
 }
 
+// FailRecording marks a recording that could not be written (the disk
+// refused it, or its file is missing) as failed; what was written, if
+// anything, stays downloadable at downloadURL (empty: nothing). No
+// webhook is sent: the Telnyx events have none for a failure.
+func (s *Service) FailRecording(ctx context.Context, id string, endedAt time.Time, downloadURL string) (domain.Recording, error) {
+	var r domain.Recording
+	err := s.commit(ctx, func(q store.Queries) error {
+		var err error
+		if r, err = q.GetRecording(ctx, id); err != nil {
+			return err
+		}
+		if r.Status != domain.RecordingProcessing {
+			return errAlreadyDone
+		}
+		now := domain.Advance(r.UpdatedAt, s.now())
+		end := now
+		if !endedAt.IsZero() {
+			end = notBefore(domain.Timestamp(endedAt), r.StartedAt)
+		}
+		r.Status, r.EndedAt, r.UpdatedAt = domain.RecordingFailed, &end, now
+		if downloadURL != "" {
+			r.DownloadURL = &downloadURL
+		}
+		return q.UpdateRecording(ctx, r)
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return r, nil
+	}
+	return r, err
+}
+
+// notBefore returns t, or min when t is earlier.
+func notBefore(t, min time.Time) time.Time {
+	if t.Before(min) {
+		return min
+	}
+	return t
+}
+
 // errAlreadyDone stops a transaction that would repeat a completion.
 var errAlreadyDone = errors.New("already completed")
 
@@ -100,9 +161,25 @@ func (s *Service) ListRecordings(ctx context.Context, f store.RecordingFilter, p
 	return s.store.ListRecordings(ctx, f, p)
 }
 
-// DeleteRecording removes one recording.
+// DeleteRecording removes one recording and its file.
 func (s *Service) DeleteRecording(ctx context.Context, id string) error {
-	return s.store.DeleteRecording(ctx, id)
+	if err := s.store.DeleteRecording(ctx, id); err != nil {
+		return err
+	}
+	s.deleteFiles(ctx, domain.RecordingKey, []string{id})
+	return nil
+}
+
+// deleteFiles removes the files of deleted rows. The rows are gone
+// already: a file that cannot be removed now is only wasted space, so
+// the failure is not the caller's.
+func (s *Service) deleteFiles(ctx context.Context, key func(string) string, ids []string) {
+	if s.files == nil {
+		return
+	}
+	for _, id := range ids {
+		_ = s.files.Delete(context.WithoutCancel(ctx), key(id))
+	}
 }
 
 // DeleteRecordings removes the recordings matching f (only page p of them
@@ -111,7 +188,12 @@ func (s *Service) DeleteRecordings(ctx context.Context, f store.RecordingFilter,
 	if f.IsZero() {
 		return 0, ErrUnfilteredDelete
 	}
-	return s.store.DeleteRecordings(ctx, f, p)
+	ids, err := s.store.DeleteRecordings(ctx, f, p)
+	if err != nil {
+		return 0, err
+	}
+	s.deleteFiles(ctx, domain.RecordingKey, ids)
+	return len(ids), nil
 }
 
 // Composition limits.
@@ -339,7 +421,11 @@ func (s *Service) ListCompositions(ctx context.Context, f store.CompositionFilte
 	return s.store.ListCompositions(ctx, f, p)
 }
 
-// DeleteComposition removes one composition.
+// DeleteComposition removes one composition and its file.
 func (s *Service) DeleteComposition(ctx context.Context, id string) error {
-	return s.store.DeleteComposition(ctx, id)
+	if err := s.store.DeleteComposition(ctx, id); err != nil {
+		return err
+	}
+	s.deleteFiles(ctx, domain.CompositionKey, []string{id})
+	return nil
 }

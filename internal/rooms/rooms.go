@@ -23,6 +23,8 @@ type Service struct {
 	store  store.Store
 	signer *token.Signer
 	media  Media
+	rec    Recorder
+	files  Files
 	notify func()
 	now    func() time.Time
 	newID  func() string
@@ -61,6 +63,24 @@ type Media interface {
 	// CloseRoom drops everyone connected to a room.
 	CloseRoom(roomID, reason string)
 }
+
+// Recorder is the recording side of the media server: told when a room's
+// enable_recording changes, so the change applies to the tracks of its
+// running session from then on.
+type Recorder interface {
+	SetRecording(roomID string, on bool)
+}
+
+// WithRecorder connects the service to the recorder.
+func WithRecorder(r Recorder) Option { return func(s *Service) { s.rec = r } }
+
+// Files is where recorded and rendered media is kept (by key).
+type Files interface {
+	Delete(ctx context.Context, key string) error
+}
+
+// WithFiles lets deleting a recording or a composition delete its file.
+func WithFiles(f Files) Option { return func(s *Service) { s.files = f } }
 
 // WithMedia connects the service to the media server.
 func WithMedia(m Media) Option { return func(s *Service) { s.media = m } }
@@ -221,6 +241,7 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 		return domain.Room{}, err
 	}
 	var out domain.Room
+	toggled := false
 	err := s.store.InTx(ctx, func(q store.Queries) error {
 		r, err := q.LockRoom(ctx, id)
 		if err != nil {
@@ -230,14 +251,18 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 			out = r
 			return nil
 		}
+		was := r.EnableRecording
 		c.apply(&r)
 		r.UpdatedAt = domain.Advance(r.UpdatedAt, s.now())
 		if err := q.UpdateRoom(ctx, r); err != nil {
 			return err
 		}
-		out = r
+		out, toggled = r, r.EnableRecording != was
 		return nil
 	})
+	if err == nil && toggled && s.rec != nil {
+		s.rec.SetRecording(out.ID, out.EnableRecording)
+	}
 	return out, err
 }
 

@@ -388,8 +388,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	go t.watch()
 	p.room.publish(p, t)
 	if p.m.cfg.OnPublish != nil {
-		p.m.cfg.OnPublish(PublishedTrack{RoomID: p.room.id, SessionID: p.sessionID, ParticipantID: p.id, TrackID: t.id,
-			Kind: t.kind, Codec: t.codec})
+		p.m.cfg.OnPublish(t.describe())
 	}
 }
 

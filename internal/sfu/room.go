@@ -208,6 +208,17 @@ func (r *Room) track(id string) *track {
 	return nil
 }
 
+// published lists the tracks published in the room.
+func (r *Room) published() []PublishedTrack {
+	var out []PublishedTrack
+	for _, o := range r.snapshot() {
+		for _, t := range o.published() {
+			out = append(out, t.describe())
+		}
+	}
+	return out
+}
+
 // broadcast sends ev to every member.
 func (r *Room) broadcast(ev Event) {
 	for _, o := range r.snapshot() {

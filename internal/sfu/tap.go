@@ -93,6 +93,22 @@ func newTap(t *track, queue int) (*Tap, error) {
 	return tp, nil
 }
 
+// Tracks lists the tracks published in a room now.
+func (m *Manager) Tracks(roomID string) []PublishedTrack {
+	m.mu.Lock()
+	room := m.rooms[roomID]
+	m.mu.Unlock()
+	if room == nil {
+		return nil
+	}
+	return room.published()
+}
+
+// RequestKeyframe asks the publisher for a keyframe of the layer the tap
+// receives (a recorder that lost part of a picture wants a fresh start).
+// Requests are throttled per layer, as subscribers' are.
+func (tp *Tap) RequestKeyframe() { tp.d.keyframeWanted() }
+
 // Packets is the queue; it is closed when the tap closes.
 func (tp *Tap) Packets() <-chan TapPacket { return tp.ch }
 

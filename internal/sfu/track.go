@@ -34,6 +34,12 @@ const layerIdle = time.Second
 
 // track is one published track: its layers (one per simulcast encoding)
 // and the down-tracks through which subscribers receive it.
+// describe names the track for those outside the media server.
+func (t *track) describe() PublishedTrack {
+	return PublishedTrack{RoomID: t.owner.room.id, SessionID: t.owner.sessionID, ParticipantID: t.owner.id, TrackID: t.id,
+		Kind: t.kind, Codec: t.codec}
+}
+
 type track struct {
 	owner    *Participant
 	id       string

@@ -155,8 +155,8 @@ type Queries interface {
 	ListRecordings(ctx context.Context, f RecordingFilter, p Page) ([]domain.Recording, int, error)
 	DeleteRecording(ctx context.Context, id string) error
 	// DeleteRecordings deletes the recordings matching f (only those on
-	// page p when p is not nil) and returns how many it deleted.
-	DeleteRecordings(ctx context.Context, f RecordingFilter, p *Page) (int, error)
+	// page p when p is not nil) and returns the ids it deleted.
+	DeleteRecordings(ctx context.Context, f RecordingFilter, p *Page) ([]string, error)
 
 	InsertComposition(ctx context.Context, c domain.Composition) error
 	UpdateComposition(ctx context.Context, c domain.Composition) error

@@ -46,16 +46,19 @@ func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
 		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
 		ReconnectGrace: 5 * time.Second}
+	// The listener comes first: download links name its address.
+	srv := httptest.NewUnstartedServer(nil)
+	c.PublicURL = "http://" + srv.Listener.Addr().String()
 	for _, f := range tweak {
 		f(&c)
 	}
 	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
 	// Served as roomsd serves itself: the app's own http.Server on a
 	// listener that makes net/http's error answers JSON.
-	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = a.HTTPServer(context.Background())
 	srv.Listener = httpx.Listener(srv.Listener)
 	srv.Start()

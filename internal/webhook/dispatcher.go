@@ -37,6 +37,9 @@ type Config struct {
 	PerHost     int // 4
 	// MaxResponseBytes of a receiver's answer are read, the rest dropped.
 	MaxResponseBytes int64 // 64 KiB
+	// SignURL, if set, turns a stored download_url into the link sent:
+	// signed afresh at each attempt, so a retried event's link is valid.
+	SignURL func(string) string
 }
 
 func (c *Config) defaults() {
@@ -306,7 +309,11 @@ func (d *Dispatcher) post(del domain.Delivery, attempt int, to string) (int, err
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return 0, fmt.Errorf("%w: %q is not an http(s) URL", errPermanent, redactURL(to))
 	}
-	body, err := Body(del.Event, attempt, to)
+	ev := del.Event
+	if d.cfg.SignURL != nil && ev.DownloadURL != "" {
+		ev.DownloadURL = d.cfg.SignURL(ev.DownloadURL)
+	}
+	body, err := Body(ev, attempt, to)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}

@@ -80,7 +80,7 @@ func (q queries) DeleteRecording(ctx context.Context, id string) error {
 	return affected("delete recording", res, err)
 }
 
-func (q queries) DeleteRecordings(ctx context.Context, f store.RecordingFilter, p *store.Page) (int, error) {
+func (q queries) DeleteRecordings(ctx context.Context, f store.RecordingFilter, p *store.Page) ([]string, error) {
 	w := recordingWhere(f)
 	query := `DELETE FROM room_recordings` + w.sql()
 	args := w.args
@@ -89,12 +89,20 @@ func (q queries) DeleteRecordings(ctx context.Context, f store.RecordingFilter, 
 			` ORDER BY ` + recordingOrder + ` LIMIT ? OFFSET ?)`
 		args = append(append([]any{}, w.args...), p.Size, p.Offset())
 	}
-	res, err := q.w.ExecContext(ctx, query, args...)
+	rows, err := q.w.QueryContext(ctx, query+` RETURNING id`, args...)
 	if err != nil {
-		return 0, wrap("delete recordings", err)
+		return nil, wrap("delete recordings", err)
 	}
-	n, err := res.RowsAffected()
-	return int(n), wrap("delete recordings", err)
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("delete recordings", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, wrap("delete recordings", rows.Err())
 }
 
 const compositionColumns = `id, room_id, session_id, status, format, resolution, video_layout, webhook_event_url,

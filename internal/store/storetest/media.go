@@ -196,14 +196,16 @@ func testRecordings(t *testing.T, st store.Store) {
 		t.Errorf("after update: %q", got)
 	}
 	// Bulk delete: a page of the matching list, then the rest.
-	n, err := st.DeleteRecordings(ctx, store.RecordingFilter{RoomID: &rm}, &store.Page{Number: 1, Size: 1})
-	if err != nil || n != 1 {
-		t.Errorf("DeleteRecordings page = %d, %v; want 1", n, err)
+	ids, err := st.DeleteRecordings(ctx, store.RecordingFilter{RoomID: &rm}, &store.Page{Number: 1, Size: 1})
+	n := len(ids)
+	if err != nil || n != 1 || ids[0] != v.ID {
+		t.Errorf("DeleteRecordings page = %v, %v; want [%s] (v)", ids, err, v.ID)
 	}
 	if got := list(store.RecordingFilter{}); got != "p a " {
 		t.Errorf("after deleting the first page: %q, want the newest (v) gone", got)
 	}
-	n, err = st.DeleteRecordings(ctx, store.RecordingFilter{Type: ptr("audio"), DurationSecs: store.IntRange{Max: ptr(60)}}, nil)
+	ids, err = st.DeleteRecordings(ctx, store.RecordingFilter{Type: ptr("audio"), DurationSecs: store.IntRange{Max: ptr(60)}}, nil)
+	n = len(ids)
 	if err != nil || n != 2 {
 		t.Errorf("DeleteRecordings = %d, %v; want 2", n, err)
 	}

@@ -1,0 +1,267 @@
+package app_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/blob"
+	"github.com/roomsd/roomsd/internal/domain"
+	"github.com/roomsd/roomsd/internal/testutil"
+)
+
+// recordings lists a room's recordings (up to 50).
+func (s *server) recordings(roomID string) []map[string]any {
+	s.t.Helper()
+	code, out := s.api("GET", "/room_recordings?filter[room_id]="+roomID+"&page[size]=50", nil)
+	if code != 200 {
+		s.t.Fatalf("list recordings: %d %v", code, out)
+	}
+	var rs []map[string]any
+	for _, r := range out["data"].([]any) {
+		rs = append(rs, r.(map[string]any))
+	}
+	return rs
+}
+
+// waitRecordings waits until the room has n recordings, all with the
+// given status, and returns them.
+func (s *server) waitRecordings(roomID string, n int, status string) []map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rs := s.recordings(roomID)
+		ok := len(rs) == n
+		for _, r := range rs {
+			ok = ok && r["status"] == status
+		}
+		if ok {
+			return rs
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("room %s: want %d recordings %s, have %v", roomID, n, status, rs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fetch GETs a URL (with the API key when key is set) and returns the
+// status and body.
+func fetch(t *testing.T, url string, key bool, header ...string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key {
+		req.Header.Set("Authorization", "Bearer k")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b, resp.Header
+}
+
+func ts(t *testing.T, v any) time.Time {
+	t.Helper()
+	s, _ := v.(string)
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("timestamp %v: %v", v, err)
+	}
+	return at
+}
+
+// probeRecording downloads a recording through its signed download_url
+// (no API key) and reads it with ffprobe.
+func probeRecording(t *testing.T, r map[string]any) testutil.Probe {
+	t.Helper()
+	url, _ := r["download_url"].(string)
+	code, body, hdr := fetch(t, url, false)
+	if code != 200 {
+		t.Fatalf("download %s: %d %s", url, code, body)
+	}
+	if sz := r["size_mb"].(float64); sz <= 0 || abs(sz-float64(len(body))/1e6) > 0.001 {
+		t.Errorf("recording %s: size_mb %v, file has %d bytes", r["id"], sz, len(body))
+	}
+	path := filepath.Join(t.TempDir(), "rec")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"opus": "audio/ogg", "vp8": "video/webm"}[r["codec"].(string)]
+	if got := hdr.Get("Content-Type"); got != want {
+		t.Errorf("Content-Type %q, want %q", got, want)
+	}
+	if errs := testutil.Decode(t, path); errs != "" {
+		t.Errorf("recording %s (%s) does not decode cleanly: %s", r["id"], r["codec"], errs)
+	}
+	return testutil.FFprobe(t, path)
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
+
+// checkRecording checks a completed recording's row and its file: codec,
+// one stream of its type, and a duration within half a second of the
+// time from started_at to ended_at.
+func checkRecording(t *testing.T, r map[string]any) (span, played time.Duration) {
+	t.Helper()
+	typ, codec := r["type"].(string), r["codec"].(string)
+	if want := map[string]string{"audio": "opus", "video": "vp8"}[typ]; codec != want {
+		t.Errorf("recording %s: %s codec %q, want %q", r["id"], typ, codec, want)
+	}
+	for _, f := range []string{"started_at", "ended_at", "completed_at", "download_url", "duration_secs", "size_mb"} {
+		if r[f] == nil {
+			t.Errorf("recording %s: %s is null", r["id"], f)
+		}
+	}
+	span = ts(t, r["ended_at"]).Sub(ts(t, r["started_at"]))
+	p := probeRecording(t, r)
+	played = p.Duration()
+	if p.Count(typ) != 1 || len(p.Streams) != 1 || p.Streams[0].CodecName != codec {
+		t.Errorf("recording %s: streams %+v, want one %s %s", r["id"], p.Streams, typ, codec)
+	}
+	if d := played - span; d < -500*time.Millisecond || d > 500*time.Millisecond {
+		t.Errorf("recording %s (%s): plays %v, but was recorded from %v to %v (%v)", r["id"], typ, played, r["started_at"], r["ended_at"], span)
+	}
+	t.Logf("recording %s %s: plays %v, recorded over %v, %v MB", r["id"], codec, played, span, r["size_mb"])
+	if got, want := r["duration_secs"].(float64), played.Seconds(); abs(got-want) > 1 {
+		t.Errorf("recording %s: duration_secs %v, file plays %.2f s", r["id"], got, want)
+	}
+	return span, played
+}
+
+// TestRecordedMeeting: two participants publish audio and video into a
+// room with recording on; when they leave, each of their four tracks is a
+// completed recording whose file decodes and plays as long as the track
+// was recorded, and as long as they were in the room.
+func TestRecordedMeeting(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"enable_recording": true})
+	joined := time.Now()
+	alice := s.join(room, "alice", true, true)
+	bob := s.join(room, "bob", true, true)
+	rs := s.waitRecordings(room, 4, "processing")
+	for _, r := range rs {
+		if r["download_url"] != nil || r["ended_at"] != nil {
+			t.Errorf("processing recording %v has download_url or ended_at", r)
+		}
+	}
+	// The meeting: four seconds of media.
+	time.Sleep(4 * time.Second)
+	ctx := t.Context()
+	if err := alice.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now()
+	rs = s.waitRecordings(room, 4, "completed")
+	who := map[string]int{}
+	for _, r := range rs {
+		who[r["participant_id"].(string)+"/"+r["type"].(string)]++
+		span, played := checkRecording(t, r)
+		if played < 4*time.Second-500*time.Millisecond || span > left.Sub(joined)+500*time.Millisecond {
+			t.Errorf("recording %s plays %v over %v; the participants published 4 s in a %v meeting", r["id"], played, span, left.Sub(joined))
+		}
+	}
+	for _, p := range []string{alice.ParticipantID, bob.ParticipantID} {
+		if who[p+"/audio"] != 1 || who[p+"/video"] != 1 {
+			t.Errorf("participant %s: recordings %v, want one audio and one video", p, who)
+		}
+	}
+}
+
+// TestRecordingDownloadAndDelete: a recording's file is served to the API
+// key and to its signed link, not to an expired or altered link or to
+// nobody; Range requests get exactly the bytes asked for; deleting the
+// recording (one, or in bulk) deletes its file.
+func TestRecordingDownloadAndDelete(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"enable_recording": true})
+	alice := s.join(room, "alice", true, true)
+	s.waitRecordings(room, 2, "processing")
+	time.Sleep(time.Second)
+	if err := alice.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rs := s.waitRecordings(room, 2, "completed")
+	var audio, video map[string]any
+	for _, r := range rs {
+		if r["type"] == "audio" {
+			audio = r
+		} else {
+			video = r
+		}
+	}
+	id := video["id"].(string)
+	signed := video["download_url"].(string)
+	plain, _, _ := strings.Cut(signed, "?")
+	if plain != s.URL+"/v2/room_recordings/"+id+"/download" || !strings.Contains(signed, "signature=") {
+		t.Fatalf("download_url %q: want a signed link to this server", signed)
+	}
+	code, full, _ := fetch(t, plain, true)
+	if code != 200 || len(full) < 1000 {
+		t.Fatalf("download with the API key: %d, %d bytes", code, len(full))
+	}
+	if code, b, _ := fetch(t, signed, false); code != 200 || string(b) != string(full) {
+		t.Errorf("download with the signed link: %d, %d bytes (want the %d of the file)", code, len(b), len(full))
+	}
+	if code, b, _ := fetch(t, plain, false); code != 401 || !strings.Contains(string(b), "signed download_url") {
+		t.Errorf("download without key or signature: %d %s, want 401 saying how", code, b)
+	}
+	expired := s.Links().SignUntil(plain, time.Now().Add(-time.Minute))
+	if code, b, _ := fetch(t, expired, false); code != 403 || !strings.Contains(string(b), "expired") {
+		t.Errorf("download with an expired link: %d %s, want 403 saying it expired", code, b)
+	}
+	other := strings.Replace(signed, id, audio["id"].(string), 1)
+	if code, _, _ := fetch(t, other, false); code != 403 {
+		t.Errorf("another recording's id under this link's signature: %d, want 403", code)
+	}
+	code, part, hdr := fetch(t, signed, false, "Range", "bytes=100-1099")
+	if code != 206 || string(part) != string(full[100:1100]) || hdr.Get("Content-Range") != "bytes 100-1099/"+itoa(len(full)) {
+		t.Errorf("Range 100-1099: %d, %d bytes, Content-Range %q", code, len(part), hdr.Get("Content-Range"))
+	}
+
+	files := s.Files()
+	if _, err := files.Stat(t.Context(), domain.RecordingKey(id)); err != nil {
+		t.Fatalf("the file before delete: %v", err)
+	}
+	if code, _ := s.api("DELETE", "/room_recordings/"+id, nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, err := files.Stat(t.Context(), domain.RecordingKey(id)); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("after delete the file is still there (%v)", err)
+	}
+	if code, _, _ := fetch(t, plain, true); code != 404 {
+		t.Errorf("download of a deleted recording: %d, want 404", code)
+	}
+	if code, _ := s.api("DELETE", "/room_recordings?filter[room_id]="+room, nil); code != 201 {
+		t.Fatalf("bulk delete: %d", code)
+	}
+	if _, err := files.Stat(t.Context(), domain.RecordingKey(audio["id"].(string))); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("after bulk delete the audio file is still there (%v)", err)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

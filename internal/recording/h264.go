@@ -1,0 +1,64 @@
+package recording
+
+import (
+	"errors"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/blob"
+)
+
+// annexBSink writes H.264 as an Annex-B elementary stream (what
+// `ffmpeg -f h264` reads), starting at an IDR picture. The stream has no
+// timestamps of its own; the recording's duration is kept in its row.
+type annexBSink struct {
+	f      blob.Writer
+	begun  bool
+	first  uint32
+	lastTS uint32
+	ext    int64
+}
+
+func newAnnexBSink(f blob.Writer) *annexBSink { return &annexBSink{f: f} }
+
+func (s *annexBSink) write(fr frame) error {
+	if !s.begun {
+		if !fr.key {
+			return errNeedKeyframe
+		}
+		s.begun, s.first, s.lastTS = true, fr.ts, fr.ts
+	}
+	if d := int64(int32(fr.ts - s.lastTS)); d > 0 {
+		s.ext += d
+		s.lastTS = fr.ts
+	}
+	_, err := s.f.Write(fr.data)
+	return err
+}
+
+func (s *annexBSink) close(time.Time) error { return errors.Join(s.f.Sync(), s.f.Close()) }
+
+func (s *annexBSink) duration() time.Duration {
+	if !s.begun {
+		return 0
+	}
+	return time.Duration(s.ext)*time.Second/90000 + time.Second/30
+}
+
+// annexBKeyframe reports whether an Annex-B access unit holds an IDR
+// slice (NAL type 5).
+func annexBKeyframe(b []byte) bool {
+	zeros := 0
+	for i, c := range b {
+		switch {
+		case c == 0:
+			zeros++
+			continue
+		case c == 1 && zeros >= 2 && i+1 < len(b):
+			if b[i+1]&0x1f == 5 {
+				return true
+			}
+		}
+		zeros = 0
+	}
+	return false
+}

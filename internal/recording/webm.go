@@ -1,0 +1,141 @@
+package recording
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/at-wat/ebml-go/mkvcore"
+	"github.com/at-wat/ebml-go/webm"
+
+	"github.com/roomsd/roomsd/internal/blob"
+)
+
+// errNeedKeyframe: a video file can only start on a keyframe.
+var errNeedKeyframe = errors.New("waiting for a keyframe")
+
+// webmSink writes VP8 into WebM. Block times come from the RTP
+// timestamps, so a pause (camera muted, frames lost) stays a pause when
+// the file plays. Clusters have no size written up front: a file cut
+// short by a crash plays up to its last block. A clean close adds the
+// duration and a seek index (cues).
+type webmSink struct {
+	f      *guardedWriter
+	bw     webm.BlockWriteCloser
+	first  uint32 // RTP timestamp of the first frame
+	lastMS int64
+	ext    int64 // ms of the latest frame from the first
+	prevTS uint32
+}
+
+func newWebMSink(f blob.Writer) *webmSink { return &webmSink{f: &guardedWriter{w: f}} }
+
+func (s *webmSink) write(fr frame) error {
+	if s.bw == nil {
+		if !fr.key {
+			return errNeedKeyframe
+		}
+		w, h, ok := vp8Size(fr.data)
+		if !ok {
+			return errNeedKeyframe
+		}
+		ws, err := webm.NewSimpleBlockWriter(s.f, []webm.TrackEntry{{
+			Name: "Video", TrackNumber: 1, TrackUID: 1, CodecID: "V_VP8", TrackType: 1,
+			Video: &webm.Video{PixelWidth: uint64(w), PixelHeight: uint64(h)},
+		}},
+			mkvcore.WithSeekHead(true), mkvcore.WithCues(16<<10),
+			// A new cluster at a keyframe at least 2 s after the last one
+			// (a seek point), and at most 30 s apart.
+			mkvcore.WithMinMaxClusterDuration(1, 2000, 30000),
+			mkvcore.WithOnFatalHandler(s.f.fail))
+		if err != nil {
+			return err
+		}
+		s.bw, s.first, s.prevTS = ws[0], fr.ts, fr.ts
+	}
+	// Timestamps unwrap as they go (32 bits of 90 kHz last 13 hours).
+	s.ext += int64(int32(fr.ts - s.prevTS))
+	s.prevTS = fr.ts
+	ms := max(s.ext/90, s.lastMS) // never backwards
+	s.lastMS = ms
+	if _, err := s.bw.Write(fr.key, ms, fr.data); err != nil {
+		return err
+	}
+	return s.f.error()
+}
+
+func (s *webmSink) close(time.Time) error {
+	if s.bw == nil {
+		return errors.Join(s.f.error(), s.f.w.Close())
+	}
+	// Close waits until the writer has finished the file (and closed it).
+	err := s.bw.Close()
+	return errors.Join(err, s.f.error())
+}
+
+// duration is the time from the first frame to the last, plus one frame.
+func (s *webmSink) duration() time.Duration {
+	if s.bw == nil {
+		return 0
+	}
+	return time.Duration(s.lastMS)*time.Millisecond + time.Second/30
+}
+
+// vp8Size reads the picture size of a VP8 keyframe (RFC 6386 9.1).
+func vp8Size(b []byte) (w, h int, ok bool) {
+	if len(b) < 10 || b[0]&1 != 0 || b[3] != 0x9d || b[4] != 0x01 || b[5] != 0x2a {
+		return 0, 0, false
+	}
+	w = int(binary.LittleEndian.Uint16(b[6:8]) & 0x3fff)
+	h = int(binary.LittleEndian.Uint16(b[8:10]) & 0x3fff)
+	return w, h, w > 0 && h > 0
+}
+
+// guardedWriter hands the container writer a file that never fails: the
+// first write error is kept (and later writes skipped) for the recorder
+// to see, because ebml-go's writer stops on an error and would then
+// block whoever writes the next frame.
+type guardedWriter struct {
+	w   blob.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (g *guardedWriter) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+func (g *guardedWriter) error() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+func (g *guardedWriter) Write(p []byte) (int, error) {
+	if g.error() != nil {
+		return len(p), nil
+	}
+	if _, err := g.w.Write(p); err != nil {
+		g.fail(err)
+	}
+	return len(p), nil
+}
+
+func (g *guardedWriter) WriteAt(p []byte, off int64) (int, error) {
+	if g.error() != nil {
+		return len(p), nil
+	}
+	if _, err := g.w.WriteAt(p, off); err != nil {
+		g.fail(err)
+	}
+	return len(p), nil
+}
+
+func (g *guardedWriter) Close() error {
+	return g.w.Close()
+}
