@@ -265,3 +265,93 @@ func TestRecordingDownloadAndDelete(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// download saves a recording's file (through its signed link) and
+// returns its path.
+func download(t *testing.T, r map[string]any) string {
+	t.Helper()
+	code, body, _ := fetch(t, r["download_url"].(string), false)
+	if code != 200 {
+		t.Fatalf("download %v: %d", r["id"], code)
+	}
+	path := filepath.Join(t.TempDir(), r["id"].(string))
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRecordingToggledAndMuted: turning enable_recording on in a running
+// session starts recording its tracks, turning it off finishes them while
+// the meeting goes on, and on again starts new recordings. A mute in the
+// middle stays a silence of the mute's length at its place in time, so
+// the audio plays as long as it was recorded.
+func TestRecordingToggledAndMuted(t *testing.T) {
+	s := newServer(t)
+	room := s.room(nil)
+	alice := s.join(room, "alice", true, true)
+	bob := s.join(room, "bob", false, false)
+	testutil.Eventually(t, 15*time.Second, "Bob hears and sees Alice", func() bool {
+		return received(bob, alice.ParticipantID, "audio") > 20 && received(bob, alice.ParticipantID, "video") > 20
+	})
+	if rs := s.recordings(room); len(rs) != 0 {
+		t.Fatalf("recording off: %d recordings", len(rs))
+	}
+	toggle := func(on bool) time.Time {
+		if code, out := s.api("PATCH", "/rooms/"+room, map[string]any{"enable_recording": on}); code != 200 {
+			t.Fatalf("PATCH enable_recording=%v: %d %v", on, code, out)
+		}
+		return time.Now()
+	}
+	on := toggle(true)
+	s.waitRecordings(room, 2, "processing")
+	time.Sleep(time.Second)
+	mutedAt := time.Now()
+	if code, _ := s.api("POST", "/room_sessions/"+alice.SessionID+"/actions/mute", map[string]any{"participants": "all"}); code != 200 {
+		t.Fatalf("mute: %d", code)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if code, _ := s.api("POST", "/room_sessions/"+alice.SessionID+"/actions/unmute", map[string]any{"participants": "all"}); code != 200 {
+		t.Fatalf("unmute: %d", code)
+	}
+	unmutedAt := time.Now()
+	time.Sleep(time.Second)
+	off := toggle(false)
+	rs := s.waitRecordings(room, 2, "completed")
+	for _, r := range rs {
+		_, played := checkRecording(t, r)
+		if d := played - off.Sub(on); d < -500*time.Millisecond || d > 500*time.Millisecond {
+			t.Errorf("%s recording plays %v; recording was on for %v", r["type"], played, off.Sub(on))
+		}
+		if r["type"] != "audio" {
+			continue
+		}
+		start := ts(t, r["started_at"])
+		sil := testutil.Silences(t, download(t, r), time.Second)
+		wantStart, wantEnd := mutedAt.Sub(start), unmutedAt.Sub(start)
+		t.Logf("silences %v; muted from %v to %v into the recording", sil, wantStart, wantEnd)
+		if len(sil) != 1 || abs((sil[0].Start-wantStart).Seconds()) > 0.3 || abs((sil[0].End-wantEnd).Seconds()) > 0.3 {
+			t.Errorf("audio: silences %v, want one from %v to %v (the mute)", sil, wantStart, wantEnd)
+		}
+	}
+	// The meeting went on: Bob still receives Alice.
+	before := received(bob, alice.ParticipantID, "video")
+	testutil.Eventually(t, 10*time.Second, "Bob still sees Alice after recording stopped", func() bool {
+		return received(bob, alice.ParticipantID, "video") > before+20
+	})
+	// On again: new recordings of the same tracks.
+	toggle(true)
+	testutil.Eventually(t, 15*time.Second, "two new recordings", func() bool {
+		n := 0
+		for _, r := range s.recordings(room) {
+			if r["status"] == "processing" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if err := alice.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.waitRecordings(room, 4, "completed")
+}

@@ -278,23 +278,38 @@ func (r *recorder) run() {
 	default:
 		sb = samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
 	}
-	var arrived time.Time
+	// A frame leaves the sample builder when a later packet has come:
+	// its own arrival is kept by timestamp.
+	arrivals := map[uint32]time.Time{}
+	arrival := func(ts uint32) time.Time {
+		at, ok := arrivals[ts]
+		if !ok {
+			at = time.Now()
+		}
+		delete(arrivals, ts)
+		return at
+	}
 	for p := range r.tap.Packets() {
 		if r.err != nil {
 			p.Release()
 			continue
 		}
 		pkt := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
-		arrived = p.Arrived
+		if _, ok := arrivals[pkt.Timestamp]; !ok {
+			if len(arrivals) > 4096 { // frames the builder dropped
+				clear(arrivals)
+			}
+			arrivals[pkt.Timestamp] = p.Arrived
+		}
 		p.Release()
 		sb.Push(pkt)
 		for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
-			r.frame(smp, arrived)
+			r.frame(smp, arrival(smp.PacketTimestamp))
 		}
 	}
 	sb.Flush()
 	for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
-		r.frame(smp, arrived)
+		r.frame(smp, arrival(smp.PacketTimestamp))
 	}
 	r.finish(time.Now())
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,4 +76,63 @@ func Decode(t testing.TB, path string) string {
 		t.Fatalf("ffmpeg decode %s: %v: %s", path, err, stderr.String())
 	}
 	return stderr.String()
+}
+
+// Played is how long a media file plays when decoded to its end: the
+// time of its last decoded frame (ffmpeg's own count, for files whose
+// header has no duration, such as one cut short by a crash).
+func Played(t testing.TB, path string) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "frame=pts_time,duration_time",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe frames of %s: %v", path, err)
+	}
+	var end float64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		pts, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		d := 0.0
+		if len(f) > 1 {
+			d, _ = strconv.ParseFloat(f[1], 64)
+		}
+		end = max(end, pts+d)
+	}
+	return time.Duration(end * float64(time.Second))
+}
+
+// Silence is a stretch of silence ffmpeg's silencedetect found.
+type Silence struct{ Start, End time.Duration }
+
+var silenceRE = regexp.MustCompile(`silence_(start|end): (-?[0-9.]+)`)
+
+// Silences lists the stretches of an audio file quieter than -50 dB for
+// at least min.
+func Silences(t testing.TB, path string, min time.Duration) []Silence {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-i", path, "-af",
+		fmt.Sprintf("silencedetect=n=-50dB:d=%.3f", min.Seconds()), "-f", "null", "-")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffmpeg silencedetect %s: %v: %s", path, err, stderr.String())
+	}
+	var out []Silence
+	for _, m := range silenceRE.FindAllStringSubmatch(stderr.String(), -1) {
+		f, _ := strconv.ParseFloat(m[2], 64)
+		d := time.Duration(f * float64(time.Second))
+		if m[1] == "start" {
+			out = append(out, Silence{Start: d, End: -1})
+		} else if len(out) > 0 {
+			out[len(out)-1].End = d
+		}
+	}
+	return out
 }
