@@ -127,6 +127,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	simulcast := fs.Bool("simulcast", false, "publish video as three simulcast encodings (150k, 500k and 1.5M at once)")
 	quality := fs.String("quality", "auto", "the layer to receive of every remote video: auto, low, medium or high")
 	delay := fs.Duration("delay", 0, "hold every packet the participants receive for this long (e.g. 100ms), to try a distant link")
+	loss := fs.Float64("loss", 0, "drop this share (0 to 0.5, e.g. 0.05) of the packets each participant sends, at random, as a lossy uplink would")
 	view := fs.String("view", "", "the size each remote video is shown at, WIDTHxHEIGHT (e.g. 320x180): the server sends the layer that fits; empty: no limit")
 	fs.Usage = func() {
 		var b strings.Builder
@@ -167,6 +168,8 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 		return usageErr("--duration, --connect-timeout and --progress must not be negative")
 	case *delay < 0 || *delay > bot.MaxDelay:
 		return usageErr("--delay %v: from 0 to %v", *delay, bot.MaxDelay)
+	case *loss < 0 || *loss > bot.MaxLoss:
+		return usageErr("--loss %v: from 0 to %v", *loss, bot.MaxLoss)
 	}
 	clip, err := bot.ParseVideoBitrate(*videoBitrate)
 	if err != nil {
@@ -189,7 +192,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	report, err := bot.Run(ctx, bot.Config{
 		Server: base, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
 		Audio: audio, Video: video, Loopback: pinned, ConnectTimeout: *connectTimeout,
-		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH, Delay: *delay,
+		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH, Delay: *delay, Loss: *loss,
 		Log: stderr, ProgressEvery: *progress, Snapshot: snapshot,
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/roomsd/roomsd/internal/blob"
+	"github.com/roomsd/roomsd/internal/bot"
+	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/testutil"
 )
@@ -354,4 +356,32 @@ func TestRecordingToggledAndMuted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.waitRecordings(room, 4, "completed")
+}
+
+// TestRecordingUnderLoss: two roomsd bots publish for four seconds into a
+// recorded room over uplinks that lose 5 % of their packets. Every track
+// is still recorded at real speed: each file decodes and plays as long as
+// the bots published (what the server could not get back is a short
+// silence or a held picture, not a shorter file).
+func TestRecordingUnderLoss(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"enable_recording": true})
+	const publish = 4 * time.Second
+	began := time.Now()
+	rep, err := bot.Run(t.Context(), bot.Config{Server: s.URL, APIKey: "k", Room: room, Context: "lossy", Count: 2,
+		Duration: publish, Audio: true, Video: true, VideoClip: client.VideoMedium, Loopback: true, Loss: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	if rep.Failed > 0 {
+		t.Fatalf("bots: %+v", rep)
+	}
+	rs := s.waitRecordings(room, 4, "completed")
+	for _, r := range rs {
+		_, played := checkRecording(t, r)
+		if played < publish-500*time.Millisecond || played > ended.Sub(began)+500*time.Millisecond {
+			t.Errorf("%s recording under 5%% loss plays %v; the bots published %v (in %v from start to finish)", r["type"], played, publish, ended.Sub(began))
+		}
+	}
 }

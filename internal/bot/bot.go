@@ -53,6 +53,9 @@ type Config struct {
 	// Delay holds every packet the participants receive for this long,
 	// to try a distant link.
 	Delay time.Duration
+	// Loss drops this share (0 to 0.5) of the packets each participant
+	// sends, as a lossy uplink would.
+	Loss float64
 	// Loopback pins ICE to 127.0.0.1.
 	Loopback bool
 	// ConnectTimeout bounds each participant's token request, join and
@@ -201,6 +204,9 @@ func ParseVideoBitrate(s string) (client.VideoClip, error) {
 // MaxDelay is the longest delay a participant may hold what it receives.
 const MaxDelay = 10 * time.Second
 
+// MaxLoss is the largest share of its packets a participant may drop.
+const MaxLoss = 0.5
+
 // CheckQuality refuses a quality that is not one a participant may ask of
 // remote videos: "" or auto, low, medium, high.
 func CheckQuality(q string) error {
@@ -310,6 +316,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("the view size must not be negative")
 	case cfg.Delay < 0 || cfg.Delay > MaxDelay:
 		return nil, fmt.Errorf("delay %v: from 0 to %v", cfg.Delay, MaxDelay)
+	case cfg.Loss < 0 || cfg.Loss > MaxLoss:
+		return nil, fmt.Errorf("loss %v: from 0 to %v", cfg.Loss, MaxLoss)
 	}
 	if err := CheckQuality(cfg.Quality); err != nil {
 		return nil, err
@@ -426,7 +434,7 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 	}
 	c, err := client.Join(cctx, client.ConnectURL(r.base, r.cfg.Room), token,
 		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient,
-			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast, Delay: r.cfg.Delay})
+			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast, Delay: r.cfg.Delay, SendLoss: r.cfg.Loss})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("join: interrupted: %w", err)

@@ -54,6 +54,10 @@ type Options struct {
 	// Delay holds every packet the client receives for this long, to
 	// try a distant link (all media then goes through one UDP socket).
 	Delay time.Duration
+	// SendLoss drops this share (0 to 1) of the media packets the
+	// client sends, at random, as a lossy uplink would; the server's
+	// requests to resend are answered (and may be lost again).
+	SendLoss float64
 	// H264 publishes video as H.264 (constrained baseline, packetization
 	// mode 1) instead of VP8, without simulcast: a synthetic stream of
 	// the right shape (parameter sets and an IDR slice for a keyframe,
@@ -191,7 +195,7 @@ func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e
 // nacksPerPacket is how many times the client asks for one lost packet.
 const nacksPerPacket = 5
 
-func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, error) {
+func newAPI(loopback bool, delay time.Duration, loss float64) (*webrtc.API, net.PacketConn, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, nil, err
@@ -199,6 +203,9 @@ func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, er
 	// Lost audio is asked for again too, as it is for video.
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeAudio)
 	reg := &interceptor.Registry{}
+	if loss > 0 {
+		reg.Add(sendLossFactory{rate: loss}) // the lowest: the network
+	}
 	// Added first, so that it sits below the NACK responder (see rtx.go).
 	reg.Add(repairedRIDFactory{})
 	// pion's NACK generator does not see the packets that come back on
@@ -241,7 +248,7 @@ func newAPI(loopback bool, delay time.Duration) (*webrtc.API, net.PacketConn, er
 // setup builds the PeerConnection, starts publishing and sends the first
 // offer.
 func (c *Client) setup(ctx context.Context, opts Options) error {
-	api, conn, err := newAPI(opts.Loopback, opts.Delay)
+	api, conn, err := newAPI(opts.Loopback, opts.Delay, opts.SendLoss)
 	if err != nil {
 		return err
 	}
