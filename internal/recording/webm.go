@@ -24,8 +24,9 @@ type webmSink struct {
 	f      *guardedWriter
 	bw     webm.BlockWriteCloser
 	first  uint32 // RTP timestamp of the first frame
-	lastMS int64
-	ext    int64 // ms of the latest frame from the first
+	lastMS int64 // time of the latest block
+	frames int   // blocks written
+	ext    int64 // 90 kHz ticks of the latest frame from the first
 	prevTS uint32
 }
 
@@ -55,10 +56,17 @@ func (s *webmSink) write(fr frame) error {
 		s.bw, s.first, s.prevTS = ws[0], fr.ts, fr.ts
 	}
 	// Timestamps unwrap as they go (32 bits of 90 kHz last 13 hours).
+	// Each block comes at least a millisecond after the one before
+	// (players refuse two frames at one time): a layer switch can put
+	// two pictures within a millisecond.
 	s.ext += int64(int32(fr.ts - s.prevTS))
 	s.prevTS = fr.ts
-	ms := max(s.ext/90, s.lastMS) // never backwards
+	ms := s.ext / 90
+	if s.frames > 0 && ms <= s.lastMS {
+		ms = s.lastMS + 1
+	}
 	s.lastMS = ms
+	s.frames++
 	if _, err := s.bw.Write(fr.key, ms, fr.data); err != nil {
 		return err
 	}
