@@ -24,9 +24,9 @@ type webmSink struct {
 	f      *guardedWriter
 	bw     webm.BlockWriteCloser
 	first  uint32 // RTP timestamp of the first frame
-	lastMS int64 // time of the latest block
-	frames int   // blocks written
-	ext    int64 // 90 kHz ticks of the latest frame from the first
+	lastMS int64  // time of the latest block
+	frames int    // blocks written
+	ext    int64  // 90 kHz ticks of the latest frame from the first
 	prevTS uint32
 }
 
