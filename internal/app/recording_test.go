@@ -16,6 +16,7 @@ import (
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/testutil"
+	"github.com/roomsd/roomsd/internal/testutil/probe"
 )
 
 // recordings lists a room's recordings (up to 50).
@@ -91,7 +92,7 @@ func ts(t *testing.T, v any) time.Time {
 
 // probeRecording downloads a recording through its signed download_url
 // (no API key) and reads it with ffprobe.
-func probeRecording(t *testing.T, r map[string]any) testutil.Probe {
+func probeRecording(t *testing.T, r map[string]any) probe.Probe {
 	t.Helper()
 	url, _ := r["download_url"].(string)
 	code, body, hdr := fetch(t, url, false)
@@ -109,10 +110,10 @@ func probeRecording(t *testing.T, r map[string]any) testutil.Probe {
 	if got := hdr.Get("Content-Type"); got != want {
 		t.Errorf("Content-Type %q, want %q", got, want)
 	}
-	if errs := testutil.Decode(t, path); errs != "" {
+	if errs := probe.Decode(t, path); errs != "" {
 		t.Errorf("recording %s (%s) does not decode cleanly: %s", r["id"], r["codec"], errs)
 	}
-	return testutil.FFprobe(t, path)
+	return probe.File(t, path)
 }
 
 func abs(f float64) float64 {
@@ -329,7 +330,7 @@ func TestRecordingToggledAndMuted(t *testing.T) {
 			continue
 		}
 		start := ts(t, r["started_at"])
-		sil := testutil.Silences(t, download(t, r), time.Second)
+		sil := probe.Silences(t, download(t, r), time.Second)
 		wantStart, wantEnd := mutedAt.Sub(start), unmutedAt.Sub(start)
 		t.Logf("silences %v; muted from %v to %v into the recording", sil, wantStart, wantEnd)
 		if len(sil) != 1 || abs((sil[0].Start-wantStart).Seconds()) > 0.3 || abs((sil[0].End-wantEnd).Seconds()) > 0.3 {

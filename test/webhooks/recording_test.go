@@ -13,6 +13,7 @@ import (
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/testutil"
+	"github.com/roomsd/roomsd/internal/testutil/probe"
 )
 
 type recordingRow struct {
@@ -109,10 +110,10 @@ func TestKill9WhileRecording(t *testing.T) {
 		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 			t.Fatalf("recording %s (%s): file %v", r.ID, r.Type, err)
 		}
-		if errs := testutil.Decode(t, path); errs != "" {
+		if errs := probe.Decode(t, path); errs != "" {
 			t.Logf("recording %s (%s) cut by the crash; ffmpeg notes: %s", r.ID, r.Type, errs)
 		}
-		played := testutil.Played(t, path)
+		played := probe.Played(t, path)
 		t.Logf("recording %s (%s): %v of media on disk after the crash", r.ID, r.Type, played)
 		if played < 2*time.Second {
 			t.Errorf("recording %s (%s): only %v playable after 3 s of recording", r.ID, r.Type, played)

@@ -1,4 +1,6 @@
-package testutil
+// Package probe reads media files in tests with Debian's ffprobe and ffmpeg
+// (package ffmpeg, installed by .ci/run).
+package probe
 
 import (
 	"bytes"
@@ -46,9 +48,9 @@ func (p Probe) Count(codecType string) int {
 	return n
 }
 
-// FFprobe reads a media file with Debian's ffprobe (package ffmpeg,
+// File reads a media file with Debian's ffprobe (package ffmpeg,
 // installed by .ci/run), failing the test if it cannot.
-func FFprobe(t testing.TB, path string) Probe {
+func File(t testing.TB, path string) Probe {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
