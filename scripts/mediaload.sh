@@ -30,7 +30,8 @@
 #   SCENARIOS="join fanout-49" WINDOW=5 scripts/mediaload.sh
 #
 # Variables: SCENARIOS (join fanout-49 fanout-98 fanout-196 mesh-10
-# mesh-25 mesh-50), WINDOW and WARMUP (seconds), JOIN_RUNS, VIDEO (what
+# mesh-25 mesh-50, and any of them with +rec: the same with recording on),
+# WINDOW and WARMUP (seconds), JOIN_RUNS, VIDEO (what
 # publishers send: the bot's --video-bitrate, 1.5M by default, pattern for
 # the cheap test pattern the first figures used), SERVER_BIN (the roomsd
 # binary to measure, e.g. one built from an older commit, so two versions
@@ -74,7 +75,7 @@ api() { # METHOD PATH [BODY]
 	curl -fsS -X "$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
 		${3:+-d "$3"} "$url$2"
 }
-new_room() { api POST /rooms '{"max_participants": 50}' | jq -r .data.id; }
+new_room() { api POST /rooms "{\"max_participants\": 50, \"enable_recording\": $record}" | jq -r .data.id; }
 
 # start_bot NAME ARGS...: runs roomsd bot in the background; its report
 # goes to NAME.json, its stderr to NAME.log. Sets $last_pid.
@@ -126,7 +127,8 @@ go build -o "$work/roomsd" ./cmd/roomsd
 # that its CPU and memory figures are its own. Sets $url and $server_pid.
 start_server() {
 	local log="$work/$1-server.log"
-	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$work/$1.db" ROOMSD_API_KEYS="$KEY" ROOMSD_RTC_LOOPBACK=on \
+	rm -rf "$work/$1-data"
+	ROOMSD_ADDR=127.0.0.1:0 ROOMSD_DB="$work/$1.db" ROOMSD_DATA_DIR="$work/$1-data" ROOMSD_API_KEYS="$KEY" ROOMSD_RTC_LOOPBACK=on \
 		ROOMSD_RTC_UDP_PORT=0 ROOMSD_EMPTY_TIMEOUT=1s "${SERVER_BIN:-$work/roomsd}" serve >"$log" 2>&1 &
 	server_pid=$!
 	wait_listening "$log" "$server_pid"
@@ -252,17 +254,28 @@ load_scenario() {
 		"- server CPU \($cs / $hz | r(2)) s = \($cs / $hz / $win * 100 | round)% of one core; \(if $pk > 0 then ($cs / $hz * 1e6 / $pk | r(1)) else "n/a" end) µs per forwarded packet; RSS \($rss / 1024 | round) MiB",
 		"- bots CPU \($bs / $hz | r(2)) s = \($bs / $hz / $win * 100 | round)% of one core",
 		"- loss (RTP sequence gaps) \(if $pk + $lo > 0 then ($lo * 100 / ($pk + $lo) | r(3)) else 0 end)% (\($lo) packets; the kernel dropped \($drops) UDP datagrams on full receive buffers, \($sdrops) of them at the server\u0027s media socket); audio \($au / $streams / $win | r(1)) packets/s per stream (the publisher sends 50), video \(($pk - $au) / $streams / $win | r(1)) packets/s per stream"'
+	if [[ $record == true ]]; then
+		local files_n bytes_n
+		files_n=$(find "$work/$name-data/recordings" -type f 2>/dev/null | wc -l)
+		bytes_n=$(du -sb "$work/$name-data/recordings" 2>/dev/null | cut -f1)
+		echo "- recording on: $files_n recordings, $((${bytes_n:-0} / 1048576)) MiB written in all"
+	fi
 	echo "- join p50/p95/max ms, from the token request: admitted $(stats .join_ms "${files[@]}"), media connected $(stats .connect_ms "${files[@]}"), first video packet $(stats .join_to_first_video_ms "${files[@]}"), first keyframe $(stats .join_to_first_keyframe_ms "${files[@]}")"
 }
 
 for s in $SCENARIOS; do
+	# A scenario named with +rec (mesh-8+rec) runs in rooms with
+	# enable_recording on: every published track is also written to disk.
+	record=false
+	[[ $s == *+rec ]] && record=true
 	start_server "$s"
 	echo
 	echo "# $s: roomsd at $url (media_udp=$media_udp), pid $server_pid"
-	case $s in
+	base=${s%+rec}
+	case $base in
 	join) join_scenario ;;
-	fanout-[0-9]*) load_scenario "$s" $(((${s#fanout-} + 48) / 49)) fanout ;;
-	mesh-[0-9]*) load_scenario "$s" 1 mesh "${s#mesh-}" ;;
+	fanout-[0-9]*) load_scenario "$s" $(((${base#fanout-} + 48) / 49)) fanout ;;
+	mesh-[0-9]*) load_scenario "$s" 1 mesh "${base#mesh-}" ;;
 	*) echo "unknown scenario $s" >&2; exit 2 ;;
 	esac
 	stop_server

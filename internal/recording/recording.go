@@ -269,49 +269,94 @@ func (r *recorder) stop() { r.tap.Close() }
 func (r *recorder) run() {
 	defer r.s.wg.Done()
 	defer r.s.forget(r)
-	var sb *samplebuilder.SampleBuilder
-	switch r.codec {
-	case "opus":
-		sb = samplebuilder.New(50, &codecs.OpusPacket{}, opusRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
-	case "vp8":
-		sb = samplebuilder.New(512, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
-	default:
-		sb = samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	asm := newAssembler(r.codec)
+	// The queue is read in bursts, a few times a second, rather than as
+	// each packet comes: forwarding's copy into the queue then wakes
+	// nobody, and the recorder runs a few times a second instead of once
+	// per packet (the queue holds far more than a burst's worth).
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	queue := r.tap.Packets()
+	for open := true; open; {
+		for open {
+			var p sfu.TapPacket
+			select {
+			case p, open = <-queue:
+			default:
+			}
+			if !open || p.Payload == nil {
+				break
+			}
+			if r.err != nil {
+				p.Release()
+				continue
+			}
+			pkt := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
+			arrived := p.Arrived
+			p.Release()
+			asm.push(pkt, arrived, r.frame)
+		}
+		if open {
+			<-tick.C
+		}
 	}
-	// A frame leaves the sample builder when a later packet has come:
-	// its own arrival is kept by timestamp.
-	arrivals := map[uint32]time.Time{}
-	arrival := func(ts uint32) time.Time {
-		at, ok := arrivals[ts]
+	asm.flush(r.frame)
+	r.finish(time.Now())
+}
+
+// pollEvery is how often a recorder reads its queue.
+const pollEvery = 50 * time.Millisecond
+
+// assembler turns packets, in arrival order, into whole frames in order:
+// pion's sample builder reorders, waits a little for a late
+// (retransmitted) packet, and gives up on a frame that stays incomplete.
+type assembler struct {
+	sb *samplebuilder.SampleBuilder
+	// A frame leaves the builder when a later packet has come: its own
+	// arrival time is kept by RTP timestamp.
+	arrivals map[uint32]time.Time
+}
+
+func newAssembler(codec string) *assembler {
+	a := &assembler{arrivals: map[uint32]time.Time{}}
+	switch codec {
+	case "opus":
+		a.sb = samplebuilder.New(50, &codecs.OpusPacket{}, opusRate, samplebuilder.WithMaxTimeDelay(300*time.Millisecond))
+	case "vp8":
+		a.sb = samplebuilder.New(512, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	default:
+		a.sb = samplebuilder.New(512, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+	}
+	return a
+}
+
+// push adds a packet and hands every frame it completes to out.
+func (a *assembler) push(p *rtp.Packet, arrived time.Time, out func(*media.Sample, time.Time)) {
+	if _, ok := a.arrivals[p.Timestamp]; !ok {
+		if len(a.arrivals) > 4096 { // frames the builder dropped
+			clear(a.arrivals)
+		}
+		a.arrivals[p.Timestamp] = arrived
+	}
+	a.sb.Push(p)
+	a.pop(out)
+}
+
+// flush hands out what complete frames are left.
+func (a *assembler) flush(out func(*media.Sample, time.Time)) {
+	a.sb.Flush()
+	a.pop(out)
+}
+
+func (a *assembler) pop(out func(*media.Sample, time.Time)) {
+	for smp := a.sb.Pop(); smp != nil; smp = a.sb.Pop() {
+		at, ok := a.arrivals[smp.PacketTimestamp]
 		if !ok {
 			at = time.Now()
 		}
-		delete(arrivals, ts)
-		return at
+		delete(a.arrivals, smp.PacketTimestamp)
+		out(smp, at)
 	}
-	for p := range r.tap.Packets() {
-		if r.err != nil {
-			p.Release()
-			continue
-		}
-		pkt := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
-		if _, ok := arrivals[pkt.Timestamp]; !ok {
-			if len(arrivals) > 4096 { // frames the builder dropped
-				clear(arrivals)
-			}
-			arrivals[pkt.Timestamp] = p.Arrived
-		}
-		p.Release()
-		sb.Push(pkt)
-		for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
-			r.frame(smp, arrival(smp.PacketTimestamp))
-		}
-	}
-	sb.Flush()
-	for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
-		r.frame(smp, arrival(smp.PacketTimestamp))
-	}
-	r.finish(time.Now())
 }
 
 // frame writes one sample, opening the recording on the first.

@@ -31,7 +31,7 @@ func TestOpusSamples(t *testing.T) {
 	}
 }
 
-func newFile(t *testing.T) (blob.Writer, string) {
+func newFile(t testing.TB) (blob.Writer, string) {
 	t.Helper()
 	d, err := blob.OpenDir(t.TempDir())
 	if err != nil {
