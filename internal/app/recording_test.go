@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -384,5 +385,45 @@ func TestRecordingUnderLoss(t *testing.T) {
 		if played < publish-500*time.Millisecond || played > ended.Sub(began)+500*time.Millisecond {
 			t.Errorf("%s recording under 5%% loss plays %v; the bots published %v (in %v from start to finish)", r["type"], played, publish, ended.Sub(began))
 		}
+	}
+}
+
+// TestRecordingH264: an H.264 video track is recorded as an Annex-B
+// stream that starts on an IDR picture with its parameter sets, one
+// access unit per picture sent.
+func TestRecordingH264(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"enable_recording": true})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := client.Join(ctx, client.ConnectURL(s.URL, room), s.token(room),
+		client.Options{Context: "h264", Video: true, H264: true, Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.waitRecordings(room, 1, "processing")
+	time.Sleep(2 * time.Second)
+	if err := c.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := s.waitRecordings(room, 1, "completed")[0]
+	if r["codec"] != "h264" || r["type"] != "video" {
+		t.Fatalf("recording %v: want h264 video", r)
+	}
+	code, body, hdr := fetch(t, r["download_url"].(string), false)
+	if code != 200 || hdr.Get("Content-Type") != "video/h264" {
+		t.Fatalf("download: %d %q", code, hdr.Get("Content-Type"))
+	}
+	if len(body) < 5 || string(body[:4]) != "\x00\x00\x00\x01" || body[4]&0x1f != 7 {
+		t.Fatalf("the stream starts %x, want a start code and the SPS", body[:min(len(body), 8)])
+	}
+	// One access unit per picture: the sender's 30 a second, for as long
+	// as the recording plays.
+	units := strings.Count(string(body), "\x00\x00\x00\x01\x41") + strings.Count(string(body), "\x00\x00\x00\x01\x65")
+	dur := r["duration_secs"].(float64)
+	t.Logf("%d pictures, duration_secs %v", units, dur)
+	if dur < 1 || dur > 3 || units < 45 || units > 90 {
+		t.Errorf("%d pictures in %v s; want about 30 a second for 2 s", units, dur)
 	}
 }
