@@ -48,7 +48,10 @@ type Service struct {
 	cfg    Config
 	mu     sync.Mutex
 	recs   map[string]*recorder // by track id
-	closed bool
+	// toggles counts each room's enable_recording changes: a decision
+	// taken on a room read before a change gives way to the change.
+	toggles map[string]int
+	closed  bool
 	wg     sync.WaitGroup
 }
 
@@ -60,7 +63,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, recs: map[string]*recorder{}}
+	return &Service{cfg: cfg, recs: map[string]*recorder{}, toggles: map[string]int{}}
 }
 
 // Published hears of a newly published track (the media server's
@@ -69,6 +72,9 @@ func (s *Service) Published(t sfu.PublishedTrack) {
 	if !s.enter() {
 		return
 	}
+	s.mu.Lock()
+	seen := s.toggles[t.RoomID]
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -81,7 +87,7 @@ func (s *Service) Published(t sfu.PublishedTrack) {
 			return
 		}
 		if room.EnableRecording {
-			s.start(t)
+			s.start(t, seen)
 		}
 	}()
 }
@@ -101,9 +107,13 @@ func (s *Service) enter() bool {
 // tracks of its session: on starts recording every published track not
 // yet recorded, off finishes the room's recordings.
 func (s *Service) SetRecording(roomID string, on bool) {
+	s.mu.Lock()
+	s.toggles[roomID]++
+	seen := s.toggles[roomID]
+	s.mu.Unlock()
 	if on {
 		for _, t := range s.cfg.Media.Tracks(roomID) {
-			s.start(t)
+			s.start(t, seen)
 		}
 		return
 	}
@@ -120,8 +130,10 @@ func (s *Service) SetRecording(roomID string, on bool) {
 	}
 }
 
-// start records a track unless it is recorded already.
-func (s *Service) start(t sfu.PublishedTrack) {
+// start records a track unless it is recorded already, or the room's
+// enable_recording changed since the decision to record (toggles moved
+// past seen).
+func (s *Service) start(t sfu.PublishedTrack, seen int) {
 	codec := codecName(t.Codec.MimeType)
 	if codec == "" {
 		s.cfg.Log.Warn("recording: codec not recorded", "track_id", t.TrackID, "codec", t.Codec.MimeType)
@@ -129,7 +141,7 @@ func (s *Service) start(t sfu.PublishedTrack) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.recs[t.TrackID] != nil {
+	if s.closed || s.recs[t.TrackID] != nil || s.toggles[t.RoomID] != seen {
 		return
 	}
 	tap, err := s.cfg.Media.Tap(t.RoomID, t.TrackID, s.cfg.Queue)
