@@ -45,14 +45,14 @@ type Config struct {
 
 // Service starts and stops recorders. It is safe for concurrent use.
 type Service struct {
-	cfg    Config
-	mu     sync.Mutex
-	recs   map[string]*recorder // by track id
+	cfg  Config
+	mu   sync.Mutex
+	recs map[string]*recorder // by track id
 	// toggles counts each room's enable_recording changes: a decision
 	// taken on a room read before a change gives way to the change.
 	toggles map[string]int
 	closed  bool
-	wg     sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // New returns a Service.
@@ -189,6 +189,8 @@ func (s *Service) Close() {
 // stopped without finishing them, a crash say): a recording whose file
 // has media is completed from what is on disk, its end the file's last
 // write; one without is marked failed. Call it before recording starts.
+// It takes every processing row for its own: with several servers on one
+// database, a recording another server is writing would be settled too.
 func (s *Service) Recover(ctx context.Context) (completed, failed int, err error) {
 	processing := domain.RecordingProcessing
 	var left []domain.Recording
