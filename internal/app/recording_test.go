@@ -310,15 +310,17 @@ func TestRecordingToggledAndMuted(t *testing.T) {
 	on := toggle(true)
 	s.waitRecordings(room, 2, "processing")
 	time.Sleep(time.Second)
-	mutedAt := time.Now()
-	if code, _ := s.api("POST", "/room_sessions/"+alice.SessionID+"/actions/mute", map[string]any{"participants": "all"}); code != 200 {
-		t.Fatalf("mute: %d", code)
+	// Each action takes effect between the request and its answer.
+	action := func(name string) (sent, answered time.Time) {
+		sent = time.Now()
+		if code, _ := s.api("POST", "/room_sessions/"+alice.SessionID+"/actions/"+name, map[string]any{"participants": "all"}); code != 200 {
+			t.Fatalf("%s: %d", name, code)
+		}
+		return sent, time.Now()
 	}
+	muteSent, muteDone := action("mute")
 	time.Sleep(1500 * time.Millisecond)
-	if code, _ := s.api("POST", "/room_sessions/"+alice.SessionID+"/actions/unmute", map[string]any{"participants": "all"}); code != 200 {
-		t.Fatalf("unmute: %d", code)
-	}
-	unmutedAt := time.Now()
+	unmuteSent, unmuteDone := action("unmute")
 	time.Sleep(time.Second)
 	off := toggle(false)
 	rs := s.waitRecordings(room, 2, "completed")
@@ -332,10 +334,15 @@ func TestRecordingToggledAndMuted(t *testing.T) {
 		}
 		start := ts(t, r["started_at"])
 		sil := probe.Silences(t, download(t, r), time.Second)
-		wantStart, wantEnd := mutedAt.Sub(start), unmutedAt.Sub(start)
-		t.Logf("silences %v; muted from %v to %v into the recording", sil, wantStart, wantEnd)
-		if len(sil) != 1 || abs((sil[0].Start-wantStart).Seconds()) > 0.3 || abs((sil[0].End-wantEnd).Seconds()) > 0.3 {
-			t.Errorf("audio: silences %v, want one from %v to %v (the mute)", sil, wantStart, wantEnd)
+		// The silence starts and ends when the actions took effect (a
+		// tenth of a second of slack for audio in flight).
+		within := func(at time.Duration, from, to time.Time) bool {
+			return at >= from.Sub(start)-100*time.Millisecond && at <= to.Sub(start)+100*time.Millisecond
+		}
+		t.Logf("silences %v; mute took effect %v–%v, unmute %v–%v into the recording", sil,
+			muteSent.Sub(start), muteDone.Sub(start), unmuteSent.Sub(start), unmuteDone.Sub(start))
+		if len(sil) != 1 || !within(sil[0].Start, muteSent, muteDone) || !within(sil[0].End, unmuteSent, unmuteDone) {
+			t.Errorf("audio: silences %v, want one from the mute to the unmute", sil)
 		}
 	}
 	// The meeting went on: Bob still receives Alice.
