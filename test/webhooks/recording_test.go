@@ -148,15 +148,20 @@ func TestKill9WhileRecording(t *testing.T) {
 			t.Error(e)
 		}
 		order := map[string][]string{}
+		links := map[string]string{}
 		for _, h := range hits {
 			var ev struct {
 				Payload struct {
 					RecordingID string `json:"recording_id"`
+					DownloadURL string `json:"download_url"`
 				} `json:"payload"`
 			}
 			json.Unmarshal(h.data, &ev)
 			if id := ev.Payload.RecordingID; id != "" && h.answered {
 				order[id] = append(order[id], h.eventType)
+				if h.eventType == domain.EventRecordingCompleted {
+					links[id] = ev.Payload.DownloadURL
+				}
 			}
 		}
 		done := len(order) == 2
@@ -168,6 +173,18 @@ func TestKill9WhileRecording(t *testing.T) {
 			}
 		}
 		if done {
+			// The completed event's link is signed: it downloads the
+			// file without the API key.
+			for id, link := range links {
+				resp, err := http.Get(link)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("recording %s: the webhook's download_url %s: %d", id, link, resp.StatusCode)
+				}
+			}
 			break
 		}
 		if time.Now().After(deadline) {
