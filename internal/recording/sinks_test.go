@@ -148,3 +148,23 @@ func TestCodecName(t *testing.T) {
 		}
 	}
 }
+
+// TestWebMFilesAreIndependent: recordings opened at once share nothing
+// (run with -race; the container library's default segment info is one
+// value for all files).
+func TestWebMFilesAreIndependent(t *testing.T) {
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			f, _ := newFile(t)
+			s := newWebMSink(f)
+			err := s.write(frame{data: vp8Key(320, 180), ts: 0, key: true})
+			done <- errors.Join(err, s.close(time.Now()))
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

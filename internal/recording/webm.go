@@ -45,6 +45,10 @@ func (s *webmSink) write(fr frame) error {
 			Name: "Video", TrackNumber: 1, TrackUID: 1, CodecID: "V_VP8", TrackType: 1,
 			Video: &webm.Video{PixelWidth: uint64(w), PixelHeight: uint64(h)},
 		}},
+			// Each file its own segment info: the library's default is
+			// one shared value, which it changes (the duration) for
+			// every file written with cues.
+			mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "roomsd", WritingApp: "roomsd"}),
 			mkvcore.WithSeekHead(true), mkvcore.WithCues(16<<10),
 			// A new cluster at a keyframe at least 2 s after the last one
 			// (a seek point), and at most 30 s apart.
