@@ -19,7 +19,7 @@ const RECORDING_KEYS = [
   'record_type', 'room_id', 'session_id', 'size_mb', 'started_at', 'status', 'type', 'updated_at',
 ];
 const COMPOSITION_KEYS = [
-  'completed_at', 'created_at', 'download_url', 'duration_secs', 'ended_at', 'format', 'id', 'record_type',
+  'completed_at', 'created_at', 'download_url', 'duration_secs', 'ended_at', 'failure_reason', 'format', 'id', 'record_type',
   'resolution', 'room_id', 'session_id', 'size_mb', 'started_at', 'status', 'updated_at', 'user_id', 'video_layout',
   'webhook_event_failover_url', 'webhook_event_url', 'webhook_timeout_secs',
 ];
@@ -72,7 +72,9 @@ const unauthenticated = (err) => assertAPIError(err, Telnyx.AuthenticationError,
 const badRequest = (err) => assertAPIError(err, Telnyx.BadRequestError, { status: 400 });
 
 describe('sessions, participants, recordings, compositions and client tokens through the telnyx SDK', () => {
-  const ts = new TestServer();
+  // The fixture's recordings have no files: this server renders no
+  // compositions, so that they stay enqueued while the tests look at them.
+  const ts = new TestServer({ env: { ROOMSD_COMPOSE_WORKERS: '0' } });
   /** Runs one fixture command against the server's database; resolves to its JSON result. */
   let fx;
   /** SDK client with the API key. */
@@ -733,6 +735,7 @@ describe('sessions, participants, recordings, compositions and client tokens thr
       session_id: R.s,
       user_id: null,
       status: 'enqueued',
+      failure_reason: null,
       format: 'mp4',
       resolution: '1280x720',
       size_mb: null,
@@ -827,6 +830,7 @@ describe('sessions, participants, recordings, compositions and client tokens thr
     assert.deepEqual(await list({ session_id: R.s2 }), []);
     assert.deepEqual(await list({ status: 'enqueued' }), ids(newest));
     assert.deepEqual(await list({ status: 'completed' }), []);
+    assert.deepEqual(await list({ status: 'failed' }), []);
     const createdDay = day(C.plain.created_at);
     assert.deepEqual(await list({ date_created_at: { eq: createdDay } }), ids(newest.filter((c) => c.created_at.startsWith(createdDay))));
     assert.deepEqual(await list({ date_created_at: { lte: day(C.plain.created_at, -1) } }), []);

@@ -208,6 +208,7 @@ type compositionJSON struct {
 	SessionID               string                `json:"session_id"`
 	UserID                  *string               `json:"user_id"`
 	Status                  string                `json:"status"`
+	FailureReason           *string               `json:"failure_reason"`
 	Format                  string                `json:"format"`
 	Resolution              string                `json:"resolution"`
 	SizeMB                  *float64              `json:"size_mb"`
@@ -235,7 +236,8 @@ func toCompositionJSON(c domain.Composition) compositionJSON {
 		layout[k] = rj
 	}
 	return compositionJSON{
-		ID: c.ID, RoomID: c.RoomID, SessionID: c.SessionID, Status: c.Status, Format: c.Format, Resolution: c.Resolution,
+		ID: c.ID, RoomID: c.RoomID, SessionID: c.SessionID, Status: c.Status, FailureReason: c.FailureReason,
+		Format: c.Format, Resolution: c.Resolution,
 		SizeMB: c.SizeMB, DurationSecs: c.DurationSecs, DownloadURL: c.DownloadURL, VideoLayout: layout,
 		WebhookEventURL: c.WebhookEventURL, WebhookEventFailoverURL: c.WebhookEventFailoverURL, WebhookTimeoutSecs: c.WebhookTimeoutSecs,
 		CreatedAt: ts(c.CreatedAt), UpdatedAt: ts(c.UpdatedAt), StartedAt: tsPtr(c.StartedAt),
@@ -329,6 +331,7 @@ func compositionFilter(q *query) store.CompositionFilter {
 	return store.CompositionFilter{
 		CreatedAt: q.dateRange("date_created_at"),
 		SessionID: q.id("filter[session_id]"),
-		Status:    q.enum("filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued),
+		Status: q.enum("filter[status]", domain.CompositionCompleted, domain.CompositionProcessing, domain.CompositionEnqueued,
+			domain.CompositionFailed),
 	}
 }

@@ -191,6 +191,9 @@ func TestCompositions(t *testing.T) {
 		d["completed_at"] != nil || d["created_at"] != "2024-03-05T10:00:00.000000Z" {
 		t.Errorf("defaults: %v", d)
 	}
+	if reason, ok := d["failure_reason"]; !ok || reason != nil {
+		t.Errorf("failure_reason of a new composition: %v (present %v), want null", reason, ok)
+	}
 	first := d["id"].(string)
 	e.clock.Set(time.Date(2024, 3, 6, 10, 0, 0, 0, time.UTC))
 	d = e.req("POST", "/v2/room_compositions", map[string]any{
@@ -216,7 +219,7 @@ func TestCompositions(t *testing.T) {
 		n     int
 	}{
 		{"", 2}, {"?filter[session_id]=" + r.oldSession, 2}, {"?filter[session_id]=" + p.SessionID, 0},
-		{"?filter[status]=enqueued", 2}, {"?filter[status]=completed", 0},
+		{"?filter[status]=enqueued", 2}, {"?filter[status]=completed", 0}, {"?filter[status]=failed", 0},
 		{"?filter[date_created_at][eq]=2024-03-06", 1}, {"?page[size]=1&page[number]=2", 1},
 	} {
 		if got := e.req("GET", "/v2/room_compositions"+tc.query, nil).want(t, 200).list(); len(got) != tc.n {
@@ -226,7 +229,16 @@ func TestCompositions(t *testing.T) {
 	if l := e.req("GET", "/v2/room_compositions", nil).list(); l[0]["id"] != second || l[1]["id"] != first {
 		t.Errorf("compositions not newest first")
 	}
-	e.req("GET", "/v2/room_compositions?filter[status]=failed", nil).wantError(t, 422, "10015", "", "filter[status]")
+	e.req("GET", "/v2/room_compositions?filter[status]=done", nil).wantError(t, 422, "10015", "", "filter[status]")
+	// A composition that could not be rendered shows failed and why.
+	if _, err := e.svc.FailComposition(t.Context(), second, "nothing to compose"); err != nil {
+		t.Fatal(err)
+	}
+	failed := e.req("GET", "/v2/room_compositions?filter[status]=failed", nil).want(t, 200).list()
+	if len(failed) != 1 || failed[0]["id"] != second || failed[0]["status"] != "failed" || failed[0]["failure_reason"] != "nothing to compose" ||
+		failed[0]["ended_at"] == nil || failed[0]["download_url"] != nil {
+		t.Errorf("failed compositions: %v", failed)
+	}
 	e.req("DELETE", "/v2/room_compositions/"+first, nil).want(t, 204)
 	e.req("GET", "/v2/room_compositions/"+first, nil).wantError(t, 404, "10005", "", "")
 	e.req("DELETE", "/v2/room_compositions/"+first, nil).wantError(t, 404, "10005", "", "")

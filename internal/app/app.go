@@ -23,6 +23,7 @@ import (
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/blob"
+	"github.com/roomsd/roomsd/internal/compose"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/cors"
 	"github.com/roomsd/roomsd/internal/domain"
@@ -52,6 +53,7 @@ type App struct {
 	rooms        *rooms.Service
 	hooks        *webhook.Dispatcher
 	recorder     *recording.Service
+	composer     *compose.Pool
 	files        *blob.Dir
 	links        *download.Signer
 }
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	var (
 		svc      *rooms.Service
 		recorder *recording.Service
+		composer *compose.Pool
 	)
 	media, err := sfu.NewManager(sfu.Config{
 		OnPublish: func(t sfu.PublishedTrack) { recorder.Published(t) },
@@ -148,7 +151,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	}
 	recorderHook := &recordingToggle{}
 	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media),
-		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook)}, opts.RoomOptions...)...)
+		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook),
+		rooms.WithCompositionNotifier(func() { composer.Notify() })}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("end sessions left active by the last run: %w", err)
@@ -166,6 +170,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if done+failed > 0 {
 		opts.Logger.Info("settled recordings left unfinished by the last run", "completed", done, "failed", failed)
 	}
+	// Compositions render once the recordings they use are settled; a
+	// job the last run left enqueued, or processing under a lease that
+	// has passed, is picked up again.
+	composer = compose.New(compose.Config{Rooms: svc, Files: files, Workers: cfg.ComposeWorkers, Log: opts.Logger,
+		URL: func(id string) string { return links.URL(download.Compositions, id) }})
 	people := participants.New(svc, media, opts.Logger)
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
 	mux := http.NewServeMux()
@@ -179,8 +188,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey()),
 		api.WithDownloads(links, files)))
 	hooks.Start()
+	composer.Start()
 	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media,
-		participants: people, rooms: svc, hooks: hooks, recorder: recorder, files: files, links: links}, nil
+		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links}, nil
 }
 
 // recordingToggle passes changes of enable_recording on to the recorder,
@@ -338,6 +348,8 @@ func (a *App) Close() error {
 	// The tracks ended with their participants: recordings finish their
 	// files and rows before the database closes.
 	a.recorder.Close()
+	// Renders in progress stop; their compositions go back to the queue.
+	a.composer.Close()
 	a.participants.Wait()
 	a.hooks.Stop()
 	a.udp.Close()

@@ -48,7 +48,14 @@ type Config struct {
 	// API and in webhooks); "" : http:// and the listen address.
 	PublicURL   string
 	DownloadTTL time.Duration
+	// ComposeWorkers is how many compositions this server renders at
+	// once; 0: it renders none (another node does).
+	ComposeWorkers int
 }
+
+// maxComposeWorkers bounds ROOMSD_COMPOSE_WORKERS: each worker runs an
+// ffmpeg process that keeps a few cores busy.
+const maxComposeWorkers = 64
 
 // ErrHelp is returned when --help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp
@@ -83,6 +90,7 @@ func settings() []setting {
 		{"data-dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the database file"},
 		{"public-url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
 		{"download-url-ttl", "ROOMSD_DOWNLOAD_URL_TTL", "1h", "how long a signed download link (download_url of a recording or composition, as shown by the API or a webhook) stays valid"},
+		{"compose-workers", "ROOMSD_COMPOSE_WORKERS", "1", "how many compositions this server renders at once, each with an ffmpeg process (Debian package ffmpeg); 0: this server renders none"},
 	}
 }
 
@@ -134,6 +142,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		DataDir:         r.str("data-dir"),
 		PublicURL:       strings.TrimRight(r.str("public-url"), "/"),
 		DownloadTTL:     r.duration("download-url-ttl", true, "1h"),
+		ComposeWorkers:  r.number("compose-workers", 0, maxComposeWorkers, fmt.Sprintf("a number from 0 to %d", maxComposeWorkers)),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
 		r.fail("log-level", "is not one of debug, info, warn, error")

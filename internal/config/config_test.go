@@ -25,6 +25,7 @@ func TestLoad(t *testing.T) {
 		"ROOMSD_LIST_CACHE":       "off",
 		"ROOMSD_EMPTY_TIMEOUT":    "90s",
 		"ROOMSD_RTC_UDP_PORT":     "0",
+		"ROOMSD_COMPOSE_WORKERS":  "0",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -35,9 +36,10 @@ func TestLoad(t *testing.T) {
 	if !slices.Equal(c.RTCICEServers, []string{"stun:x:3478", "turn:u:p@y:3478"}) {
 		t.Errorf("RTCICEServers %q", c.RTCICEServers)
 	}
-	if c.WebhookAttempts != 3 || c.ListCache || !c.RTCLoopback || c.EmptyTimeout != 90*time.Second || c.RTCUDPPort != 0 {
-		t.Errorf("attempts %d, list cache %v, loopback %v, empty timeout %v, port %d",
-			c.WebhookAttempts, c.ListCache, c.RTCLoopback, c.EmptyTimeout, c.RTCUDPPort)
+	if c.WebhookAttempts != 3 || c.ListCache || !c.RTCLoopback || c.EmptyTimeout != 90*time.Second || c.RTCUDPPort != 0 ||
+		c.ComposeWorkers != 0 {
+		t.Errorf("attempts %d, list cache %v, loopback %v, empty timeout %v, port %d, compose workers %d",
+			c.WebhookAttempts, c.ListCache, c.RTCLoopback, c.EmptyTimeout, c.RTCUDPPort, c.ComposeWorkers)
 	}
 	d, err := load(t, nil, nil)
 	if err != nil {
@@ -46,7 +48,7 @@ func TestLoad(t *testing.T) {
 	if d.Addr != "127.0.0.1:8080" || d.DB != "./roomsd.db" || !d.ListCache || d.RTCLoopback || d.RTCUDPPort != 7882 ||
 		d.WebhookAttempts != 12 || d.WebhookTimeout != 10*time.Second || d.WebhookBackoff != 2*time.Second ||
 		d.ReconnectGrace != 10*time.Second || d.ShutdownTimeout != 15*time.Second || d.APIKeys != nil ||
-		d.CORSOrigins != nil {
+		d.CORSOrigins != nil || d.ComposeWorkers != 1 {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -65,6 +67,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"ROOMSD_WEBHOOK_TIMEOUT", "0s", `ROOMSD_WEBHOOK_TIMEOUT/--webhook-timeout: "0s" is not a positive duration such as 10s`},
 		{"ROOMSD_WEBHOOK_BACKOFF", "x", `ROOMSD_WEBHOOK_BACKOFF/--webhook-backoff: "x" is not a positive duration such as 2s`},
 		{"ROOMSD_WEBHOOK_ATTEMPTS", "0", `ROOMSD_WEBHOOK_ATTEMPTS/--webhook-attempts: "0" is not a positive number`},
+		{"ROOMSD_COMPOSE_WORKERS", "-1", `ROOMSD_COMPOSE_WORKERS/--compose-workers: "-1" is not a number from 0 to 64`},
+		{"ROOMSD_COMPOSE_WORKERS", "many", `ROOMSD_COMPOSE_WORKERS/--compose-workers: "many" is not a number from 0 to 64`},
 		{"ROOMSD_SHUTDOWN_TIMEOUT", "-2s", `ROOMSD_SHUTDOWN_TIMEOUT/--shutdown-timeout: "-2s" is not a duration such as 15s`},
 		{"ROOMSD_LOG_LEVEL", "loud", `ROOMSD_LOG_LEVEL/--log-level: "loud" is not one of debug, info, warn, error`},
 		{"ROOMSD_LOG_FORMAT", "xml", `ROOMSD_LOG_FORMAT/--log-format: "xml" is not text or json`},

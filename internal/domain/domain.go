@@ -127,11 +127,14 @@ func RecordingKey(id string) string { return "recordings/" + id }
 // CompositionKey is where a composition's file is kept in the file store.
 func CompositionKey(id string) string { return "compositions/" + id }
 
-// Composition statuses.
+// Composition statuses. A composition waits enqueued until a worker
+// claims it, is processing while ffmpeg renders it, and ends completed
+// (its file downloadable) or failed (with a reason).
 const (
 	CompositionEnqueued   = "enqueued"
 	CompositionProcessing = "processing"
 	CompositionCompleted  = "completed"
+	CompositionFailed     = "failed"
 )
 
 // VideoRegion places recorded videos on a composition's canvas.
@@ -166,4 +169,9 @@ type Composition struct {
 	CompletedAt             *time.Time
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+	// FailureReason says why a failed composition could not be rendered.
+	FailureReason *string
+	// Attempts counts the claims of the composition by a worker; a
+	// worker's lease is good only while it is the latest.
+	Attempts int
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,9 +20,16 @@ import (
 // would remove every recording.
 var ErrUnfilteredDelete = errors.New("a bulk delete needs at least one filter")
 
-// StartRecording opens a recording of one present participant's track.
-// The media server calls it when it starts writing the track.
+// StartRecording opens a recording of one present participant's track,
+// started now.
 func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, codec string) (domain.Recording, error) {
+	return s.StartRecordingAt(ctx, participantID, mediaType, codec, time.Time{})
+}
+
+// StartRecordingAt opens a recording of one present participant's track
+// whose media starts at (its first frame's arrival; zero: now). The
+// recorder calls it when it writes a track's first frame.
+func (s *Service) StartRecordingAt(ctx context.Context, participantID, mediaType, codec string, at time.Time) (domain.Recording, error) {
 	if mediaType != domain.MediaAudio && mediaType != domain.MediaVideo {
 		return domain.Recording{}, domain.Invalid("type", "must be audio or video, got %q", mediaType)
 	}
@@ -39,8 +47,12 @@ func (s *Service) StartRecording(ctx context.Context, participantID, mediaType, 
 			return err
 		}
 		now := s.clock()
+		started := now
+		if !at.IsZero() && at.Before(now) {
+			started = domain.Timestamp(at)
+		}
 		r = domain.Recording{ID: s.newID(), RoomID: sess.RoomID, SessionID: sess.ID, ParticipantID: p.ID,
-			Status: domain.RecordingProcessing, Type: mediaType, Codec: codec, StartedAt: now, CreatedAt: now, UpdatedAt: now}
+			Status: domain.RecordingProcessing, Type: mediaType, Codec: codec, StartedAt: started, CreatedAt: now, UpdatedAt: now}
 		if err := q.InsertRecording(ctx, r); err != nil {
 			return err
 		}
@@ -292,6 +304,9 @@ func (s *Service) CreateComposition(ctx context.Context, req CompositionRequest)
 	if err != nil {
 		return domain.Composition{}, err
 	}
+	if s.composed != nil {
+		s.composed()
+	}
 	return c, nil
 }
 
@@ -402,7 +417,7 @@ func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB flo
 			c.StartedAt = &now
 		}
 		c.Status, c.EndedAt, c.CompletedAt, c.UpdatedAt = domain.CompositionCompleted, &now, &now, now
-		c.SizeMB, c.DurationSecs, c.DownloadURL = &sizeMB, &durationSecs, &downloadURL
+		c.SizeMB, c.DurationSecs, c.DownloadURL, c.FailureReason = &sizeMB, &durationSecs, &downloadURL, nil
 		if err := q.UpdateComposition(ctx, c); err != nil {
 			return err
 		}
@@ -414,6 +429,62 @@ func (s *Service) CompleteComposition(ctx context.Context, id string, sizeMB flo
 		return c, nil
 	}
 	return c, err
+}
+
+// maxFailureReason bounds the failure_reason kept (ffmpeg can say a lot).
+const maxFailureReason = 2000
+
+// FailComposition marks a composition that could not be rendered as
+// failed, saying why. A composition already completed or failed stays
+// as it is. No webhook is sent: the Telnyx events have none for a
+// failure.
+func (s *Service) FailComposition(ctx context.Context, id, reason string) (domain.Composition, error) {
+	if len(reason) > maxFailureReason {
+		reason = strings.ToValidUTF8(reason[:maxFailureReason], "") + "…"
+	}
+	var c domain.Composition
+	err := s.commit(ctx, func(q store.Queries) error {
+		var err error
+		if c, err = q.GetComposition(ctx, id); err != nil {
+			return err
+		}
+		if c.Status == domain.CompositionCompleted || c.Status == domain.CompositionFailed {
+			return errAlreadyDone
+		}
+		now := domain.Advance(c.UpdatedAt, s.now())
+		if c.StartedAt == nil {
+			c.StartedAt = &now
+		}
+		c.Status, c.EndedAt, c.UpdatedAt, c.FailureReason = domain.CompositionFailed, &now, now, &reason
+		return q.UpdateComposition(ctx, c)
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return c, nil
+	}
+	return c, err
+}
+
+// ClaimComposition hands a worker the oldest composition waiting to be
+// rendered (or one whose last worker's lease has passed), leased to it
+// for lease; ok is false when none waits.
+func (s *Service) ClaimComposition(ctx context.Context, lease time.Duration) (c domain.Composition, ok bool, err error) {
+	now := s.clock()
+	return s.store.ClaimComposition(ctx, now, now.Add(lease))
+}
+
+// RenewComposition extends a worker's lease on the composition it
+// claimed (attempt is the claim's Attempts) by lease from now; false
+// means the job is no longer the worker's.
+func (s *Service) RenewComposition(ctx context.Context, id string, attempt int, lease time.Duration) (bool, error) {
+	return s.store.RenewComposition(ctx, id, attempt, s.clock().Add(lease))
+}
+
+// ReleaseComposition gives a claimed composition back (its lease ends
+// now), for a worker that stops before it is rendered: the next claim
+// takes it.
+func (s *Service) ReleaseComposition(ctx context.Context, id string, attempt int) error {
+	_, err := s.store.RenewComposition(ctx, id, attempt, s.clock())
+	return err
 }
 
 // ListCompositions returns a page of compositions, newest first.

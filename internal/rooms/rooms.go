@@ -26,8 +26,10 @@ type Service struct {
 	rec    Recorder
 	files  Files
 	notify func()
-	now    func() time.Time
-	newID  func() string
+	// composed is called once a composition has been enqueued.
+	composed func()
+	now      func() time.Time
+	newID    func() string
 }
 
 // Option configures a Service.
@@ -81,6 +83,11 @@ type Files interface {
 
 // WithFiles lets deleting a recording or a composition delete its file.
 func WithFiles(f Files) Option { return func(s *Service) { s.files = f } }
+
+// WithCompositionNotifier registers a function called after a
+// composition has been enqueued (the renderer's wake-up). It must not
+// block.
+func WithCompositionNotifier(fn func()) Option { return func(s *Service) { s.composed = fn } }
 
 // WithMedia connects the service to the media server.
 func WithMedia(m Media) Option { return func(s *Service) { s.media = m } }

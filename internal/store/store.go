@@ -212,5 +212,18 @@ type Store interface {
 	// ListDeliveries returns recent deliveries, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter, p Page) ([]domain.Delivery, int, error)
 
+	// ClaimComposition takes the oldest composition (by created_at, then
+	// id) that is enqueued, or processing under a lease that has passed by
+	// now (its worker stopped or crashed), in one atomic step: it becomes
+	// processing, leased until leaseUntil, its attempts go up by one and
+	// started_at is set if it was not. ok is false when none waits. Two
+	// concurrent claims never take the same composition.
+	ClaimComposition(ctx context.Context, now, leaseUntil time.Time) (c domain.Composition, ok bool, err error)
+	// RenewComposition extends the lease of a processing composition to
+	// leaseUntil, if attempt is still its latest claim; false means the
+	// worker has lost the job (taken over, finished or deleted). A lease
+	// renewed to a time already passed releases the job at once.
+	RenewComposition(ctx context.Context, id string, attempt int, leaseUntil time.Time) (bool, error)
+
 	Close() error
 }

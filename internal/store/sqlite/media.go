@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"time"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
@@ -107,7 +109,7 @@ func (q queries) DeleteRecordings(ctx context.Context, f store.RecordingFilter, 
 
 const compositionColumns = `id, room_id, session_id, status, format, resolution, video_layout, webhook_event_url,
 	webhook_event_failover_url, webhook_timeout_secs, size_mb, duration_secs, download_url, started_at, ended_at,
-	completed_at, created_at, updated_at`
+	completed_at, created_at, updated_at, failure_reason, attempts`
 
 // regionJSON is how a video region is stored in the video_layout column.
 type regionJSON struct {
@@ -147,13 +149,14 @@ func scanComposition(sc scanner, extra ...any) (domain.Composition, error) {
 		c                         domain.Composition
 		layout                    string
 		url, failover, download   sql.NullString
+		failure                   sql.NullString
 		timeout, dur              sql.NullInt64
 		size                      sql.NullFloat64
 		started, ended, completed sql.NullInt64
 		created, updated          int64
 	)
 	if err := sc.Scan(append([]any{&c.ID, &c.RoomID, &c.SessionID, &c.Status, &c.Format, &c.Resolution, &layout, &url, &failover,
-		&timeout, &size, &dur, &download, &started, &ended, &completed, &created, &updated}, extra...)...); err != nil {
+		&timeout, &size, &dur, &download, &started, &ended, &completed, &created, &updated, &failure, &c.Attempts}, extra...)...); err != nil {
 		return c, err
 	}
 	var err error
@@ -164,6 +167,7 @@ func scanComposition(sc scanner, extra ...any) (domain.Composition, error) {
 	c.SizeMB, c.DurationSecs, c.DownloadURL = nullFloat(size), nullInt(dur), strPtr(download)
 	c.StartedAt, c.EndedAt, c.CompletedAt = fromNullMicros(started), fromNullMicros(ended), fromNullMicros(completed)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.FailureReason = strPtr(failure)
 	return c, nil
 }
 
@@ -173,18 +177,18 @@ func (q queries) InsertComposition(ctx context.Context, c domain.Composition) er
 		return wrap("insert composition", err)
 	}
 	_, err = q.w.ExecContext(ctx, `INSERT INTO room_compositions (`+compositionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.RoomID, c.SessionID, c.Status, c.Format, c.Resolution, layout, c.WebhookEventURL, c.WebhookEventFailoverURL,
 		c.WebhookTimeoutSecs, c.SizeMB, c.DurationSecs, c.DownloadURL, nullMicros(c.StartedAt), nullMicros(c.EndedAt),
-		nullMicros(c.CompletedAt), micros(c.CreatedAt), micros(c.UpdatedAt))
+		nullMicros(c.CompletedAt), micros(c.CreatedAt), micros(c.UpdatedAt), c.FailureReason, c.Attempts)
 	return wrap("insert composition", err)
 }
 
 func (q queries) UpdateComposition(ctx context.Context, c domain.Composition) error {
 	res, err := q.w.ExecContext(ctx, `UPDATE room_compositions SET status = ?, size_mb = ?, duration_secs = ?, download_url = ?,
-		started_at = ?, ended_at = ?, completed_at = ?, updated_at = ? WHERE id = ?`,
+		started_at = ?, ended_at = ?, completed_at = ?, updated_at = ?, failure_reason = ? WHERE id = ?`,
 		c.Status, c.SizeMB, c.DurationSecs, c.DownloadURL, nullMicros(c.StartedAt), nullMicros(c.EndedAt),
-		nullMicros(c.CompletedAt), micros(c.UpdatedAt), c.ID)
+		nullMicros(c.CompletedAt), micros(c.UpdatedAt), c.FailureReason, c.ID)
 	return affected("update composition", res, err)
 }
 
@@ -204,4 +208,50 @@ func (q queries) ListCompositions(ctx context.Context, f store.CompositionFilter
 func (q queries) DeleteComposition(ctx context.Context, id string) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM room_compositions WHERE id = ?`, id)
 	return affected("delete composition", res, err)
+}
+
+// compositionQueue selects the compositions a claim may take at ?2: those
+// enqueued, and those processing whose lease has passed. It repeats the
+// partial index's WHERE so that the index answers it.
+const compositionQueue = `FROM room_compositions INDEXED BY room_compositions_queue
+	WHERE status IN ('enqueued', 'processing')
+		AND (status = 'enqueued' OR lease_until IS NULL OR lease_until <= ?2)`
+
+// claimCompositionSQL takes the oldest composition of the queue in one
+// statement (atomic on the one writer connection).
+const claimCompositionSQL = `UPDATE room_compositions
+	SET status = 'processing', lease_until = ?1, attempts = attempts + 1,
+		started_at = coalesce(started_at, ?2), updated_at = max(updated_at + 1, ?2)
+	WHERE id = (SELECT id ` + compositionQueue + ` ORDER BY created_at, id LIMIT 1)
+	RETURNING ` + compositionColumns
+
+// ClaimComposition implements store.Store. Idle workers ask often: a
+// read on the reader pool first spares the writer when nothing waits.
+func (s *Store) ClaimComposition(ctx context.Context, now, leaseUntil time.Time) (domain.Composition, bool, error) {
+	var waiting bool
+	if err := s.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 `+compositionQueue+`)`, nil, micros(now)).Scan(&waiting); err != nil {
+		return domain.Composition{}, false, wrap("claim composition", err)
+	}
+	if !waiting {
+		return domain.Composition{}, false, nil
+	}
+	c, err := scanComposition(s.writer.QueryRowContext(ctx, claimCompositionSQL, micros(leaseUntil), micros(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, wrap("claim composition", err)
+	}
+	return c, true, nil
+}
+
+// RenewComposition implements store.Store.
+func (s *Store) RenewComposition(ctx context.Context, id string, attempt int, leaseUntil time.Time) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, `UPDATE room_compositions SET lease_until = ?
+		WHERE id = ? AND status = 'processing' AND attempts = ?`, micros(leaseUntil), id, attempt)
+	if err != nil {
+		return false, wrap("renew composition", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap("renew composition", err)
 }

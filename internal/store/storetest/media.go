@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +354,152 @@ func testOutbox(t *testing.T, st store.Store) {
 	}
 	if _, total, _ := st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &roomB}, store.Page{Number: 1, Size: 10}); total != 2 {
 		t.Errorf("room B has %d deliveries, want 2", total)
+	}
+}
+
+// queued is an enqueued composition created at the given time.
+func queued(created time.Time) domain.Composition {
+	return domain.Composition{ID: id(), RoomID: id(), SessionID: id(), Status: domain.CompositionEnqueued, Format: "mp4",
+		Resolution: "640x360", VideoLayout: map[string]domain.VideoRegion{}, CreatedAt: created, UpdatedAt: created}
+}
+
+// Claims take the oldest waiting composition, never one whose lease is
+// running, and again one whose lease has passed; a renewal holds only
+// for the latest claim.
+func testCompositionClaims(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	done := queued(day(1))
+	done.Status = domain.CompositionCompleted
+	failed := queued(day(1))
+	failed.Status, failed.FailureReason = domain.CompositionFailed, ptr("no recordings")
+	first, second := queued(day(2)), queued(day(3))
+	for _, c := range []domain.Composition{second, done, first, failed} {
+		if err := st.InsertComposition(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := st.GetComposition(ctx, failed.ID); got.FailureReason == nil || *got.FailureReason != "no recordings" {
+		t.Errorf("failure_reason round trip: %v", got.FailureReason)
+	}
+	now := day(10)
+	lease := now.Add(30 * time.Second)
+	claim := func(at, until time.Time) (domain.Composition, bool) {
+		t.Helper()
+		c, ok, err := st.ClaimComposition(ctx, at, until)
+		if err != nil {
+			t.Fatalf("ClaimComposition: %v", err)
+		}
+		return c, ok
+	}
+	c, ok := claim(now, lease)
+	if !ok || c.ID != first.ID {
+		t.Fatalf("first claim: %v %s, want the oldest enqueued (%s)", ok, c.ID, first.ID)
+	}
+	if c.Status != domain.CompositionProcessing || c.Attempts != 1 || c.StartedAt == nil || !c.StartedAt.Equal(now) ||
+		!c.UpdatedAt.Equal(now) || c.FailureReason != nil {
+		t.Errorf("claimed: %+v", c)
+	}
+	if got, _ := st.GetComposition(ctx, first.ID); got.Status != domain.CompositionProcessing || got.Attempts != 1 {
+		t.Errorf("stored after the claim: status %s, attempts %d", got.Status, got.Attempts)
+	}
+	if c, ok := claim(now, lease); !ok || c.ID != second.ID {
+		t.Fatalf("second claim: %v %s, want the next enqueued (%s)", ok, c.ID, second.ID)
+	}
+	if c, ok := claim(now.Add(29*time.Second), lease); ok {
+		t.Fatalf("a third claim took %s while both leases run", c.ID)
+	}
+	// The second job's worker renews; the first's does not.
+	later := now.Add(time.Minute)
+	if ok, err := st.RenewComposition(ctx, second.ID, 1, later); !ok || err != nil {
+		t.Fatalf("renew: %v %v", ok, err)
+	}
+	c, ok = claim(lease, lease.Add(30*time.Second))
+	if !ok || c.ID != first.ID || c.Attempts != 2 || !c.StartedAt.Equal(now) {
+		t.Fatalf("claim at the end of the first lease: %v %+v, want %s again, attempt 2, started_at kept", ok, c, first.ID)
+	}
+	if ok, err := st.RenewComposition(ctx, first.ID, 1, later); ok || err != nil {
+		t.Errorf("the first worker renewed a job taken over: %v %v", ok, err)
+	}
+	if ok, _ := st.RenewComposition(ctx, first.ID, 2, later); !ok {
+		t.Errorf("the second worker could not renew its job")
+	}
+	if c, ok := claim(now.Add(59*time.Second), later); ok {
+		t.Errorf("claimed %s while every lease runs", c.ID)
+	}
+	// A lease renewed to now releases the job at once.
+	if ok, _ := st.RenewComposition(ctx, second.ID, 1, now.Add(59*time.Second)); !ok {
+		t.Fatal("release")
+	}
+	if c, ok := claim(now.Add(59*time.Second), later); !ok || c.ID != second.ID || c.Attempts != 2 {
+		t.Errorf("after the release: %v %s (attempt %d), want %s", ok, c.ID, c.Attempts, second.ID)
+	}
+	// Finished and deleted jobs are neither claimed nor renewed.
+	fin, _ := st.GetComposition(ctx, second.ID)
+	fin.Status, fin.CompletedAt = domain.CompositionCompleted, ptr(later)
+	if err := st.UpdateComposition(ctx, fin); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.RenewComposition(ctx, second.ID, 2, later); ok {
+		t.Errorf("renewed a completed composition")
+	}
+	if err := st.DeleteComposition(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.RenewComposition(ctx, first.ID, 2, later); ok {
+		t.Errorf("renewed a deleted composition")
+	}
+	if c, ok := claim(day(20), day(21)); ok {
+		t.Errorf("claimed %s (%s) with nothing waiting", c.ID, c.Status)
+	}
+}
+
+// Concurrent claimers each get a different composition, and together
+// get every one.
+func testConcurrentCompositionClaims(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const jobs, workers = 24, 6
+	for i := range jobs {
+		if err := st.InsertComposition(ctx, queued(base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := base.Add(time.Hour)
+	var (
+		mu      sync.Mutex
+		claimed = map[string]int{}
+		wg      sync.WaitGroup
+		errs    = make(chan error, workers)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, ok, err := st.ClaimComposition(ctx, now, now.Add(time.Minute))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !ok {
+					return
+				}
+				mu.Lock()
+				claimed[c.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("ClaimComposition: %v", err)
+	}
+	if len(claimed) != jobs {
+		t.Errorf("%d compositions claimed, want all %d", len(claimed), jobs)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("composition %s claimed %d times", id, n)
+		}
 	}
 }

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListSessionsAndParticipants", testListSessionsAndParticipants},
 		{"Recordings", testRecordings},
 		{"Compositions", testCompositions},
+		{"CompositionClaims", testCompositionClaims},
+		{"ConcurrentCompositionClaims", testConcurrentCompositionClaims},
 		{"MediaOutlivesRoom", testMediaOutlivesRoom},
 		{"Outbox", testOutbox},
 	}
