@@ -400,7 +400,7 @@ func (r *recorder) frame(smp *media.Sample, arrived time.Time) {
 		r.broken = false
 	}
 	if r.sink == nil {
-		if err := r.open(); err != nil {
+		if err := r.open(fr.arrived); err != nil {
 			r.fail(err)
 			return
 		}
@@ -410,15 +410,16 @@ func (r *recorder) frame(smp *media.Sample, arrived time.Time) {
 	}
 }
 
-// open creates the recording's row and file.
-func (r *recorder) open() error {
+// open creates the recording's row, started at the first frame's
+// arrival, and its file.
+func (r *recorder) open(first time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	typ := domain.MediaAudio
 	if r.track.Kind == webrtc.RTPCodecTypeVideo {
 		typ = domain.MediaVideo
 	}
-	rec, err := r.s.cfg.Rooms.StartRecording(ctx, r.track.ParticipantID, typ, r.codec)
+	rec, err := r.s.cfg.Rooms.StartRecordingAt(ctx, r.track.ParticipantID, typ, r.codec, first)
 	if err != nil {
 		return err
 	}
