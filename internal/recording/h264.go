@@ -1,7 +1,6 @@
 package recording
 
 import (
-	"errors"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/blob"
@@ -11,14 +10,16 @@ import (
 // `ffmpeg -f h264` reads), starting at an IDR picture. The stream has no
 // timestamps of its own; the recording's duration is kept in its row.
 type annexBSink struct {
-	f      blob.Writer
+	f      *fileWriter
 	begun  bool
 	first  uint32
 	lastTS uint32
 	ext    int64
 }
 
-func newAnnexBSink(f blob.Writer) *annexBSink { return &annexBSink{f: f} }
+func newAnnexBSink(f blob.Writer) *annexBSink { return &annexBSink{f: newFileWriter(f)} }
+
+func (s *annexBSink) flush() error { return s.f.flush() }
 
 func (s *annexBSink) write(fr frame) error {
 	if !s.begun {
@@ -31,11 +32,11 @@ func (s *annexBSink) write(fr frame) error {
 		s.ext += d
 		s.lastTS = fr.ts
 	}
-	_, err := s.f.Write(fr.data)
-	return err
+	_, _ = s.f.Write(fr.data)
+	return s.f.error()
 }
 
-func (s *annexBSink) close(time.Time) error { return errors.Join(s.f.Sync(), s.f.Close()) }
+func (s *annexBSink) close(time.Time) error { return s.f.Close() }
 
 func (s *annexBSink) duration() time.Duration {
 	if !s.begun {

@@ -29,6 +29,7 @@ const maxFill = time.Hour
 // that stopped sending) is filled with silence: the file plays at real
 // speed and lasts as long as the track was recorded.
 type oggSink struct {
+	f       *fileWriter
 	w       *oggwriter.OggWriter
 	begun   bool
 	first   time.Time // arrival of the first packet
@@ -39,12 +40,15 @@ type oggSink struct {
 }
 
 func newOggSink(f blob.Writer) (*oggSink, error) {
-	w, err := oggwriter.NewWith(f, opusRate, 2)
+	fw := newFileWriter(f)
+	w, err := oggwriter.NewWith(fw, opusRate, 2)
 	if err != nil {
 		return nil, err
 	}
-	return &oggSink{w: w}, nil
+	return &oggSink{f: fw, w: w}, nil
 }
+
+func (s *oggSink) flush() error { return s.f.flush() }
 
 func (s *oggSink) write(fr frame) error {
 	if !s.begun {
@@ -101,6 +105,7 @@ func (s *oggSink) close(end time.Time) error {
 			err = s.fill(int64(missing.Seconds() * opusRate))
 		}
 	}
+	// The Ogg writer closes the file (it is an io.Closer) with it.
 	return errors.Join(err, s.w.Close())
 }
 

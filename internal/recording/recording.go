@@ -261,6 +261,9 @@ type sink interface {
 	close(end time.Time) error
 	// duration is how long the written media plays.
 	duration() time.Duration
+	// flush hands what is buffered to the file, and returns the first
+	// write error.
+	flush() error
 }
 
 // recorder writes one track.
@@ -309,6 +312,11 @@ func (r *recorder) run() {
 			arrived := p.Arrived
 			p.Release()
 			asm.push(pkt, arrived, r.frame)
+		}
+		if r.sink != nil && r.err == nil {
+			if err := r.sink.flush(); err != nil {
+				r.fail(err)
+			}
 		}
 		if open {
 			<-tick.C

@@ -3,7 +3,6 @@ package recording
 import (
 	"encoding/binary"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/at-wat/ebml-go/mkvcore"
@@ -21,7 +20,7 @@ var errNeedKeyframe = errors.New("waiting for a keyframe")
 // short by a crash plays up to its last block. A clean close adds the
 // duration and a seek index (cues).
 type webmSink struct {
-	f      *guardedWriter
+	f      *fileWriter
 	bw     webm.BlockWriteCloser
 	first  uint32 // RTP timestamp of the first frame
 	lastMS int64  // time of the latest block
@@ -30,7 +29,7 @@ type webmSink struct {
 	prevTS uint32
 }
 
-func newWebMSink(f blob.Writer) *webmSink { return &webmSink{f: &guardedWriter{w: f}} }
+func newWebMSink(f blob.Writer) *webmSink { return &webmSink{f: newFileWriter(f)} }
 
 func (s *webmSink) write(fr frame) error {
 	if s.bw == nil {
@@ -79,12 +78,14 @@ func (s *webmSink) write(fr frame) error {
 
 func (s *webmSink) close(time.Time) error {
 	if s.bw == nil {
-		return errors.Join(s.f.error(), s.f.w.Close())
+		return s.f.Close()
 	}
 	// Close waits until the writer has finished the file (and closed it).
 	err := s.bw.Close()
 	return errors.Join(err, s.f.error())
 }
+
+func (s *webmSink) flush() error { return s.f.flush() }
 
 // duration is the time from the first frame to the last, plus one frame.
 func (s *webmSink) duration() time.Duration {
@@ -102,52 +103,4 @@ func vp8Size(b []byte) (w, h int, ok bool) {
 	w = int(binary.LittleEndian.Uint16(b[6:8]) & 0x3fff)
 	h = int(binary.LittleEndian.Uint16(b[8:10]) & 0x3fff)
 	return w, h, w > 0 && h > 0
-}
-
-// guardedWriter hands the container writer a file that never fails: the
-// first write error is kept (and later writes skipped) for the recorder
-// to see, because ebml-go's writer stops on an error and would then
-// block whoever writes the next frame.
-type guardedWriter struct {
-	w   blob.Writer
-	mu  sync.Mutex
-	err error
-}
-
-func (g *guardedWriter) fail(err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.err == nil {
-		g.err = err
-	}
-}
-
-func (g *guardedWriter) error() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.err
-}
-
-func (g *guardedWriter) Write(p []byte) (int, error) {
-	if g.error() != nil {
-		return len(p), nil
-	}
-	if _, err := g.w.Write(p); err != nil {
-		g.fail(err)
-	}
-	return len(p), nil
-}
-
-func (g *guardedWriter) WriteAt(p []byte, off int64) (int, error) {
-	if g.error() != nil {
-		return len(p), nil
-	}
-	if _, err := g.w.WriteAt(p, off); err != nil {
-		g.fail(err)
-	}
-	return len(p), nil
-}
-
-func (g *guardedWriter) Close() error {
-	return g.w.Close()
 }
