@@ -437,3 +437,21 @@ func TestRecordingH264(t *testing.T) {
 		t.Errorf("%d pictures in %v s; want about 30 a second for 2 s", units, dur)
 	}
 }
+
+// TestRecordingOutlivesItsRoom: deleting a room while it records ends
+// its session; the recordings complete, and they and their files stay.
+func TestRecordingOutlivesItsRoom(t *testing.T) {
+	s := newServer(t)
+	room := s.room(map[string]any{"enable_recording": true})
+	s.join(room, "alice", true, true)
+	s.waitRecordings(room, 2, "processing")
+	time.Sleep(time.Second)
+	if code, _ := s.api("DELETE", "/rooms/"+room, nil); code != 204 {
+		t.Fatalf("delete room: %d", code)
+	}
+	for _, r := range s.waitRecordings(room, 2, "completed") {
+		if code, body, _ := fetch(t, r["download_url"].(string), false); code != 200 || len(body) == 0 {
+			t.Errorf("recording %s of the deleted room: %d, %d bytes", r["id"], code, len(body))
+		}
+	}
+}
