@@ -247,6 +247,13 @@ func TestRecordingDownloadAndDelete(t *testing.T) {
 		t.Errorf("Range 100-1099: %d, %d bytes, Content-Range %q", code, len(part), hdr.Get("Content-Range"))
 	}
 
+	// Files are named by id only: no path reaches outside.
+	for _, p := range []string{"/v2/room_recordings/..%2F..%2Froomsd.db/download", "/v2/room_recordings/" + id + "/../../../roomsd.db"} {
+		if code, b, _ := fetch(t, s.URL+p, true); code != 400 && code != 404 {
+			t.Errorf("GET %s: %d %s, want 400 or 404", p, code, b)
+		}
+	}
+
 	files := s.Files()
 	if _, err := files.Stat(t.Context(), domain.RecordingKey(id)); err != nil {
 		t.Fatalf("the file before delete: %v", err)

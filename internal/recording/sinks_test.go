@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media"
+
 	"github.com/roomsd/roomsd/internal/blob"
 	"github.com/roomsd/roomsd/internal/testutil/probe"
 )
@@ -166,5 +169,44 @@ func TestWebMFilesAreIndependent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestAssemblerReorders: packets that arrive out of order (a
+// retransmission, a reordering network) come out as frames in order,
+// each with its own arrival time; a packet that never comes is given up
+// on and the frames after it still come out.
+func TestAssemblerReorders(t *testing.T) {
+	asm := newAssembler("opus")
+	t0 := time.Now()
+	var got []uint32
+	var at []time.Time
+	out := func(s *media.Sample, arrived time.Time) {
+		got = append(got, s.PacketTimestamp)
+		at = append(at, arrived)
+	}
+	pkt := func(seq uint16) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: silenceFrame}
+	}
+	order := []uint16{0, 1, 3, 2, 4, 6, 5, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24} // 8 is lost
+	for i, seq := range order {
+		asm.push(pkt(seq), t0.Add(time.Duration(i)*20*time.Millisecond), out)
+	}
+	asm.flush(out)
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("frames out of order: %v", got)
+		}
+	}
+	for i, ts := range got {
+		if ts == 8*960 {
+			t.Errorf("the lost packet came out: %v", got)
+		}
+		if seq := uint16(ts / 960); seq == 2 && !at[i].Equal(t0.Add(3*20*time.Millisecond)) {
+			t.Errorf("frame 2 (pushed fourth) has arrival %v, want its own", at[i].Sub(t0))
+		}
+	}
+	if len(got) < 20 || got[len(got)-1] != 24*960 {
+		t.Errorf("frames %v: want every one but the lost, through 24", got)
 	}
 }
