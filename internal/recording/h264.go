@@ -45,18 +45,26 @@ func (s *annexBSink) duration() time.Duration {
 	return time.Duration(s.ext)*time.Second/90000 + time.Second/30
 }
 
-// annexBKeyframe reports whether an Annex-B access unit holds an IDR
-// slice (NAL type 5).
+// annexBKeyframe reports whether an Annex-B access unit is one a stream
+// can start on: an IDR slice (NAL type 5) with the sequence parameter set
+// (type 7) before it. A recording that begins while a keyframe is in
+// flight can receive its IDR slice without the parameter sets sent just
+// before it; that is no start for a decoder.
 func annexBKeyframe(b []byte) bool {
-	zeros := 0
+	zeros, sps := 0, false
 	for i, c := range b {
 		switch {
 		case c == 0:
 			zeros++
 			continue
 		case c == 1 && zeros >= 2 && i+1 < len(b):
-			if b[i+1]&0x1f == 5 {
-				return true
+			switch b[i+1] & 0x1f {
+			case 7:
+				sps = true
+			case 5:
+				if sps {
+					return true
+				}
 			}
 		}
 		zeros = 0

@@ -142,6 +142,9 @@ func TestAnnexBKeyframe(t *testing.T) {
 	if annexBKeyframe([]byte{0, 0, 0, 1, 0x41, 5, 6}) {
 		t.Error("a non-IDR slice taken for a keyframe")
 	}
+	if annexBKeyframe([]byte{0, 0, 0, 1, 0x65, 4}) {
+		t.Error("an IDR slice without its parameter sets (the stream's start missed) taken for a keyframe")
+	}
 }
 
 func TestCodecName(t *testing.T) {
