@@ -261,6 +261,22 @@ func (c *pageCache) get(ctx context.Context, k any) (f *flight, v dbVersion, lea
 	return f, v, true, nil
 }
 
+// currentVersion reads the database's version; stable is false while a
+// commit is being published.
+func (c *pageCache) currentVersion(ctx context.Context) (v dbVersion, stable bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return v, false, errClosed
+	}
+	if c.wal != nil {
+		v, stable = c.wal.version()
+		return v, stable, nil
+	}
+	v, err = c.dataVersion(ctx)
+	return v, err == nil, err
+}
+
 // land wakes the waiters of f, read at version v or later and holding
 // items rooms, sessions or participants, and keeps or forgets it. A failed
 // read is forgotten, so that the next caller tries again.

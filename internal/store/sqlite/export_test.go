@@ -1,6 +1,10 @@
 package sqlite
 
-import "database/sql"
+import (
+	"database/sql"
+
+	"github.com/roomsd/roomsd/internal/store"
+)
 
 // Hooks for the external tests of this package (plan_test.go).
 
@@ -50,3 +54,6 @@ func (s *Store) LimitListCacheItems(n int) {
 	defer s.cache.mu.Unlock()
 	s.cache.maxItems = n
 }
+
+// SeekArgs are the filter arguments of ListRooms's seek statements.
+func SeekArgs(f store.RoomFilter) []any { return roomsListing(f).seekArgs }

@@ -9,43 +9,127 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 )
 
-// listPage reads page p of the rows of table matching w, in the given
-// order, and how many rows match.
-func listPage[T any](ctx context.Context, q queries, op, table, columns string, w where, order string, p store.Page,
-	scan func(scanner, ...any) (T, error)) ([]T, int, error) {
-	countSQL := `SELECT count(*) FROM ` + table + w.sql()
-	pageSQL := `SELECT ` + columns + `, (` + countSQL + `) FROM ` + table + w.sql() + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
-	return readPage(ctx, q, op, countSQL, pageSQL, w.args, p, scan)
+// listing is one list query: its statements, its filter's arguments and
+// how to read its rows.
+type listing[T any] struct {
+	op       string
+	countSQL string
+	// page is the page statement. With seek it reads the rows after a
+	// sort key (the filter's arguments, the key's values, the size);
+	// without, the rows at an offset (the filter's arguments, the size,
+	// the offset). With count it carries countSQL as an extra last
+	// column, taking the filter's arguments once more before the others,
+	// so that page and total come from one snapshot; without, the column
+	// is 0.
+	page func(seek, count bool) string
+	args []any
+	// seekArgs are the arguments of the filter as a seek uses it (see
+	// order.seekWhere).
+	seekArgs []any
+	ident    string // the query, for the pager
+	scan     func(scanner, ...any) (T, error)
+	key      func(T) []any // a row's values in the list's order columns
 }
 
-// readPage reads page p with pageSQL, which carries countSQL as an extra
-// last column, so page and total come from one snapshot; only an empty
-// page needs countSQL on its own for the total. pageSQL takes the filter
-// arguments twice (count, then page), then the page size and offset.
-func readPage[T any](ctx context.Context, q queries, op, countSQL, pageSQL string, filterArgs []any, p store.Page,
-	scan func(scanner, ...any) (T, error)) ([]T, int, error) {
-	args := make([]any, 0, 2*len(filterArgs)+2)
-	args = append(append(append(args, filterArgs...), filterArgs...), p.Size, p.Offset())
-	rows, err := q.query(ctx, pageSQL, args...)
+// tableListing lists the rows of table matching w in order o.
+func tableListing[T any](op, table, columns string, w where, o order, scan func(scanner, ...any) (T, error),
+	key func(T) []any) listing[T] {
+	countSQL := `SELECT count(*) FROM ` + table + w.sql()
+	sw := o.seekWhere(w)
+	return listing[T]{op: op, countSQL: countSQL, args: w.args, seekArgs: sw.args, ident: queryKey(op, w.sql(), w.args),
+		scan: scan, key: key,
+		page: func(seek, count bool) string {
+			extra, cond, limit := "0", w.sql(), " LIMIT ? OFFSET ?"
+			if count {
+				extra = "(" + countSQL + ")"
+			}
+			if seek {
+				cond, limit = sw.and(o.after()), " LIMIT ?"
+			}
+			return `SELECT ` + columns + `, ` + extra + ` FROM ` + table + cond + ` ORDER BY ` + o.sql("") + limit
+		}}
+}
+
+// listPage reads page p of the rows of table matching w, in order o, and
+// how many rows match.
+func listPage[T any](ctx context.Context, q queries, op, table, columns string, w where, o order, p store.Page,
+	scan func(scanner, ...any) (T, error), key func(T) []any) ([]T, int, error) {
+	return tableListing(op, table, columns, w, o, scan, key).read(ctx, q, p)
+}
+
+// read reads page p and the total. Outside transactions the pager may
+// know where page p-1 ended: then the page is read by seeking past it,
+// and the total is reused if the database has not changed (see pager).
+func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int, error) {
+	var (
+		v    dbVersion
+		vok  bool
+		m    mark
+		seek bool
+	)
+	if q.pager != nil {
+		var err error
+		if v, vok, err = q.pager.version(ctx); err != nil {
+			return nil, 0, wrap(l.op, err)
+		}
+		if vok && p.Number > 1 {
+			m, seek = q.pager.get(markKey{l.ident, p.Size, p.Number - 1})
+		}
+	}
+	reuse := seek && m.version == v
+	args := make([]any, 0, 2*len(l.args)+len(m.last)+2)
+	if !reuse {
+		args = append(args, l.args...)
+	}
+	if seek {
+		args = append(append(append(args, l.seekArgs...), m.last...), p.Size)
+	} else {
+		args = append(append(args, l.args...), p.Size, p.Offset())
+	}
+	rows, err := q.query(ctx, l.page(seek, !reuse), args...)
 	if err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, 0, wrap(l.op, err)
 	}
 	defer rows.Close()
-	var total int
+	var total, ignored int
+	into := &total
+	if reuse {
+		into = &ignored
+	}
 	out := make([]T, 0, p.Size)
 	for rows.Next() {
-		v, err := scan(rows, &total)
+		row, err := l.scan(rows, into)
 		if err != nil {
-			return nil, 0, wrap(op, err)
+			return nil, 0, wrap(l.op, err)
 		}
-		out = append(out, v)
+		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, wrap(op, err)
+		return nil, 0, wrap(l.op, err)
 	}
-	if len(out) == 0 {
-		if err := q.queryRow(ctx, countSQL, filterArgs...).Scan(&total); err != nil {
-			return nil, 0, wrap(op, err)
+	if reuse {
+		total = m.total
+		// A commit between the version's read and the page's own makes
+		// the remembered total stale: count.
+		if now, ok, err := q.pager.version(ctx); err != nil || !ok || now != v {
+			reuse = false
+		}
+	}
+	if !reuse && len(out) == 0 {
+		if err := q.queryRow(ctx, l.countSQL, l.args...).Scan(&total); err != nil {
+			return nil, 0, wrap(l.op, err)
+		}
+	}
+	if q.pager != nil {
+		switch {
+		case seek:
+			q.pager.seeks.Add(1)
+		case p.Number > 1:
+			q.pager.offsets.Add(1)
+			q.pager.skipped.Add(int64(p.Offset()))
+		}
+		if vok && len(out) > 0 {
+			q.pager.put(mark{key: markKey{l.ident, p.Size, p.Number}, last: l.key(out[len(out)-1]), total: total, version: v})
 		}
 	}
 	return out, total, nil
@@ -84,7 +168,8 @@ func (q queries) ListSessions(ctx context.Context, f store.SessionFilter, p stor
 	if f.Active != nil {
 		w.add("active = ?", *f.Active)
 	}
-	return listPage(ctx, q, "list sessions", "room_sessions", sessionColumns, w, "created_at DESC, id DESC", p, scanSession)
+	return listPage(ctx, q, "list sessions", "room_sessions", sessionColumns, w, order{"created_at", "id"}, p, scanSession,
+		func(s domain.Session) []any { return []any{micros(s.CreatedAt), s.ID} })
 }
 
 func (q queries) ListParticipants(ctx context.Context, f store.ParticipantFilter, p store.Page) ([]domain.Participant, int, error) {
@@ -94,7 +179,8 @@ func (q queries) ListParticipants(ctx context.Context, f store.ParticipantFilter
 	w.timeRange("left_at", f.LeftAt)
 	w.eq("context", f.Context)
 	w.eq("session_id", f.SessionID)
-	return listPage(ctx, q, "list participants", "room_participants", participantColumns, w, "joined_at DESC, id DESC", p, scanParticipant)
+	return listPage(ctx, q, "list participants", "room_participants", participantColumns, w, order{"joined_at", "id"}, p,
+		scanParticipant, func(x domain.Participant) []any { return []any{micros(x.JoinedAt), x.ID} })
 }
 
 func (q queries) PresentParticipants(ctx context.Context, sessionID string) ([]domain.Participant, error) {

@@ -71,10 +71,11 @@ func recordingWhere(f store.RecordingFilter) where {
 	return w
 }
 
-const recordingOrder = "started_at DESC, id DESC"
+var recordingOrder = order{"started_at", "id"}
 
 func (q queries) ListRecordings(ctx context.Context, f store.RecordingFilter, p store.Page) ([]domain.Recording, int, error) {
-	return listPage(ctx, q, "list recordings", "room_recordings", recordingColumns, recordingWhere(f), recordingOrder, p, scanRecording)
+	return listPage(ctx, q, "list recordings", "room_recordings", recordingColumns, recordingWhere(f), recordingOrder, p, scanRecording,
+		func(r domain.Recording) []any { return []any{micros(r.StartedAt), r.ID} })
 }
 
 func (q queries) DeleteRecording(ctx context.Context, id string) error {
@@ -88,7 +89,7 @@ func (q queries) DeleteRecordings(ctx context.Context, f store.RecordingFilter, 
 	args := w.args
 	if p != nil {
 		query = `DELETE FROM room_recordings WHERE id IN (SELECT id FROM room_recordings` + w.sql() +
-			` ORDER BY ` + recordingOrder + ` LIMIT ? OFFSET ?)`
+			` ORDER BY ` + recordingOrder.sql("") + ` LIMIT ? OFFSET ?)`
 		args = append(append([]any{}, w.args...), p.Size, p.Offset())
 	}
 	rows, err := q.w.QueryContext(ctx, query+` RETURNING id`, args...)
@@ -202,7 +203,8 @@ func (q queries) ListCompositions(ctx context.Context, f store.CompositionFilter
 	w.timeRange("created_at", f.CreatedAt)
 	w.eq("session_id", f.SessionID)
 	w.eq("status", f.Status)
-	return listPage(ctx, q, "list compositions", "room_compositions", compositionColumns, w, "created_at DESC, id DESC", p, scanComposition)
+	return listPage(ctx, q, "list compositions", "room_compositions", compositionColumns, w, order{"created_at", "id"}, p, scanComposition,
+		func(c domain.Composition) []any { return []any{micros(c.CreatedAt), c.ID} })
 }
 
 func (q queries) DeleteComposition(ctx context.Context, id string) error {

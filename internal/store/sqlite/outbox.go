@@ -130,5 +130,6 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p st
 	var w where
 	w.eq("status", f.Status)
 	w.eq("room_id", f.RoomID)
-	return listPage(ctx, s.queries, "list deliveries", "webhook_events", deliveryColumns, w, "created_at DESC, seq DESC", p, scanDelivery)
+	return listPage(ctx, s.queries, "list deliveries", "webhook_events", deliveryColumns, w, order{"created_at", "seq"}, p, scanDelivery,
+		func(d domain.Delivery) []any { return []any{micros(d.CreatedAt), d.Seq} })
 }

@@ -46,10 +46,17 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		"unique_name":                     {UniqueName: &name},
 		"unique_name + date":              {UniqueName: &name, CreatedAt: oneDay},
 	}
+	after := []any{seed.Start.Add(seed.Span / 3).UnixMicro(), "m"} // a page's last key
 	for label, f := range filters {
-		countSQL, pageSQL, args := sqlite.ListRoomsSQL(f)
+		countSQL, page, args := sqlite.ListRoomsSQL(f)
 		checkPlan(t, db, label+": count", countSQL, false, args...)
-		checkPlan(t, db, label+": page", pageSQL, label == "none", append(append(append([]any{}, args...), args...), 20, 100_000)...)
+		twice := append(append([]any{}, args...), args...)
+		checkPlan(t, db, label+": page", page(false, true), label == "none", append(twice, 20, 100_000)...)
+		// The next page after a served one seeks to where it ended: a
+		// range of the index, never a walk, with or without the count.
+		seekArgs := sqlite.SeekArgs(f)
+		checkPlan(t, db, label+": next page", page(true, true), false, append(append(append(append([]any{}, args...), seekArgs...), after...), 20)...)
+		checkPlan(t, db, label+": next page, total known", page(true, false), false, append(append(append([]any{}, seekArgs...), after...), 20)...)
 	}
 	ids := []any{"a", "b", "c"}
 	checkPlan(t, db, "room by id", sqlite.RoomByIDSQL, false, "x")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type queries struct {
 	// cache, outside transactions, keeps room-list pages until the next
 	// commit to the database.
 	cache *pageCache
+	// pager, outside transactions, remembers where served list pages
+	// ended, so that the next page is a seek (pager.go).
+	pager *pager
 }
 
 // prepareReads prepares the statements of the list path (every filter
@@ -58,7 +62,7 @@ func prepareReads(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error)
 			f.UniqueName = &name
 		}
 		count, page, _ := listRoomsSQL(f)
-		texts = append(texts, count, page)
+		texts = append(texts, count, page(false, true), page(true, true), page(true, false))
 	}
 	stmts := make(map[string]*sql.Stmt, len(texts))
 	for _, text := range texts {
@@ -206,11 +210,27 @@ func affected(op string, res sql.Result, err error) error {
 type where struct {
 	conds []string
 	args  []any
+	nargs []int // how many of args each condition takes
 }
 
 func (w *where) add(cond string, args ...any) {
 	w.conds = append(w.conds, cond)
 	w.args = append(w.args, args...)
+	w.nargs = append(w.nargs, len(args))
+}
+
+// without is w less the condition cond, with its arguments.
+func (w where) without(cond string) where {
+	var out where
+	at := 0
+	for i, c := range w.conds {
+		n := w.nargs[i]
+		if c != cond {
+			out.add(c, w.args[at:at+n]...)
+		}
+		at += n
+	}
+	return out
 }
 
 func (w *where) timeRange(col string, r store.TimeRange) {
@@ -229,24 +249,36 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// listRoomsSQL builds the two statements of ListRooms for f: the count of
-// matching rooms, and the page with that count as an extra last column;
-// plus the filter's arguments. The page statement takes the filter
-// arguments twice (count, then page), then the page size and offset. The plan
-// test runs EXPLAIN QUERY PLAN on exactly this text.
-func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
-	var w where
-	w.timeRange("created_at", f.CreatedAt)
-	w.timeRange("updated_at", f.UpdatedAt)
-	if f.UniqueName != nil {
-		w.add("unique_name = ?", *f.UniqueName)
-	}
+// and is the WHERE clause with one more condition.
+func (w *where) and(cond string) string {
+	return " WHERE " + strings.Join(append(slices.Clip(w.conds), cond), " AND ")
+}
+
+// roomOrder is the rooms list's order, newest first.
+var roomOrder = order{"created_at", "id"}
+
+// roomsListing is ListRooms for f: the count of matching rooms and the
+// page statements (see listing). The plan test runs EXPLAIN QUERY PLAN
+// on exactly these texts.
+func roomsListing(f store.RoomFilter) listing[domain.Room] {
+	countSQL, page, args := listRoomsSQL(f)
+	return listing[domain.Room]{op: "list rooms", countSQL: countSQL, page: page, args: args,
+		seekArgs: roomOrder.seekWhere(roomsWhere(f)).args, ident: queryKey("list rooms", countSQL, args), scan: scanRoom,
+		key: func(r domain.Room) []any { return []any{micros(r.CreatedAt), r.ID} }}
+}
+
+// listRoomsSQL builds the statements of ListRooms for f: the count of
+// matching rooms, and the page statements by seek and count (see
+// listing); plus the filter's arguments.
+func listRoomsSQL(f store.RoomFilter) (countSQL string, page func(seek, count bool) string, args []any) {
+	w := roomsWhere(f)
 	countSQL = `SELECT n FROM room_count WHERE one = 1`
 	if len(w.conds) > 0 {
 		countSQL = `SELECT count(*) FROM rooms` + w.sql()
 	}
 	// The inner select walks only the (created_at, id) index to find the
-	// page's rowids, so a deep offset never reads skipped rows.
+	// page's rowids, so a deep offset never reads skipped rows, and a
+	// seek starts where the last page ended.
 	from := `rooms`
 	if !f.UpdatedAt.IsZero() && f.CreatedAt.IsZero() && f.UniqueName == nil {
 		// Left to itself the planner walks rooms_created in list order and
@@ -256,16 +288,43 @@ func listRoomsSQL(f store.RoomFilter) (countSQL, pageSQL string, args []any) {
 		// costs about what the count already does.
 		from = `rooms INDEXED BY rooms_updated`
 	}
-	pageSQL = `SELECT ` + roomColumns + `, (` + countSQL + `) FROM rooms r WHERE r.rowid IN (
-			SELECT rowid FROM ` + from + w.sql() + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?)
-			ORDER BY r.created_at DESC, r.id DESC`
-	return countSQL, pageSQL, w.args
+	page = func(seek, count bool) string {
+		extra, cond, limit, src := "0", w.sql(), " LIMIT ? OFFSET ?", from
+		if count {
+			extra = "(" + countSQL + ")"
+		}
+		if seek {
+			sw := roomOrder.seekWhere(w)
+			cond, limit = sw.and(roomOrder.after()), " LIMIT ?"
+			if f.UniqueName == nil {
+				// Down the list's index from where the last page ended,
+				// testing any other filter on the way: a page costs its
+				// rows, not the rows before it (rooms_updated would read
+				// every match and sort them).
+				src = `rooms INDEXED BY rooms_created`
+			}
+		}
+		return `SELECT ` + roomColumns + `, ` + extra + ` FROM rooms r WHERE r.rowid IN (
+			SELECT rowid FROM ` + src + cond + ` ORDER BY ` + roomOrder.sql("") + limit + `)
+			ORDER BY ` + roomOrder.sql("r.")
+	}
+	return countSQL, page, w.args
+}
+
+// roomsWhere is the filter of ListRooms.
+func roomsWhere(f store.RoomFilter) where {
+	var w where
+	w.timeRange("created_at", f.CreatedAt)
+	w.timeRange("updated_at", f.UpdatedAt)
+	if f.UniqueName != nil {
+		w.add("unique_name = ?", *f.UniqueName)
+	}
+	return w
 }
 
 func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page) ([]domain.Room, int, error) {
 	return cached(ctx, q.cache, keyOf(f, p), func() ([]domain.Room, int, error) {
-		countSQL, pageSQL, args := listRoomsSQL(f)
-		return readPage(ctx, q, "list rooms", countSQL, pageSQL, args, p, scanRoom)
+		return roomsListing(f).read(ctx, q, p)
 	})
 }
 

@@ -32,6 +32,9 @@ type Store struct {
 	queries
 	writer *sql.DB
 	reader *sql.DB
+	// versions reads the database's version for the list cache (when
+	// on) and the pager.
+	versions *pageCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -94,19 +97,23 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	var cache *pageCache
-	if !o.noListCache {
-		if cache, err = newPageCache(ctx, reader, !o.noWALIndex, o.failWALMap, o.log); err != nil {
-			for _, st := range stmts {
-				st.Close()
-			}
-			reader.Close()
-			writer.Close()
-			return nil, err
+	// The page cache's connection and wal-index tell the database's
+	// version, which the pager needs whether or not list pages are
+	// cached.
+	versions, err := newPageCache(ctx, reader, !o.noWALIndex, o.failWALMap, o.log)
+	if err != nil {
+		for _, st := range stmts {
+			st.Close()
 		}
+		reader.Close()
+		writer.Close()
+		return nil, err
 	}
-	s := &Store{writer: writer, reader: reader}
-	s.queries = queries{r: reader, w: writer, stmts: stmts, cache: cache}
+	s := &Store{writer: writer, reader: reader, versions: versions}
+	s.queries = queries{r: reader, w: writer, stmts: stmts, pager: newPager(versions)}
+	if !o.noListCache {
+		s.queries.cache = versions
+	}
 	return s, nil
 }
 
@@ -114,18 +121,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // when the last connection closes.
 func (s *Store) Close() error {
 	var errs []error
-	if s.cache != nil {
-		errs = append(errs, s.cache.close())
-	}
+	errs = append(errs, s.versions.close())
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
 	errs = append(errs, s.reader.Close(), s.writer.Close())
-	if s.cache != nil {
-		// Last: closing the wal-index file drops this process's locks on
-		// it, which SQLite holds until its connections are closed.
-		errs = append(errs, s.cache.closeSHM())
-	}
+	// Last: closing the wal-index file drops this process's locks on it,
+	// which SQLite holds until its connections are closed.
+	errs = append(errs, s.versions.closeSHM())
 	return errors.Join(errs...)
 }
 
