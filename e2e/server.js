@@ -144,8 +144,10 @@ export function startServer(bin, { dbPath, apiKey, env = {} }) {
  * and close() in after().
  */
 export class TestServer {
-  constructor({ env = {} } = {}) {
+  constructor({ env = {}, prepare = null } = {}) {
     this.env = env;
+    /** prepare(dbPath, dir), if given, runs before the server starts (e.g. to seed its database). */
+    this.prepare = prepare;
     this.apiKey = `e2e_${randomBytes(24).toString('hex')}`;
     /** Directories removed by close(). */
     this.tempDirs = [];
@@ -174,6 +176,7 @@ export class TestServer {
     /** The roomsd binary, for tests that run `roomsd bot` too. */
     this.bin = bin;
     this.dbPath = path.join(this.dir, 'roomsd.db');
+    if (this.prepare) await this.prepare(this.dbPath, this.dir);
     try {
       this.server = await startServer(bin, { dbPath: this.dbPath, apiKey: this.apiKey, env: this.env });
     } catch (err) {
