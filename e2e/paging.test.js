@@ -58,6 +58,38 @@ describe('the SDK auto-pager over 50,000 rooms', () => {
     assertOrdered(rooms);
   });
 
+  /** Walks a list with the auto-pager; asserts each id once and the count the first page's meta gives. */
+  async function walkOnce(name, list) {
+    const first = await list();
+    const total = first.meta.total_results;
+    const ids = [];
+    for await (const x of list()) ids.push(x.id);
+    assert.equal(ids.length, total, `${name}: ${ids.length} served, meta says ${total}`);
+    assert.equal(new Set(ids).size, total, `${name}: an item served twice`);
+    return total;
+  }
+
+  it('every other list endpoint: the auto-pager serves each item once', async () => {
+    const fx = await ts.fixture();
+    // The seed holds sessions and participants (20,000 and 40,000 for
+    // 50,000 rooms); recordings
+    // and compositions are made here.
+    const sessions = await walkOnce('sessions', () => client.rooms.sessions.list0({ 'page[size]': 250 }));
+    assert.ok(sessions > 10_000, `${sessions} sessions`);
+    const parts = await walkOnce('participants', () => client.roomParticipants.list({ 'page[size]': 250 }));
+    assert.ok(parts > 10_000, `${parts} participants`);
+    const room = (await client.rooms.create({})).data;
+    const alice = await fx('join', room.id, 'alice');
+    for (let i = 0; i < 9; i++) await fx('record', alice.id, 'audio', 'opus');
+    assert.equal(await walkOnce('recordings', () => client.roomRecordings.list({ 'page[size]': 2 })), 9);
+    const inRoom = await walkOnce('sessions of a room', () => client.rooms.sessions.list1(room.id, { 'page[size]': 1 }));
+    assert.equal(inRoom, 1);
+    assert.equal(await walkOnce('participants of a session', () => client.rooms.sessions.retrieveParticipants(alice.session_id, { 'page[size]': 1 })), 1);
+    await fx('end', alice.session_id);
+    for (let i = 0; i < 7; i++) await client.roomCompositions.create({ session_id: alice.session_id });
+    assert.equal(await walkOnce('compositions', () => client.roomCompositions.list({ 'page[size]': 3 })), 7);
+  });
+
   it('rooms created and deleted during a loop: none twice, none that stayed skipped', async () => {
     const filter = { date_created_at: { gte: '2025-11-01' } };
     // Where the loop will go: every room it should meet, in order.
