@@ -291,3 +291,49 @@ func benchListRoomsHandler(b *testing.B, loop func(b *testing.B, serve func())) 
 		}
 	})
 }
+
+// BenchmarkPagingInTurn reads the pages of the whole room list one after
+// another, as an auto-pager does, over and over (one op is one page of
+// 20): each page after the first seeks from where the one before ended.
+// BenchmarkPagingDeep reads pages at the same depths out of turn (page
+// size 19, pages in a shuffled order, so no page's predecessor was just
+// served): each walks the index past the rows before it. Both without the
+// list cache.
+//
+//	go test -run '^$' -bench 'Paging' -benchmem ./internal/store/sqlite/
+func BenchmarkPagingInTurn(b *testing.B) {
+	for _, size := range benchSizes[:2] {
+		b.Run("rooms="+size.name, func(b *testing.B) {
+			st := seededStore(b, size.n, false)
+			ctx := context.Background()
+			pages := size.n / 20
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: i%pages + 1, Size: 20}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPagingDeep(b *testing.B) {
+	for _, size := range benchSizes[:2] {
+		b.Run("rooms="+size.name, func(b *testing.B) {
+			st := seededStore(b, size.n, false)
+			ctx := context.Background()
+			pages := size.n / 19
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// A stride coprime with the page count visits pages out of
+				// turn, all depths alike.
+				n := (i*7919)%pages + 1
+				if _, _, err := st.ListRooms(ctx, store.RoomFilter{}, store.Page{Number: n, Size: 19}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
