@@ -44,7 +44,7 @@ func TestBadConfigurationSaysWhatToDo(t *testing.T) {
 		{nil, []string{"--nope"}, 2, "flag provided but not defined"},
 		{map[string]string{"ROOMSD_ADDR": "8080"}, nil, 2, "host:port"},
 		{map[string]string{"ROOMSD_LOG_LEVEL": "loud"}, nil, 2, "debug, info, warn, error"},
-		{map[string]string{"ROOMSD_DB": "postgres://127.0.0.1/test"}, nil, 1, "PostgreSQL is not supported yet"},
+		{map[string]string{"ROOMSD_DB": "postgres://roomsd@127.0.0.1:1/roomsd", "ROOMSD_DATA_DIR": dir}, nil, 1, "open database postgres://"},
 		{map[string]string{"ROOMSD_DB": filepath.Join(dir, "missing", "dir", "x.db")}, nil, 1, "open database"},
 		{nil, []string{"serve", "extra"}, 2, "unexpected argument"},
 	}

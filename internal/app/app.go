@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/roomsd/roomsd/internal/sfu"
 	"github.com/roomsd/roomsd/internal/signal"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/postgres"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/token"
 	"github.com/roomsd/roomsd/internal/web"
@@ -200,10 +202,14 @@ type recordingToggle struct{ s *recording.Service }
 func (t *recordingToggle) SetRecording(roomID string, on bool) { t.s.SetRecording(roomID, on) }
 
 // dataDir is where recordings and compositions are kept: ROOMSD_DATA_DIR,
-// or roomsd-data beside the database file.
+// or roomsd-data beside the SQLite file (in the working directory with
+// PostgreSQL).
 func dataDir(cfg config.Config) string {
 	if cfg.DataDir != "" {
 		return cfg.DataDir
+	}
+	if cfg.IsPostgres() {
+		return "roomsd-data"
 	}
 	return filepath.Join(filepath.Dir(cfg.DB), "roomsd-data")
 }
@@ -250,17 +256,31 @@ func (a *App) Links() *download.Signer { return a.links }
 // Files is where recordings and compositions are kept.
 func (a *App) Files() *blob.Dir { return a.files }
 
-// openStore opens the SQLite database cfg names; PostgreSQL is refused
-// with a message that says what to give instead.
-func openStore(ctx context.Context, cfg config.Config, opts ...sqlite.Option) (*sqlite.Store, error) {
+// openStore opens the database cfg names: PostgreSQL for a postgres:// or
+// postgresql:// URL (opts, which tune the SQLite store, do not apply),
+// a SQLite file otherwise.
+func openStore(ctx context.Context, cfg config.Config, opts ...sqlite.Option) (store.Store, error) {
 	if cfg.IsPostgres() {
-		return nil, errors.New("ROOMSD_DB: PostgreSQL is not supported yet; give a SQLite file path such as ./roomsd.db")
+		st, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", redacted(cfg.DB), err)
+		}
+		return st, nil
 	}
 	st, err := sqlite.Open(ctx, cfg.DB, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
 	}
 	return st, nil
+}
+
+// redacted is a database URL without its password, fit for a message.
+func redacted(db string) string {
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(an unparsable PostgreSQL URL)"
+	}
+	return u.Redacted()
 }
 
 // parseICEServers reads STUN/TURN URLs; turn:user:pass@host:port carries

@@ -102,13 +102,6 @@ func TestConfiguredKeysReplaceStoredOnes(t *testing.T) {
 	}
 }
 
-func TestPostgresNotYet(t *testing.T) {
-	_, err := app.New(context.Background(), cfg(t, "postgres://127.0.0.1/test"), app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err == nil || !strings.Contains(err.Error(), "PostgreSQL is not supported yet") {
-		t.Errorf("postgres URL: %v", err)
-	}
-}
-
 // A request still sending its body when shutdown starts is served to the
 // end; then Serve returns and the database is closed cleanly.
 func TestGracefulShutdown(t *testing.T) {

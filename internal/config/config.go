@@ -68,7 +68,7 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"addr", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
-		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file, created and migrated on start (postgres:// URLs are not supported yet)"},
+		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file (created if missing), or the postgres:// URL of an existing PostgreSQL database such as postgres://roomsd:secret@db.example:5432/roomsd?sslmode=verify-full&pool_max_conns=20 (pool settings as pgxpool URL parameters); migrated on start"},
 		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
 		{"cors-origins", "ROOMSD_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) whose pages may call the REST API from a browser, or * for any; empty turns CORS off"},
 		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
@@ -87,7 +87,7 @@ func settings() []setting {
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
 		{"debug-addr", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
-		{"data-dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the database file"},
+		{"data-dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the SQLite file, or in the working directory with PostgreSQL"},
 		{"public-url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
 		{"download-url-ttl", "ROOMSD_DOWNLOAD_URL_TTL", "1h", "how long a signed download link (download_url of a recording or composition, as shown by the API or a webhook) stays valid"},
 		{"compose-workers", "ROOMSD_COMPOSE_WORKERS", "1", "how many compositions this server renders at once, each with an ffmpeg process (Debian package ffmpeg); 0: this server renders none"},
