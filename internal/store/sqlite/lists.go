@@ -107,15 +107,16 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 	if err := rows.Err(); err != nil {
 		return nil, 0, wrap(l.op, err)
 	}
+	stale := false
 	if reuse {
 		total = m.total
 		// A commit between the version's read and the page's own makes
 		// the remembered total stale: count.
 		if now, ok, err := q.pager.version(ctx); err != nil || !ok || now != v {
-			reuse = false
+			stale = true
 		}
 	}
-	if !reuse && len(out) == 0 {
+	if stale || (!reuse && len(out) == 0) {
 		if err := q.queryRow(ctx, l.countSQL, l.args...).Scan(&total); err != nil {
 			return nil, 0, wrap(l.op, err)
 		}
