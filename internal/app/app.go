@@ -406,7 +406,11 @@ func storedKey(ctx context.Context, st store.Store, purpose string) (ed25519.Pri
 		if err := st.InsertSigningKeySeed(ctx, purpose, token.NewSigner(key, nil).KeyID(), seed, time.Now()); err != nil {
 			return nil, fmt.Errorf("store %s signing key: %w", purpose, err)
 		}
-		return key, nil
+		// Read it back: a server that started at the same moment may have
+		// stored its own first, and every server must sign with one key.
+		if seed, err = st.SigningKeySeed(ctx, purpose); err != nil {
+			return nil, fmt.Errorf("read %s signing key: %w", purpose, err)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s signing key: %w", purpose, err)

@@ -189,8 +189,9 @@ type Store interface {
 	// InsertAPIKeyHash stores the hash of a newly created API key.
 	InsertAPIKeyHash(ctx context.Context, hash []byte, at time.Time) error
 
-	// SigningKeySeed returns the stored key seed for a purpose ("token",
-	// "webhook"), or domain.ErrNotFound when none was created yet.
+	// SigningKeySeed returns the first key seed stored for a purpose
+	// ("token", "webhook"), or domain.ErrNotFound when none was created
+	// yet. Servers that each stored one at once all read the same.
 	SigningKeySeed(ctx context.Context, purpose string) ([]byte, error)
 	// InsertSigningKeySeed stores a key seed for a purpose.
 	InsertSigningKeySeed(ctx context.Context, purpose, kid string, seed []byte, at time.Time) error

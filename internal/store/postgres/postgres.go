@@ -128,7 +128,7 @@ func (s *Store) InsertAPIKeyHash(ctx context.Context, hash []byte, at time.Time)
 // SigningKeySeed implements store.Store.
 func (s *Store) SigningKeySeed(ctx context.Context, purpose string) ([]byte, error) {
 	var seed []byte
-	err := s.pool.QueryRow(ctx, `SELECT seed FROM signing_keys WHERE purpose = $1 ORDER BY created_at DESC LIMIT 1`, purpose).Scan(&seed)
+	err := s.pool.QueryRow(ctx, `SELECT seed FROM signing_keys WHERE purpose = $1 ORDER BY created_at, kid LIMIT 1`, purpose).Scan(&seed)
 	if err != nil {
 		return nil, wrap("signing key", err)
 	}

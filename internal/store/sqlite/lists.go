@@ -192,7 +192,7 @@ func (q queries) PresentParticipants(ctx context.Context, sessionID string) ([]d
 // SigningKeySeed implements store.Store.
 func (s *Store) SigningKeySeed(ctx context.Context, purpose string) ([]byte, error) {
 	var seed []byte
-	err := s.reader.QueryRowContext(ctx, `SELECT seed FROM signing_keys WHERE purpose = ? ORDER BY created_at DESC LIMIT 1`, purpose).Scan(&seed)
+	err := s.reader.QueryRowContext(ctx, `SELECT seed FROM signing_keys WHERE purpose = ? ORDER BY created_at, kid LIMIT 1`, purpose).Scan(&seed)
 	if err != nil {
 		return nil, wrap("signing key", err)
 	}

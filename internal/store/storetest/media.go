@@ -28,6 +28,15 @@ func testSigningKey(t *testing.T, st store.Store) {
 	if _, err := st.SigningKeySeed(ctx, "webhook"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a token key answered for the webhook purpose: %v", err)
 	}
+	// Two servers starting at once on a new database each create a key;
+	// both must then use one: the first stored stays the key, whatever
+	// the order the second's is stored or read in.
+	if err := st.InsertSigningKeySeed(ctx, "token", "kid2", []byte("another seed of thirty-two bytes."), base.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.SigningKeySeed(ctx, "token"); err != nil || string(got) != string(seed) {
+		t.Errorf("after a second key was stored, SigningKeySeed = %q, %v; want the first", got, err)
+	}
 }
 
 func day(d int) time.Time { return time.Date(2024, 3, d, 0, 0, 0, 0, time.UTC) }
