@@ -12,7 +12,11 @@ import { TestServer, goBuild, run } from './server.js';
 const ROOMS = 50_000;
 const SEED_DEADLINE_MS = 5 * 60_000;
 
-describe('the SDK auto-pager over 50,000 rooms', () => {
+// Seeding writes a SQLite file; on PostgreSQL the store's own tests
+// (internal/store/postgres) page through seeded rooms.
+const skip = process.env.ROOMSD_E2E_POSTGRES_URL ? 'the rooms are seeded into a SQLite file' : false;
+
+describe('the SDK auto-pager over 50,000 rooms', { skip }, () => {
   const ts = new TestServer({
     prepare: async (dbPath, dir) => {
       const bin = await goBuild('./cmd/roomsd-load', path.join(dir, 'roomsd-load'));

@@ -92,10 +92,10 @@ export function waitExit(child, deadlineMs) {
  * Starts roomsd and resolves once it has logged its URL. env adds ROOMSD_*
  * settings (e.g. ROOMSD_RTC_LOOPBACK) to the defaults below.
  */
-export function startServer(bin, { dbPath, apiKey, env = {} }) {
+export function startServer(bin, { dbPath, apiKey, env = {}, cwd = path.dirname(dbPath) }) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['serve'], {
-      cwd: path.dirname(dbPath),
+      cwd,
       env: cleanEnv({
         ROOMSD_ADDR: '127.0.0.1:0',
         ROOMSD_DB: dbPath,
@@ -176,9 +176,24 @@ export class TestServer {
     /** The roomsd binary, for tests that run `roomsd bot` too. */
     this.bin = bin;
     this.dbPath = path.join(this.dir, 'roomsd.db');
+    const pg = process.env.ROOMSD_E2E_POSTGRES_URL;
+    if (pg) {
+      // A schema of this file's own on the PostgreSQL server, dropped by
+      // close(); the server and the fixture reach it by search_path.
+      this.schema = `e2e_${randomBytes(8).toString('hex')}`;
+      await execFileP('psql', [pg, '-qAtc', `CREATE SCHEMA ${this.schema}`], { timeout: CHILD_DEADLINE_MS });
+      const u = new URL(pg);
+      u.searchParams.set('search_path', this.schema);
+      this.dbPath = u.href;
+    }
     if (this.prepare) await this.prepare(this.dbPath, this.dir);
     try {
-      this.server = await startServer(bin, { dbPath: this.dbPath, apiKey: this.apiKey, env: this.env });
+      this.server = await startServer(bin, {
+        dbPath: this.dbPath,
+        apiKey: this.apiKey,
+        cwd: this.dir,
+        env: { ROOMSD_DATA_DIR: path.join(this.dir, 'roomsd-data'), ...this.env },
+      });
     } catch (err) {
       this.server = err.server;
       throw err;
@@ -232,6 +247,11 @@ export class TestServer {
     }
     for (const dir of this.tempDirs) {
       await rm(dir, { recursive: true, force: true });
+    }
+    if (this.schema) {
+      await execFileP('psql', [process.env.ROOMSD_E2E_POSTGRES_URL, '-qAtc', `DROP SCHEMA ${this.schema} CASCADE`], {
+        timeout: CHILD_DEADLINE_MS,
+      }).catch(() => {});
     }
   }
 }

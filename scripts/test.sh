@@ -23,3 +23,10 @@ echo "== e2e (telnyx SDK)"
 cd e2e
 npm ci --no-audit --no-fund --loglevel=error
 npm test
+
+# The SDK suites again with the PostgreSQL store, when a server is given
+# (.ci/run gives the machine's): each file in a schema of its own.
+if [ -n "${ROOMSD_TEST_POSTGRES_URL:-}" ]; then
+  echo "== e2e on PostgreSQL (telnyx SDK)"
+  ROOMSD_E2E_POSTGRES_URL="$ROOMSD_TEST_POSTGRES_URL" node --test rooms.test.js sessions.test.js webhooks.test.js
+fi
