@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
-		BaseBackoff: cfg.WebhookBackoff, SignURL: links.Sign}, opts.Logger)
+		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign}, opts.Logger)
 	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
 	if cfg.RTCLoopback {
 		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)

@@ -37,10 +37,13 @@ type Config struct {
 	WebhookTimeout  time.Duration
 	WebhookAttempts int
 	WebhookBackoff  time.Duration
-	LogLevel        slog.Level
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	DebugAddr       string
+	// WebhookRetention is how long delivered and failed webhook events
+	// are kept (0: forever).
+	WebhookRetention time.Duration
+	LogLevel         slog.Level
+	LogFormat        string
+	ShutdownTimeout  time.Duration
+	DebugAddr        string
 	// DataDir holds recordings and compositions ("" : roomsd-data next
 	// to the database file).
 	DataDir string
@@ -83,6 +86,7 @@ func settings() []setting {
 		{"webhook-timeout", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
 		{"webhook-attempts", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
 		{"webhook-backoff", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
+		{"webhook-retention", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
@@ -120,29 +124,30 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	r := reader{vals: vals}
 	c := Config{
-		Addr:            r.str("addr"),
-		DB:              r.str("db"),
-		LogFormat:       r.str("log-format"),
-		TokenKey:        r.str("token-key"),
-		APIKeys:         r.list("api-keys"),
-		CORSOrigins:     r.list("cors-origins"),
-		ListCache:       r.onOff("list-cache"),
-		RTCUDPPort:      r.number("rtc-udp-port", 0, 65535, "a port number"),
-		RTCPublicIP:     r.str("rtc-public-ip"),
-		RTCICEServers:   r.list("rtc-ice-servers"),
-		RTCLoopback:     r.onOff("rtc-loopback"),
-		EmptyTimeout:    r.duration("empty-timeout", false, "30s"),
-		ReconnectGrace:  r.duration("reconnect-grace", false, "30s"),
-		WebhookSecret:   r.str("webhook-secret"),
-		WebhookTimeout:  r.duration("webhook-timeout", true, "10s"),
-		WebhookBackoff:  r.duration("webhook-backoff", true, "2s"),
-		WebhookAttempts: r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
-		ShutdownTimeout: r.duration("shutdown-timeout", false, "15s"),
-		DebugAddr:       r.str("debug-addr"),
-		DataDir:         r.str("data-dir"),
-		PublicURL:       strings.TrimRight(r.str("public-url"), "/"),
-		DownloadTTL:     r.duration("download-url-ttl", true, "1h"),
-		ComposeWorkers:  r.number("compose-workers", 0, maxComposeWorkers, fmt.Sprintf("a number from 0 to %d", maxComposeWorkers)),
+		Addr:             r.str("addr"),
+		DB:               r.str("db"),
+		LogFormat:        r.str("log-format"),
+		TokenKey:         r.str("token-key"),
+		APIKeys:          r.list("api-keys"),
+		CORSOrigins:      r.list("cors-origins"),
+		ListCache:        r.onOff("list-cache"),
+		RTCUDPPort:       r.number("rtc-udp-port", 0, 65535, "a port number"),
+		RTCPublicIP:      r.str("rtc-public-ip"),
+		RTCICEServers:    r.list("rtc-ice-servers"),
+		RTCLoopback:      r.onOff("rtc-loopback"),
+		EmptyTimeout:     r.duration("empty-timeout", false, "30s"),
+		ReconnectGrace:   r.duration("reconnect-grace", false, "30s"),
+		WebhookSecret:    r.str("webhook-secret"),
+		WebhookTimeout:   r.duration("webhook-timeout", true, "10s"),
+		WebhookBackoff:   r.duration("webhook-backoff", true, "2s"),
+		WebhookRetention: r.duration("webhook-retention", false, "168h"),
+		WebhookAttempts:  r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
+		ShutdownTimeout:  r.duration("shutdown-timeout", false, "15s"),
+		DebugAddr:        r.str("debug-addr"),
+		DataDir:          r.str("data-dir"),
+		PublicURL:        strings.TrimRight(r.str("public-url"), "/"),
+		DownloadTTL:      r.duration("download-url-ttl", true, "1h"),
+		ComposeWorkers:   r.number("compose-workers", 0, maxComposeWorkers, fmt.Sprintf("a number from 0 to %d", maxComposeWorkers)),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
 		r.fail("log-level", "is not one of debug, info, warn, error")

@@ -210,6 +210,10 @@ type Store interface {
 	ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error)
 	// UpdateDelivery records the outcome of an attempt.
 	UpdateDelivery(ctx context.Context, d domain.Delivery) error
+	// PruneDeliveries deletes up to limit deliveries that are over
+	// (delivered or failed) and were created before before, oldest first,
+	// and says how many it deleted. Pending ones are never deleted.
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
 	// ListDeliveries returns recent deliveries, newest first.
 	ListDeliveries(ctx context.Context, f DeliveryFilter, p Page) ([]domain.Delivery, int, error)
 

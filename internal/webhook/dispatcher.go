@@ -37,6 +37,12 @@ type Config struct {
 	PerHost     int // 4
 	// MaxResponseBytes of a receiver's answer are read, the rest dropped.
 	MaxResponseBytes int64 // 64 KiB
+	// Retention is how long delivered and failed events are kept (for
+	// GET /v2/webhook_deliveries) before they are deleted; 0 keeps them
+	// forever. Pending events are never deleted.
+	Retention time.Duration
+	// PruneEvery is how often old events are deleted (default 1h).
+	PruneEvery time.Duration
 	// SignURL, if set, turns a stored download_url into the link sent:
 	// signed afresh at each attempt, so a retried event's link is valid.
 	SignURL func(string) string
@@ -48,6 +54,7 @@ func (c *Config) defaults() {
 	orDefault(&c.BaseBackoff, 2*time.Second)
 	orDefault(&c.MaxBackoff, 15*time.Minute)
 	orDefault(&c.PollInterval, time.Second)
+	orDefault(&c.PruneEvery, time.Hour)
 	orDefault(&c.Concurrency, 32)
 	orDefault(&c.PerHost, 4)
 	orDefault(&c.MaxResponseBytes, 64<<10)
@@ -128,6 +135,9 @@ func (d *Dispatcher) loop() {
 	defer close(d.done)
 	tick := time.NewTicker(d.cfg.PollInterval)
 	defer tick.Stop()
+	prune := time.NewTicker(d.cfg.PruneEvery)
+	defer prune.Stop()
+	d.prune()
 	for {
 		d.dispatchDue()
 		select {
@@ -135,7 +145,44 @@ func (d *Dispatcher) loop() {
 			return
 		case <-d.wake:
 		case <-tick.C:
+		case <-prune.C:
+			d.prune()
 		}
+	}
+}
+
+// pruneBatch bounds one delete, so that pruning a large backlog never
+// holds the database's writer for long.
+const pruneBatch = 1000
+
+// prune deletes the events over (delivered or failed) for longer than
+// Retention, in batches.
+func (d *Dispatcher) prune() {
+	if d.cfg.Retention <= 0 {
+		return
+	}
+	before := d.now().Add(-d.cfg.Retention)
+	total := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n, err := d.store.PruneDeliveries(ctx, before, pruneBatch)
+		cancel()
+		if err != nil {
+			d.log.Error("webhook outbox prune failed", "err", err)
+			return
+		}
+		total += n
+		if n < pruneBatch {
+			break
+		}
+		select {
+		case <-d.stop:
+			return
+		default:
+		}
+	}
+	if total > 0 {
+		d.log.Info("pruned old webhook events", "events", total, "created_before", before)
 	}
 }
 

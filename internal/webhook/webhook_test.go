@@ -555,3 +555,33 @@ func TestStopWaitsForAttemptsInFlight(t *testing.T) {
 		t.Errorf("the held attempt's record after Stop: %+v", d)
 	}
 }
+
+// TestOldEventsArePruned: events delivered longer ago than Retention are
+// deleted; pending ones (a receiver that is down) stay.
+func TestOldEventsArePruned(t *testing.T) {
+	rx := newReceiver(t, nil)
+	e := newEnv(t, webhook.Config{Retention: 300 * time.Millisecond, PruneEvery: 50 * time.Millisecond, BaseBackoff: time.Hour})
+	up := e.room(rx.URL+"/hook", "", nil)
+	down := e.room("http://"+testutil.ClosedAddr(t)+"/hook", "", nil)
+	ctx := context.Background()
+	for _, r := range []domain.Room{up, down} {
+		if _, err := e.svc.Join(ctx, r.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(roomID string) int {
+		_, n, err := e.st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &roomID}, store.Page{Number: 1, Size: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	testutil.Eventually(t, 10*time.Second, "both events delivered", func() bool { return len(rx.got()) == 2 })
+	if n := count(up.ID); n != 2 {
+		t.Fatalf("just delivered: %d events listed, want 2", n)
+	}
+	testutil.Eventually(t, 10*time.Second, "the delivered events pruned", func() bool { return count(up.ID) == 0 })
+	if n := count(down.ID); n != 2 {
+		t.Errorf("the pending events of a room whose receiver is down: %d left, want 2", n)
+	}
+}

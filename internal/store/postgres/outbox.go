@@ -123,6 +123,17 @@ func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, now 
 	return tag.RowsAffected() == 1, nil
 }
 
+// PruneDeliveries implements store.Store.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_events WHERE seq IN (
+		SELECT seq FROM webhook_events WHERE status IN ('delivered', 'failed') AND created_at < $1
+		ORDER BY created_at LIMIT $2)`, micros(before), limit)
+	if err != nil {
+		return 0, wrap("prune deliveries", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // UpdateDelivery implements store.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET status = $1, attempts = $2, next_attempt_at = $3,

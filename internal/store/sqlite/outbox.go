@@ -125,6 +125,18 @@ func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
 	return affected("update delivery", res, err)
 }
 
+// PruneDeliveries implements store.Store.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	res, err := s.writer.ExecContext(ctx, `DELETE FROM webhook_events WHERE seq IN (
+		SELECT seq FROM webhook_events WHERE status IN ('delivered', 'failed') AND created_at < ?
+		ORDER BY created_at LIMIT ?)`, micros(before), limit)
+	if err != nil {
+		return 0, wrap("prune deliveries", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("prune deliveries", err)
+}
+
 // ListDeliveries implements store.Store.
 func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p store.Page) ([]domain.Delivery, int, error) {
 	var w where

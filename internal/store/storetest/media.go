@@ -364,6 +364,31 @@ func testOutbox(t *testing.T, st store.Store) {
 	if _, total, _ := st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &roomB}, store.Page{Number: 1, Size: 10}); total != 2 {
 		t.Errorf("room B has %d deliveries, want 2", total)
 	}
+
+	// Pruning deletes what is over (delivered, failed) and older than
+	// the bound, never what is pending.
+	_, all, _ := st.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{Number: 1, Size: 10})
+	if n, err := st.PruneDeliveries(ctx, day(20), 10); err != nil || n != 1 {
+		t.Errorf("PruneDeliveries = %d, %v; want the one delivered", n, err)
+	}
+	inB, _, _ := st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &roomB}, store.Page{Number: 1, Size: 10})
+	for _, d := range inB {
+		if d.Event.ID == b1.Event.ID {
+			d.Status, d.Attempts, d.LastError, d.UpdatedAt = domain.DeliveryFailed, 12, "answered 500", day(3)
+			if err := st.UpdateDelivery(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, _ := st.PruneDeliveries(ctx, day(2), 10); n != 0 {
+		t.Errorf("PruneDeliveries before its creation deleted %d", n)
+	}
+	if n, _ := st.PruneDeliveries(ctx, day(20), 10); n != 1 {
+		t.Errorf("PruneDeliveries of the failed one deleted %d, want 1", n)
+	}
+	if _, left, _ := st.ListDeliveries(ctx, store.DeliveryFilter{}, store.Page{Number: 1, Size: 10}); left != all-2 {
+		t.Errorf("%d deliveries left of %d, want the %d pending", left, all, all-2)
+	}
 }
 
 // queued is an enqueued composition created at the given time.
