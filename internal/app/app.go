@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -110,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
-		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign}, opts.Logger)
+		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign, Node: nodeID(cfg, files)}, opts.Logger)
 	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
 	if cfg.RTCLoopback {
 		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
@@ -200,6 +201,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 type recordingToggle struct{ s *recording.Service }
 
 func (t *recordingToggle) SetRecording(roomID string, on bool) { t.s.SetRecording(roomID, on) }
+
+// nodeID names this server among those sharing the database:
+// ROOMSD_NODE_ID, or the host name and the data directory, which stay
+// the same across restarts.
+func nodeID(cfg config.Config, files *blob.Dir) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return host + ":" + files.Root()
+}
 
 // dataDir is where recordings and compositions are kept: ROOMSD_DATA_DIR,
 // or roomsd-data beside the SQLite file (in the working directory with

@@ -37,6 +37,9 @@ type Config struct {
 	WebhookTimeout  time.Duration
 	WebhookAttempts int
 	WebhookBackoff  time.Duration
+	// NodeID names this server among those sharing its database ("":
+	// the host name and the data directory).
+	NodeID string
 	// WebhookRetention is how long delivered and failed webhook events
 	// are kept (0: forever).
 	WebhookRetention time.Duration
@@ -86,6 +89,7 @@ func settings() []setting {
 		{"webhook-timeout", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
 		{"webhook-attempts", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
 		{"webhook-backoff", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
+		{"node-id", "ROOMSD_NODE_ID", "", "this server's name among those sharing its database, stable across restarts (a restart takes back what its previous run left unfinished); empty: the host name and the data directory, so set it when two servers on one host share a data directory"},
 		{"webhook-retention", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
@@ -141,6 +145,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookTimeout:   r.duration("webhook-timeout", true, "10s"),
 		WebhookBackoff:   r.duration("webhook-backoff", true, "2s"),
 		WebhookRetention: r.duration("webhook-retention", false, "168h"),
+		NodeID:           r.str("node-id"),
 		WebhookAttempts:  r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout:  r.duration("shutdown-timeout", false, "15s"),
 		DebugAddr:        r.str("debug-addr"),

@@ -204,10 +204,21 @@ type Store interface {
 	// NextDelivery returns a room's oldest pending event if it is due at
 	// now; ok is false when there is none.
 	NextDelivery(ctx context.Context, roomID string, now time.Time) (d domain.Delivery, ok bool, err error)
-	// ClaimDelivery checks, just before an attempt, that the delivery is
-	// still pending, due at now and has made the given number of attempts;
-	// false means another attempt got there first.
-	ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error)
+	// ClaimDelivery takes a delivery for one attempt by node, just before
+	// it is made: if the delivery is still pending, due at now and has
+	// made the given number of attempts, it is leased to node until
+	// leaseUntil (due to nobody before then) and the claim succeeds.
+	// false means another attempt, by this process or another on the
+	// same database, got there first. The attempt's outcome
+	// (UpdateDelivery) ends the lease; an attempt whose node died leaves
+	// the delivery due again when the lease runs out, or when the node
+	// starts again (ReleaseDeliveries). While a room's head is leased, its
+	// later events wait, so the room's order holds across processes.
+	ClaimDelivery(ctx context.Context, seq int64, attempts int, node string, now, leaseUntil time.Time) (bool, error)
+	// ReleaseDeliveries makes the deliveries leased to node due at now
+	// (the node restarted: its attempts in flight were cut short), and
+	// says how many.
+	ReleaseDeliveries(ctx context.Context, node string, now time.Time) (int, error)
 	// UpdateDelivery records the outcome of an attempt.
 	UpdateDelivery(ctx context.Context, d domain.Delivery) error
 	// PruneDeliveries deletes up to limit deliveries that are over

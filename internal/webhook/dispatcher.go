@@ -37,6 +37,10 @@ type Config struct {
 	PerHost     int // 4
 	// MaxResponseBytes of a receiver's answer are read, the rest dropped.
 	MaxResponseBytes int64 // 64 KiB
+	// Node names this dispatcher's server among those sharing the
+	// database: the attempts it claims carry it, and at start it releases
+	// what an earlier run of the same node had claimed (default "").
+	Node string
 	// Retention is how long delivered and failed events are kept (for
 	// GET /v2/webhook_deliveries) before they are deleted; 0 keeps them
 	// forever. Pending events are never deleted.
@@ -137,6 +141,7 @@ func (d *Dispatcher) loop() {
 	defer tick.Stop()
 	prune := time.NewTicker(d.cfg.PruneEvery)
 	defer prune.Stop()
+	d.releaseOwn()
 	d.prune()
 	for {
 		d.dispatchDue()
@@ -148,6 +153,22 @@ func (d *Dispatcher) loop() {
 		case <-prune.C:
 			d.prune()
 		}
+	}
+}
+
+// releaseOwn makes due again the attempts an earlier run of this node
+// claimed and never finished (it was killed mid-attempt): they are sent
+// again now, not when their lease runs out.
+func (d *Dispatcher) releaseOwn() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := d.store.ReleaseDeliveries(ctx, d.cfg.Node, d.now())
+	if err != nil {
+		d.log.Error("webhook outbox: release the attempts of an earlier run", "err", err)
+		return
+	}
+	if n > 0 {
+		d.log.Info("webhook attempts cut short by the last stop are due again", "events", n)
 	}
 }
 
@@ -292,7 +313,8 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 	// The list this came from may predate an attempt that has finished
 	// since; only a delivery still in the state we read is attempted.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	ok, err := d.store.ClaimDelivery(ctx, del.Seq, del.Attempts, d.now())
+	now := d.now()
+	ok, err := d.store.ClaimDelivery(ctx, del.Seq, del.Attempts, d.cfg.Node, now, now.Add(d.lease(del)))
 	cancel()
 	if err != nil {
 		d.log.Error("webhook claim failed", "event_id", del.Event.ID, "err", err)
@@ -309,7 +331,7 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 		status, err = d.post(del, attempt, del.FailoverURL)
 		to = del.FailoverURL
 	}
-	now := d.now()
+	now = d.now()
 	del.Attempts, del.UpdatedAt, del.LastStatus = attempt, now, status
 	switch {
 	case err == nil:
@@ -333,6 +355,18 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 }
 
 var errPermanent = errors.New("not deliverable")
+
+// lease is how long a claimed attempt holds its delivery: both requests
+// (the URL, then the failover URL) at their timeout, and a minute more.
+// A dispatcher that dies mid-attempt leaves the delivery to be retried,
+// by any process, once it has passed.
+func (d *Dispatcher) lease(del domain.Delivery) time.Duration {
+	timeout := d.cfg.DefaultTimeout
+	if del.TimeoutSecs != nil && *del.TimeoutSecs > 0 {
+		timeout = time.Duration(*del.TimeoutSecs) * time.Second
+	}
+	return 2*timeout + time.Minute
+}
 
 // backoff is BaseBackoff·2^(attempt-1), capped, with ±20% jitter.
 func (d *Dispatcher) backoff(attempt int) time.Duration {

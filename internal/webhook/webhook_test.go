@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/testutil"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
@@ -583,5 +586,73 @@ func TestOldEventsArePruned(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "the delivered events pruned", func() bool { return count(up.ID) == 0 })
 	if n := count(down.ID); n != 2 {
 		t.Errorf("the pending events of a room whose receiver is down: %d left, want 2", n)
+	}
+}
+
+// TestTwoDispatchersOnOneDatabase: two servers' dispatchers drain one
+// outbox (two processes on one SQLite file, as on one PostgreSQL). Each
+// event is sent once, and each room's events arrive in order.
+func TestTwoDispatchersOnOneDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "roomsd.db")
+	ctx := context.Background()
+	var stores []*sqlite.Store
+	for range 2 {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+	}
+	rx := newReceiver(t, nil)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	var svcs []*rooms.Service
+	for i, st := range stores {
+		d := webhook.New(st, webhook.NewSigner(key, nil), webhook.Config{PollInterval: 5 * time.Millisecond, Node: fmt.Sprintf("node-%d", i)},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		d.Start()
+		t.Cleanup(d.Stop)
+		svcs = append(svcs, rooms.New(st, rooms.WithEventNotifier(d.Notify)))
+	}
+	url := rx.URL + "/hook"
+	const nRooms, joins = 4, 10
+	want := 0
+	for r := range nRooms {
+		room, err := svcs[r%2].CreateRoom(ctx, rooms.RoomChanges{WebhookEventURL: rooms.Some(&url)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range joins {
+			if _, err := svcs[j%2].Join(ctx, room.ID, fmt.Sprintf("p%d", j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want += joins + 1 // the session's start and each join
+	}
+	testutil.Eventually(t, 30*time.Second, "every event delivered", func() bool { return len(rx.got()) >= want })
+	// Whatever is still in flight lands before the count is taken.
+	for _, st := range stores {
+		testutil.Eventually(t, 30*time.Second, "no event pending", func() bool {
+			pending := domain.DeliveryPending
+			_, n, _ := st.ListDeliveries(ctx, store.DeliveryFilter{Status: &pending}, store.Page{Number: 1, Size: 1})
+			return n == 0
+		})
+	}
+	seen := map[string]int{}
+	last := map[string]string{} // each room's latest event id (ids grow with time)
+	for _, h := range rx.got() {
+		seen[h.eventID]++
+		if seen[h.eventID] == 2 {
+			t.Errorf("event %s sent twice", h.eventID)
+		}
+		payload, _ := h.event["payload"].(map[string]any)
+		room, _ := payload["room_id"].(string)
+		if h.eventID < last[room] {
+			t.Errorf("room %s: event %s arrived after the later %s", room, h.eventID, last[room])
+		}
+		last[room] = max(last[room], h.eventID)
+	}
+	if len(seen) != want {
+		t.Errorf("%d distinct events received, want %d", len(seen), want)
 	}
 }

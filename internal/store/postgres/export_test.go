@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,4 +68,10 @@ func (s *Store) ForgetPages() {
 	defer s.pager.mu.Unlock()
 	clear(s.pager.marks)
 	s.pager.lru.Init()
+}
+
+// MigrationCount is how many migrations are embedded.
+func MigrationCount() int {
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	return len(names)
 }

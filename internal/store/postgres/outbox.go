@@ -114,9 +114,12 @@ func (s *Store) NextDelivery(ctx context.Context, roomID string, now time.Time) 
 }
 
 // ClaimDelivery implements store.Store.
-func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET updated_at = $1
-		WHERE seq = $2 AND status = 'pending' AND attempts = $3 AND next_attempt_at <= $1`, micros(now), seq, attempts)
+func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, node string, now, leaseUntil time.Time) (bool, error) {
+	// The lease is the next attempt's time: moved past the attempt, the
+	// delivery is due to nobody until then.
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET next_attempt_at = $4, claimed_by = $5, updated_at = $1
+		WHERE seq = $2 AND status = 'pending' AND attempts = $3 AND next_attempt_at <= $1`,
+		micros(now), seq, attempts, micros(leaseUntil), node)
 	if err != nil {
 		return false, wrap("claim delivery", err)
 	}
@@ -134,9 +137,19 @@ func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int
 	return int(tag.RowsAffected()), nil
 }
 
+// ReleaseDeliveries implements store.Store.
+func (s *Store) ReleaseDeliveries(ctx context.Context, node string, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET next_attempt_at = $1, claimed_by = '', updated_at = $1
+		WHERE claimed_by = $2 AND status = 'pending'`, micros(now), node)
+	if err != nil {
+		return 0, wrap("release deliveries", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // UpdateDelivery implements store.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET status = $1, attempts = $2, next_attempt_at = $3,
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_events SET claimed_by = '', status = $1, attempts = $2, next_attempt_at = $3,
 		last_error = $4, last_status = $5, delivered_to = $6, delivered_at = $7, updated_at = $8 WHERE seq = $9`,
 		d.Status, d.Attempts, micros(d.NextAttemptAt), d.LastError, d.LastStatus, d.DeliveredTo, nullMicros(d.DeliveredAt),
 		micros(d.UpdatedAt), d.Seq)

@@ -106,9 +106,12 @@ func (s *Store) NextDelivery(ctx context.Context, roomID string, now time.Time) 
 }
 
 // ClaimDelivery implements store.Store.
-func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, now time.Time) (bool, error) {
-	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET updated_at = ?
-		WHERE seq = ? AND status = 'pending' AND attempts = ? AND next_attempt_at <= ?`, micros(now), seq, attempts, micros(now))
+func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, node string, now, leaseUntil time.Time) (bool, error) {
+	// The lease is the next attempt's time: moved past the attempt, the
+	// delivery is due to nobody until then.
+	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET next_attempt_at = ?, claimed_by = ?, updated_at = ?
+		WHERE seq = ? AND status = 'pending' AND attempts = ? AND next_attempt_at <= ?`,
+		micros(leaseUntil), node, micros(now), seq, attempts, micros(now))
 	if err != nil {
 		return false, wrap("claim delivery", err)
 	}
@@ -116,9 +119,20 @@ func (s *Store) ClaimDelivery(ctx context.Context, seq int64, attempts int, now 
 	return n == 1, wrap("claim delivery", err)
 }
 
+// ReleaseDeliveries implements store.Store.
+func (s *Store) ReleaseDeliveries(ctx context.Context, node string, now time.Time) (int, error) {
+	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET next_attempt_at = ?, claimed_by = '', updated_at = ?
+		WHERE claimed_by = ? AND status = 'pending'`, micros(now), micros(now), node)
+	if err != nil {
+		return 0, wrap("release deliveries", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap("release deliveries", err)
+}
+
 // UpdateDelivery implements store.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, d domain.Delivery) error {
-	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET status = ?, attempts = ?, next_attempt_at = ?,
+	res, err := s.writer.ExecContext(ctx, `UPDATE webhook_events SET claimed_by = '', status = ?, attempts = ?, next_attempt_at = ?,
 		last_error = ?, last_status = ?, delivered_to = ?, delivered_at = ?, updated_at = ? WHERE seq = ?`,
 		d.Status, d.Attempts, micros(d.NextAttemptAt), d.LastError, d.LastStatus, d.DeliveredTo, nullMicros(d.DeliveredAt),
 		micros(d.UpdatedAt), d.Seq)

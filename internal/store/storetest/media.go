@@ -333,11 +333,34 @@ func testOutbox(t *testing.T, st store.Store) {
 		got.FailoverURL != "https://h.example/b" || *got.TimeoutSecs != 3 || got.Seq == 0 || !got.Event.OccurredAt.Equal(day(1)) {
 		t.Errorf("round trip: %+v", got)
 	}
-	if ok, err := st.ClaimDelivery(ctx, got.Seq, 0, day(3)); !ok || err != nil {
+	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 1, "node-a", day(3), day(3).Add(time.Minute)); ok {
+		t.Errorf("a claim with the wrong attempt count succeeded")
+	}
+	if ok, err := st.ClaimDelivery(ctx, got.Seq, 0, "node-a", day(3), day(3).Add(time.Minute)); !ok || err != nil {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
-	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 1, day(3)); ok {
-		t.Errorf("a claim with the wrong attempt count succeeded")
+	// Claimed: a second dispatcher (another process on the database)
+	// cannot take the same attempt, and the room's later events wait.
+	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 0, "node-a", day(3), day(3).Add(time.Minute)); ok {
+		t.Errorf("a second claim of the same attempt succeeded")
+	}
+	if due, _ := st.DueDeliveries(ctx, day(3).Add(time.Second), 10); len(due) != 1 || due[0].Event.ID != b1.Event.ID {
+		t.Errorf("while A's head is claimed, due = %d (want only B's head)", len(due))
+	}
+	// The claimer died: once the lease has passed the attempt is due again.
+	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 0, "node-b", day(3).Add(2*time.Minute), day(3).Add(3*time.Minute)); !ok {
+		t.Errorf("an attempt whose lease ran out cannot be claimed again")
+	}
+	// node-b restarts: what it had claimed is due again at once; node-a
+	// holds nothing.
+	if n, err := st.ReleaseDeliveries(ctx, "node-a", day(3).Add(2*time.Minute)); n != 0 || err != nil {
+		t.Errorf("ReleaseDeliveries(node-a) = %d, %v; want 0", n, err)
+	}
+	if n, err := st.ReleaseDeliveries(ctx, "node-b", day(3).Add(2*time.Minute)); n != 1 || err != nil {
+		t.Errorf("ReleaseDeliveries(node-b) = %d, %v; want 1", n, err)
+	}
+	if ok, _ := st.ClaimDelivery(ctx, got.Seq, 0, "node-b", day(3).Add(2*time.Minute), day(3).Add(3*time.Minute)); !ok {
+		t.Errorf("a released attempt cannot be claimed")
 	}
 	// A failed attempt moves the head into the future: room A waits.
 	got.Attempts, got.NextAttemptAt, got.LastError, got.UpdatedAt = 1, day(5), "answered 500", day(3)
