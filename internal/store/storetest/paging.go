@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,5 +238,62 @@ func testPagingEveryList(t *testing.T, st store.Store) {
 			return st.ListDeliveries(ctx, store.DeliveryFilter{}, p)
 		}, func(d domain.Delivery) string { return d.Event.ID }, nil)
 		check(fmt.Sprintf("deliveries by %d", size), got, wantDeliveries)
+	}
+}
+
+// testRoomLockOrdersEvents: transactions that lock a room (LockRoom) run
+// one after another, so the events they append get outbox sequence
+// numbers in the order the transactions took the lock: a room's webhooks
+// go out in the order its changes were committed.
+func testRoomLockOrdersEvents(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	r := mustInsert(t, st, room(base))
+	var (
+		mu    sync.Mutex
+		order []string // event ids, in the order the lock was taken
+		wg    sync.WaitGroup
+	)
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- st.InTx(ctx, func(q store.Queries) error {
+				if _, err := q.LockRoom(ctx, r.ID); err != nil {
+					return err
+				}
+				ev := domain.Event{ID: id(), Type: domain.EventParticipantJoined, OccurredAt: base, RoomID: r.ID,
+					Context: fmt.Sprint(i)}
+				mu.Lock()
+				order = append(order, ev.ID)
+				mu.Unlock()
+				// A few reads while the lock is held, as a real change makes.
+				for range 3 {
+					if _, err := q.GetRoom(ctx, r.ID); err != nil {
+						return err
+					}
+				}
+				return q.AppendDelivery(ctx, domain.Delivery{Event: ev, URL: "https://example.com/h",
+					Status: domain.DeliveryPending, NextAttemptAt: base, CreatedAt: base, UpdatedAt: base})
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _, err := st.ListDeliveries(ctx, store.DeliveryFilter{RoomID: &r.ID}, store.Page{Number: 1, Size: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bySeq []string // newest first in the list: reverse it
+	for i := len(list) - 1; i >= 0; i-- {
+		bySeq = append(bySeq, list[i].Event.ID)
+	}
+	if !slices.Equal(bySeq, order) {
+		t.Errorf("events by sequence number %v,\nwant the order the room lock was taken %v", bySeq, order)
 	}
 }

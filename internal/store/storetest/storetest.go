@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SequentialPaging", testSequentialPaging},
 		{"PagingWhileChanging", testPagingWhileChanging},
 		{"PagingEveryList", testPagingEveryList},
+		{"RoomLockOrdersEvents", testRoomLockOrdersEvents},
 		{"SessionsAndParticipants", testSessionsAndParticipants},
 		{"OneActiveSessionPerRoom", testOneActiveSession},
 		{"DeleteCascades", testDeleteCascades},
