@@ -110,8 +110,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	node := nodeID(cfg, files)
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
-		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign, Node: nodeID(cfg, files)}, opts.Logger)
+		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign, Node: node}, opts.Logger)
 	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
 	if cfg.RTCLoopback {
 		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
@@ -153,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	recorderHook := &recordingToggle{}
-	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media),
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node),
 		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook),
 		rooms.WithCompositionNotifier(func() { composer.Notify() })}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)

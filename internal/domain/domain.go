@@ -42,6 +42,9 @@ type Session struct {
 	EndedAt   *time.Time
 	// EndedReason says why the session ended, once it has.
 	EndedReason string
+	// NodeID names the server whose media server holds the session (""
+	// for sessions of before servers were named).
+	NodeID string
 }
 
 // Participant is one person's presence in one session.

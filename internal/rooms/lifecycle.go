@@ -25,7 +25,7 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 		sess, err := q.ActiveSession(ctx, room.ID)
 		switch {
 		case errors.Is(err, domain.ErrNotFound):
-			sess = domain.Session{ID: s.newID(), RoomID: room.ID, Active: true, CreatedAt: now, UpdatedAt: now}
+			sess = domain.Session{ID: s.newID(), RoomID: room.ID, Active: true, CreatedAt: now, UpdatedAt: now, NodeID: s.node}
 			if err := q.InsertSession(ctx, sess); err != nil {
 				return err
 			}
@@ -130,14 +130,28 @@ func (s *Service) EndRoomSession(ctx context.Context, roomID, reason string) err
 	return err
 }
 
-// EndStaleSessions ends every active session. At start-up no media
-// connection survives from before, so any session still active was cut
-// short by a stop; its participants leave as disconnected.
+// EndStaleSessions ends the active sessions of this node, and those of
+// before nodes were named. At start-up no media connection of this node
+// survives from before, so such a session was cut short by a stop; its
+// participants leave as disconnected. The sessions of other nodes on the
+// same database are theirs and are left alone.
 func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
+	n := 0
+	for _, node := range []string{s.node, ""} {
+		m, err := s.endStaleSessionsOf(ctx, node)
+		n += m
+		if err != nil || s.node == "" {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (s *Service) endStaleSessionsOf(ctx context.Context, node string) (int, error) {
 	n := 0
 	active := true
 	for {
-		sessions, _, err := s.store.ListSessions(ctx, store.SessionFilter{Active: &active}, store.Page{Number: 1, Size: 100})
+		sessions, _, err := s.store.ListSessions(ctx, store.SessionFilter{Active: &active, NodeID: &node}, store.Page{Number: 1, Size: 100})
 		if err != nil || len(sessions) == 0 {
 			return n, err
 		}

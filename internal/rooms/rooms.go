@@ -25,6 +25,7 @@ type Service struct {
 	media  Media
 	rec    Recorder
 	files  Files
+	node   string
 	notify func()
 	// composed is called once a composition has been enqueued.
 	composed func()
@@ -88,6 +89,10 @@ func WithFiles(f Files) Option { return func(s *Service) { s.files = f } }
 // composition has been enqueued (the renderer's wake-up). It must not
 // block.
 func WithCompositionNotifier(fn func()) Option { return func(s *Service) { s.composed = fn } }
+
+// WithNode names the server this service runs in, among those sharing
+// the database: the sessions it opens are its own.
+func WithNode(id string) Option { return func(s *Service) { s.node = id } }
 
 // WithMedia connects the service to the media server.
 func WithMedia(m Media) Option { return func(s *Service) { s.media = m } }

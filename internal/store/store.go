@@ -43,6 +43,8 @@ type SessionFilter struct {
 	EndedAt   TimeRange
 	RoomID    *string
 	Active    *bool
+	// NodeID selects the sessions a node serves.
+	NodeID *string
 }
 
 // ParticipantFilter restricts a participant listing.

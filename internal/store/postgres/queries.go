@@ -140,7 +140,7 @@ func roomsListing(f store.RoomFilter) listing[domain.Room] {
 	return l
 }
 
-const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason`
+const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason, node_id`
 
 func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 	var (
@@ -148,7 +148,7 @@ func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 		created, updated int64
 		ended            *int64
 	)
-	if err := sc.Scan(append([]any{&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason}, extra...)...); err != nil {
+	if err := sc.Scan(append([]any{&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason, &s.NodeID}, extra...)...); err != nil {
 		return s, err
 	}
 	s.CreatedAt, s.UpdatedAt, s.EndedAt = fromMicros(created), fromMicros(updated), fromNullMicros(ended)
@@ -172,8 +172,8 @@ func (q queries) ActiveSession(ctx context.Context, roomID string) (domain.Sessi
 }
 
 func (q queries) InsertSession(ctx context.Context, s domain.Session) error {
-	_, err := q.db.Exec(ctx, `INSERT INTO room_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		s.ID, s.RoomID, s.Active, micros(s.CreatedAt), micros(s.UpdatedAt), nullMicros(s.EndedAt), s.EndedReason)
+	_, err := q.db.Exec(ctx, `INSERT INTO room_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		s.ID, s.RoomID, s.Active, micros(s.CreatedAt), micros(s.UpdatedAt), nullMicros(s.EndedAt), s.EndedReason, s.NodeID)
 	return wrap("insert session", err)
 }
 

@@ -166,6 +166,7 @@ func (q queries) ListSessions(ctx context.Context, f store.SessionFilter, p stor
 	w.timeRange("updated_at", f.UpdatedAt)
 	w.timeRange("ended_at", f.EndedAt)
 	w.eq("room_id", f.RoomID)
+	w.eq("node_id", f.NodeID)
 	if f.Active != nil {
 		w.add("active = ?", *f.Active)
 	}

@@ -328,7 +328,7 @@ func (q queries) ListRooms(ctx context.Context, f store.RoomFilter, p store.Page
 	})
 }
 
-const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason`
+const sessionColumns = `id, room_id, active, created_at, updated_at, ended_at, ended_reason, node_id`
 
 func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 	var (
@@ -336,7 +336,7 @@ func scanSession(sc scanner, extra ...any) (domain.Session, error) {
 		created, updated int64
 		ended            sql.NullInt64
 	)
-	if err := sc.Scan(append([]any{&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason}, extra...)...); err != nil {
+	if err := sc.Scan(append([]any{&s.ID, &s.RoomID, &s.Active, &created, &updated, &ended, &s.EndedReason, &s.NodeID}, extra...)...); err != nil {
 		return s, err
 	}
 	s.CreatedAt, s.UpdatedAt, s.EndedAt = fromMicros(created), fromMicros(updated), fromNullMicros(ended)
@@ -354,8 +354,8 @@ func (q queries) ActiveSession(ctx context.Context, roomID string) (domain.Sessi
 }
 
 func (q queries) InsertSession(ctx context.Context, s domain.Session) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO room_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.RoomID, s.Active, micros(s.CreatedAt), micros(s.UpdatedAt), nullMicros(s.EndedAt), s.EndedReason)
+	_, err := q.w.ExecContext(ctx, `INSERT INTO room_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.RoomID, s.Active, micros(s.CreatedAt), micros(s.UpdatedAt), nullMicros(s.EndedAt), s.EndedReason, s.NodeID)
 	return wrap("insert session", err)
 }
 

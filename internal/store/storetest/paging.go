@@ -297,3 +297,28 @@ func testRoomLockOrdersEvents(t *testing.T, st store.Store) {
 		t.Errorf("events by sequence number %v,\nwant the order the room lock was taken %v", bySeq, order)
 	}
 }
+
+// testSessionNodes: a session keeps the node that serves it, and the
+// sessions of one node can be listed.
+func testSessionNodes(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	var ids []string
+	for i, node := range []string{"node-a", "node-b", ""} {
+		r := mustInsert(t, st, room(base.Add(time.Duration(i)*time.Second)))
+		s := domain.Session{ID: id(), RoomID: r.ID, Active: true, CreatedAt: base, UpdatedAt: base, NodeID: node}
+		if err := st.InTx(ctx, func(q store.Queries) error { return q.InsertSession(ctx, s) }); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	if got, err := st.GetSession(ctx, ids[0]); err != nil || got.NodeID != "node-a" {
+		t.Errorf("GetSession = %+v, %v; want node-a", got, err)
+	}
+	active := true
+	for i, node := range []string{"node-a", "node-b", ""} {
+		list, total, err := st.ListSessions(ctx, store.SessionFilter{Active: &active, NodeID: &node}, store.Page{Number: 1, Size: 10})
+		if err != nil || total != 1 || list[0].ID != ids[i] {
+			t.Errorf("sessions of %q: %+v, %d, %v", node, list, total, err)
+		}
+	}
+}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PagingWhileChanging", testPagingWhileChanging},
 		{"PagingEveryList", testPagingEveryList},
 		{"RoomLockOrdersEvents", testRoomLockOrdersEvents},
+		{"SessionNodes", testSessionNodes},
 		{"SessionsAndParticipants", testSessionsAndParticipants},
 		{"OneActiveSessionPerRoom", testOneActiveSession},
 		{"DeleteCascades", testDeleteCascades},
