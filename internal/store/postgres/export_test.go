@@ -63,12 +63,7 @@ func SeekStatements() map[string]Statement {
 }
 
 // ForgetPages drops every remembered page end.
-func (s *Store) ForgetPages() {
-	s.pager.mu.Lock()
-	defer s.pager.mu.Unlock()
-	clear(s.pager.marks)
-	s.pager.lru.Init()
-}
+func (s *Store) ForgetPages() { s.pager.marks.Clear() }
 
 // MigrationCount is how many migrations are embedded.
 func MigrationCount() int {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/pagemarks"
 )
 
 // where collects SQL conditions and their arguments, numbered $1, $2, …
@@ -86,7 +87,7 @@ type listing[T any] struct {
 // ident names the query for the pager: what it lists and its filter,
 // with each argument's type and value.
 func (l listing[T]) ident() string {
-	return queryKey(l.op, l.w.sql(), l.w.args)
+	return pagemarks.QueryKey(l.op, l.w.sql(), l.w.args)
 }
 
 func (l listing[T]) count() string {
@@ -140,20 +141,20 @@ func (l listing[T]) pageSQL(p store.Page, last []any, counted bool) (string, []a
 // mark's) and counted again otherwise.
 func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int, error) {
 	var (
-		m     mark
+		m     pagemarks.Mark[string]
 		seek  bool
 		ident string
 	)
 	if q.pager != nil {
 		ident = l.ident()
 		if p.Number > 1 {
-			m, seek = q.pager.get(markKey{ident, p.Size, p.Number - 1})
+			m, seek = q.pager.marks.Get(pagemarks.Key{Query: ident, Size: p.Size, Number: p.Number - 1})
 		}
 	}
 	counted := !seek || l.cheapCount
 	var last []any
 	if seek {
-		last = m.last
+		last = m.Last
 	}
 	query, args := l.pageSQL(p, last, counted)
 	rows, err := q.db.Query(ctx, query, args...)
@@ -178,8 +179,8 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 	}
 	rows.Close()
 	switch {
-	case !counted && len(out) > 0 && snapshot == m.snapshot:
-		total = m.total // nothing has changed since page p-1
+	case !counted && len(out) > 0 && snapshot == m.At:
+		total = m.Total // nothing has changed since page p-1
 	case !counted || len(out) == 0:
 		// No row carried the count, or it was left out: count.
 		if err := q.db.QueryRow(ctx, l.count(), l.w.args...).Scan(&total); err != nil {
@@ -193,7 +194,8 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 			q.pager.offsets.Add(1)
 		}
 		if len(out) > 0 {
-			q.pager.put(mark{key: markKey{ident, p.Size, p.Number}, last: l.key(out[len(out)-1]), total: total, snapshot: snapshot})
+			q.pager.marks.Put(pagemarks.Mark[string]{Key: pagemarks.Key{Query: ident, Size: p.Size, Number: p.Number},
+				Last: l.key(out[len(out)-1]), Total: total, At: snapshot})
 		}
 	}
 	return out, total, nil

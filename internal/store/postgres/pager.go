@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"container/list"
-	"fmt"
-	"strings"
-	"sync"
 	"sync/atomic"
+
+	"github.com/roomsd/roomsd/internal/store/pagemarks"
 )
 
 // Paging at a flat cost, as the SQLite store does it. Page N of a list is
@@ -41,74 +39,14 @@ import (
 // The unfiltered room total comes from the counter rows and is cheap:
 // every page of it is counted in its own statement.
 type pager struct {
-	mu    sync.Mutex
-	marks map[markKey]*list.Element // of *mark
-	lru   *list.List                // most recently used first
-	max   int
+	// marks are where served pages ended, each with the snapshot
+	// (pg_current_snapshot()) of the statement that read it.
+	marks *pagemarks.Marks[string]
 
 	// For tests: pages read by seeking and pages read with an OFFSET.
 	seeks, offsets atomic.Int64
 }
 
-// maxMarks bounds the marks kept: each is a few hundred bytes.
-const maxMarks = 4096
-
-// markKey names a served page: its query, size and number.
-type markKey struct {
-	query        string
-	size, number int
-}
-
-// mark is where a served page ended.
-type mark struct {
-	key      markKey
-	last     []any // the order values of its last row
-	total    int
-	snapshot string // pg_current_snapshot() of the statement that read it
-}
-
 func newPager() *pager {
-	return &pager{marks: map[markKey]*list.Element{}, lru: list.New(), max: maxMarks}
-}
-
-// get returns the mark of a served page, if remembered.
-func (pg *pager) get(k markKey) (mark, bool) {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	e, ok := pg.marks[k]
-	if !ok {
-		return mark{}, false
-	}
-	pg.lru.MoveToFront(e)
-	return *e.Value.(*mark), true
-}
-
-// put remembers where a served page ended.
-func (pg *pager) put(m mark) {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if e, ok := pg.marks[m.key]; ok {
-		*e.Value.(*mark) = m
-		pg.lru.MoveToFront(e)
-		return
-	}
-	pg.marks[m.key] = pg.lru.PushFront(&m)
-	for pg.lru.Len() > pg.max {
-		old := pg.lru.Back()
-		pg.lru.Remove(old)
-		delete(pg.marks, old.Value.(*mark).key)
-	}
-}
-
-// queryKey identifies a list query: what it lists and its filter, with
-// each argument's type and value.
-func queryKey(op, where string, args []any) string {
-	var b strings.Builder
-	b.WriteString(op)
-	b.WriteByte('|')
-	b.WriteString(where)
-	for _, a := range args {
-		fmt.Fprintf(&b, "|%T:%q", a, fmt.Sprint(a))
-	}
-	return b.String()
+	return &pager{marks: pagemarks.New[string](pagemarks.DefaultMax)}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/pagemarks"
 )
 
 // listing is one list query: its statements, its filter's arguments and
@@ -36,7 +37,7 @@ func tableListing[T any](op, table, columns string, w where, o order, scan func(
 	key func(T) []any) listing[T] {
 	countSQL := `SELECT count(*) FROM ` + table + w.sql()
 	sw := o.seekWhere(w)
-	return listing[T]{op: op, countSQL: countSQL, args: w.args, seekArgs: sw.args, ident: queryKey(op, w.sql(), w.args),
+	return listing[T]{op: op, countSQL: countSQL, args: w.args, seekArgs: sw.args, ident: pagemarks.QueryKey(op, w.sql(), w.args),
 		scan: scan, key: key,
 		page: func(seek, count bool) string {
 			extra, cond, limit := "0", w.sql(), " LIMIT ? OFFSET ?"
@@ -64,7 +65,7 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 	var (
 		v    dbVersion
 		vok  bool
-		m    mark
+		m    pagemarks.Mark[dbVersion]
 		seek bool
 	)
 	if q.pager != nil {
@@ -73,16 +74,16 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 			return nil, 0, wrap(l.op, err)
 		}
 		if vok && p.Number > 1 {
-			m, seek = q.pager.get(markKey{l.ident, p.Size, p.Number - 1})
+			m, seek = q.pager.marks.Get(pagemarks.Key{Query: l.ident, Size: p.Size, Number: p.Number - 1})
 		}
 	}
-	reuse := seek && m.version == v
-	args := make([]any, 0, 2*len(l.args)+len(m.last)+2)
+	reuse := seek && m.At == v
+	args := make([]any, 0, 2*len(l.args)+len(m.Last)+2)
 	if !reuse {
 		args = append(args, l.args...)
 	}
 	if seek {
-		args = append(append(append(args, l.seekArgs...), m.last...), p.Size)
+		args = append(append(append(args, l.seekArgs...), m.Last...), p.Size)
 	} else {
 		args = append(append(args, l.args...), p.Size, p.Offset())
 	}
@@ -109,7 +110,7 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 	}
 	stale := false
 	if reuse {
-		total = m.total
+		total = m.Total
 		// A commit between the version's read and the page's own makes
 		// the remembered total stale: count.
 		if now, ok, err := q.pager.version(ctx); err != nil || !ok || now != v {
@@ -130,7 +131,8 @@ func (l listing[T]) read(ctx context.Context, q queries, p store.Page) ([]T, int
 			q.pager.skipped.Add(int64(p.Offset()))
 		}
 		if vok && len(out) > 0 {
-			q.pager.put(mark{key: markKey{l.ident, p.Size, p.Number}, last: l.key(out[len(out)-1]), total: total, version: v})
+			q.pager.marks.Put(pagemarks.Mark[dbVersion]{Key: pagemarks.Key{Query: l.ident, Size: p.Size, Number: p.Number},
+				Last: l.key(out[len(out)-1]), Total: total, At: v})
 		}
 	}
 	return out, total, nil

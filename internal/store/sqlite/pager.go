@@ -1,12 +1,11 @@
 package sqlite
 
 import (
-	"container/list"
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
+
+	"github.com/roomsd/roomsd/internal/store/pagemarks"
 )
 
 // Paging at a flat cost. A list page is found by its number: page N is
@@ -31,84 +30,21 @@ import (
 // read with an OFFSET, as before.
 type pager struct {
 	versions *pageCache // reads the database version
-
-	mu    sync.Mutex
-	marks map[markKey]*list.Element // of *mark
-	lru   *list.List                // most recently used first
-	max   int
+	marks    *pagemarks.Marks[dbVersion]
 
 	// For tests and measurements: pages read by seeking, pages read with
 	// an OFFSET, and the rows those OFFSETs skipped.
 	seeks, offsets, skipped atomic.Int64
 }
 
-// maxMarks bounds the marks kept: each is a few hundred bytes.
-const maxMarks = 4096
-
-// markKey names a served page: its query, size and number.
-type markKey struct {
-	query        string
-	size, number int
-}
-
-// mark is where a served page ended.
-type mark struct {
-	key     markKey
-	last    []any // the sort key of its last row, in the list's order columns
-	total   int
-	version dbVersion
-}
-
 func newPager(versions *pageCache) *pager {
-	return &pager{versions: versions, marks: map[markKey]*list.Element{}, lru: list.New(), max: maxMarks}
+	return &pager{versions: versions, marks: pagemarks.New[dbVersion](pagemarks.DefaultMax)}
 }
 
 // version reads the database's version; ok is false while a commit is
 // being published (then nothing is remembered or reused).
 func (pg *pager) version(ctx context.Context) (v dbVersion, ok bool, err error) {
 	return pg.versions.currentVersion(ctx)
-}
-
-// get returns the mark of a served page, if remembered.
-func (pg *pager) get(k markKey) (mark, bool) {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	e, ok := pg.marks[k]
-	if !ok {
-		return mark{}, false
-	}
-	pg.lru.MoveToFront(e)
-	return *e.Value.(*mark), true
-}
-
-// put remembers where a served page ended.
-func (pg *pager) put(m mark) {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if e, ok := pg.marks[m.key]; ok {
-		*e.Value.(*mark) = m
-		pg.lru.MoveToFront(e)
-		return
-	}
-	pg.marks[m.key] = pg.lru.PushFront(&m)
-	for pg.lru.Len() > pg.max {
-		old := pg.lru.Back()
-		pg.lru.Remove(old)
-		delete(pg.marks, old.Value.(*mark).key)
-	}
-}
-
-// queryKey identifies a list query: what it lists and its filter, with
-// each argument's type and value.
-func queryKey(op, where string, args []any) string {
-	var b strings.Builder
-	b.WriteString(op)
-	b.WriteByte('|')
-	b.WriteString(where)
-	for _, a := range args {
-		fmt.Fprintf(&b, "|%T:%q", a, fmt.Sprint(a))
-	}
-	return b.String()
 }
 
 // order is a list's order: its columns, every one descending, the last

@@ -71,24 +71,3 @@ func TestPagingInTurnSkipsNoRows(t *testing.T) {
 		}
 	}
 }
-
-// TestPagerBound: the pager keeps at most its bound of marks, forgetting
-// the least recently used.
-func TestPagerBound(t *testing.T) {
-	pg := newPager(nil)
-	pg.max = 3
-	for n := 1; n <= 5; n++ {
-		pg.put(mark{key: markKey{"q", 20, n}})
-	}
-	if _, ok := pg.get(markKey{"q", 20, 2}); ok {
-		t.Error("the oldest marks are kept past the bound")
-	}
-	for n := 3; n <= 5; n++ {
-		if _, ok := pg.get(markKey{"q", 20, n}); !ok {
-			t.Errorf("mark %d forgotten", n)
-		}
-	}
-	if pg.lru.Len() != 3 || len(pg.marks) != 3 {
-		t.Errorf("%d marks kept, want 3", pg.lru.Len())
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/pagemarks"
 )
 
 // dbtx is what *sql.DB and *sql.Tx have in common.
@@ -263,7 +264,7 @@ var roomOrder = order{"created_at", "id"}
 func roomsListing(f store.RoomFilter) listing[domain.Room] {
 	countSQL, page, args := listRoomsSQL(f)
 	return listing[domain.Room]{op: "list rooms", countSQL: countSQL, page: page, args: args,
-		seekArgs: roomOrder.seekWhere(roomsWhere(f)).args, ident: queryKey("list rooms", countSQL, args), scan: scanRoom,
+		seekArgs: roomOrder.seekWhere(roomsWhere(f)).args, ident: pagemarks.QueryKey("list rooms", countSQL, args), scan: scanRoom,
 		key: func(r domain.Room) []any { return []any{micros(r.CreatedAt), r.ID} }}
 }
 
