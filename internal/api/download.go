@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -118,7 +117,7 @@ func (a *API) downloadAllowed(w http.ResponseWriter, r *http.Request, kind, id s
 	}
 	err := download.ErrUnsigned
 	if a.links != nil {
-		err = a.links.Check(kind, id, queryValues(r))
+		err = a.links.Check(kind, id, newQuery(r).values)
 	}
 	switch {
 	case err == nil:
@@ -135,12 +134,6 @@ func (a *API) downloadAllowed(w http.ResponseWriter, r *http.Request, kind, id s
 			"The download link's signature does not match; use the download_url exactly as the API returned it."), "")
 	}
 	return false
-}
-
-// queryValues is the request's query as withQuery parsed it.
-func queryValues(r *http.Request) url.Values {
-	v, _ := r.Context().Value(queryKey).(url.Values)
-	return v
 }
 
 // recordingJSON encodes a recording with its download link signed.

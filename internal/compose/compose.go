@@ -337,7 +337,7 @@ func (p *Pool) complete(c domain.Composition, part string, pl plan, took time.Du
 		p.fail(c, log, failure(fmt.Sprintf("the rendered file is gone: %v", err)))
 		return
 	}
-	_, err = p.cfg.Rooms.CompleteComposition(ctx, c.ID, sizeMB(info.Size), durationSecs(pl.length), p.cfg.URL(c.ID))
+	_, err = p.cfg.Rooms.CompleteComposition(ctx, c.ID, domain.SizeMB(info.Size), domain.DurationSecs(pl.length), p.cfg.URL(c.ID))
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		log.Info("composition deleted while it rendered; its file is removed")

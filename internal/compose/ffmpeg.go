@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -219,9 +218,3 @@ func (t *tail) lines(n int) string {
 	}
 	return strings.Join(out, " | ")
 }
-
-// sizeMB is a file's size in megabytes (10^6 bytes), to the kilobyte.
-func sizeMB(bytes int64) float64 { return math.Round(float64(bytes)/1e3) / 1e3 }
-
-// durationSecs rounds a length to whole seconds.
-func durationSecs(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }

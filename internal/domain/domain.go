@@ -4,6 +4,7 @@
 package domain
 
 import (
+	"math"
 	"time"
 )
 
@@ -123,6 +124,14 @@ type Recording struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// SizeMB is a file's size as size_mb gives it: megabytes (10^6 bytes)
+// to the kilobyte.
+func SizeMB(bytes int64) float64 { return math.Round(float64(bytes)/1e3) / 1e3 }
+
+// DurationSecs is a length as duration_secs gives it: whole seconds,
+// rounded, never negative.
+func DurationSecs(d time.Duration) int { return int(max(d, 0).Round(time.Second) / time.Second) }
 
 // RecordingKey is where a recording's file is kept in the file store.
 func RecordingKey(id string) string { return "recordings/" + id }

@@ -12,7 +12,6 @@ import (
 type annexBSink struct {
 	f      *fileWriter
 	begun  bool
-	first  uint32
 	lastTS uint32
 	ext    int64
 }
@@ -26,7 +25,7 @@ func (s *annexBSink) write(fr frame) error {
 		if !fr.key {
 			return errNeedKeyframe
 		}
-		s.begun, s.first, s.lastTS = true, fr.ts, fr.ts
+		s.begun, s.lastTS = true, fr.ts
 	}
 	if d := int64(int32(fr.ts - s.lastTS)); d > 0 {
 		s.ext += d

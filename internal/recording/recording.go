@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"strings"
 	"sync"
 	"time"
@@ -216,7 +215,7 @@ func (s *Service) Recover(ctx context.Context) (completed, failed int, err error
 		}
 		dur := info.ModTime.Sub(r.StartedAt)
 		if _, err := s.cfg.Rooms.FinishRecording(ctx, r.ID, rooms.RecordingResult{EndedAt: info.ModTime,
-			SizeMB: sizeMB(info.Size), DurationSecs: seconds(dur), DownloadURL: s.cfg.URL(r.ID)}); err != nil {
+			SizeMB: domain.SizeMB(info.Size), DurationSecs: domain.DurationSecs(dur), DownloadURL: s.cfg.URL(r.ID)}); err != nil {
 			return completed, failed, err
 		}
 		s.cfg.Log.Info("recording: left unfinished by the last run; completed from its file", "recording_id", r.ID,
@@ -239,10 +238,6 @@ func codecName(mime string) string {
 	}
 	return ""
 }
-
-func sizeMB(bytes int64) float64 { return math.Round(float64(bytes)/1e6*1000) / 1000 }
-
-func seconds(d time.Duration) int { return int(math.Round(max(d, 0).Seconds())) }
 
 // frame is one whole media frame (an Opus packet, a VP8 or H.264
 // picture) in order.
@@ -498,7 +493,7 @@ func (r *recorder) finish(end time.Time) {
 		// is noticed a little after its last picture.
 		var rec domain.Recording
 		rec, err = r.s.cfg.Rooms.FinishRecording(ctx, r.rec.ID, rooms.RecordingResult{EndedAt: r.rec.StartedAt.Add(r.sink.duration()),
-			SizeMB: sizeMB(info.Size), DurationSecs: seconds(r.sink.duration()), DownloadURL: r.s.cfg.URL(r.rec.ID)})
+			SizeMB: domain.SizeMB(info.Size), DurationSecs: domain.DurationSecs(r.sink.duration()), DownloadURL: r.s.cfg.URL(r.rec.ID)})
 		if err == nil {
 			r.s.cfg.Log.Info("recording completed", "recording_id", rec.ID, "bytes", info.Size,
 				"duration", r.sink.duration().Round(time.Millisecond))

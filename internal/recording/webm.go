@@ -22,10 +22,9 @@ var errNeedKeyframe = errors.New("waiting for a keyframe")
 type webmSink struct {
 	f      *fileWriter
 	bw     webm.BlockWriteCloser
-	first  uint32 // RTP timestamp of the first frame
-	lastMS int64  // time of the latest block
-	frames int    // blocks written
-	ext    int64  // 90 kHz ticks of the latest frame from the first
+	lastMS int64 // time of the latest block
+	frames int   // blocks written
+	ext    int64 // 90 kHz ticks of the latest frame from the first
 	prevTS uint32
 }
 
@@ -56,7 +55,7 @@ func (s *webmSink) write(fr frame) error {
 		if err != nil {
 			return err
 		}
-		s.bw, s.first, s.prevTS = ws[0], fr.ts, fr.ts
+		s.bw, s.prevTS = ws[0], fr.ts
 	}
 	// Timestamps unwrap as they go (32 bits of 90 kHz last 13 hours).
 	// Each block comes at least a millisecond after the one before
