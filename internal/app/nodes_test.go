@@ -46,3 +46,36 @@ func TestStartEndsOnlyItsOwnSessions(t *testing.T) {
 		t.Error("node A's restart left its own dead session active")
 	}
 }
+
+// TestStartFailsRecordingsWithoutFiles: a recording a previous run left
+// processing whose file never reached the disk is marked failed at the
+// next start, never left processing. (A file that did reach it is
+// completed from it: test/webhooks TestKill9WhileRecording.)
+func TestStartFailsRecordingsWithoutFiles(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "roomsd.db")
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := rooms.New(st)
+	room, err := svc.CreateRoom(ctx, rooms.RoomChanges{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Join(ctx, room.ID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := svc.StartRecording(ctx, p.ID, "audio", "opus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	a := testutil.StartApp(t, func(c *config.Config) { c.DB = db })
+	_, out := a.Call("GET", "/v2/room_recordings/"+rec.ID, nil)
+	d, _ := out["data"].(map[string]any)
+	if d["status"] != "failed" || d["ended_at"] == nil || d["download_url"] != nil {
+		t.Errorf("a recording left processing without a file: %v; want failed, ended, with no download_url", d)
+	}
+}
