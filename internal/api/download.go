@@ -46,7 +46,7 @@ type media struct {
 }
 
 func recordingMedia(r domain.Recording) media {
-	m := media{ready: r.Status != domain.RecordingProcessing && r.DownloadURL != nil}
+	m := media{ready: r.HasFile()}
 	switch r.Codec {
 	case "opus":
 		m.ext, m.ctype = "ogg", "audio/ogg"
@@ -61,7 +61,7 @@ func recordingMedia(r domain.Recording) media {
 }
 
 func compositionMedia(c domain.Composition) media {
-	return media{ready: c.Status == domain.CompositionCompleted, ext: "mp4", ctype: "video/mp4"}
+	return media{ready: c.HasFile(), ext: "mp4", ctype: "video/mp4"}
 }
 
 // serveDownload streams a file: to a holder of the API key, or of a

@@ -125,6 +125,13 @@ type Recording struct {
 	UpdatedAt     time.Time
 }
 
+// HasFile reports whether the recording has a file to download: a
+// completed one, or what a failed one managed to write.
+func (r Recording) HasFile() bool { return r.Status != RecordingProcessing && r.DownloadURL != nil }
+
+// HasFile reports whether the composition has been rendered to a file.
+func (c Composition) HasFile() bool { return c.Status == CompositionCompleted }
+
 // SizeMB is a file's size as size_mb gives it: megabytes (10^6 bytes)
 // to the kilobyte.
 func SizeMB(bytes int64) float64 { return math.Round(float64(bytes)/1e3) / 1e3 }

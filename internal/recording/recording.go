@@ -288,26 +288,8 @@ func (r *recorder) run() {
 	// per packet (the queue holds far more than a burst's worth).
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	queue := r.tap.Packets()
 	for open := true; open; {
-		for open {
-			var p sfu.TapPacket
-			select {
-			case p, open = <-queue:
-			default:
-			}
-			if !open || p.Payload == nil {
-				break
-			}
-			if r.err != nil {
-				p.Release()
-				continue
-			}
-			pkt := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
-			arrived := p.Arrived
-			p.Release()
-			asm.push(pkt, arrived, r.frame)
-		}
+		open = r.drain(asm)
 		if r.sink != nil && r.err == nil {
 			if err := r.sink.flush(); err != nil {
 				r.fail(err)
@@ -319,6 +301,29 @@ func (r *recorder) run() {
 	}
 	asm.flush(r.frame)
 	r.finish(time.Now())
+}
+
+// drain assembles the packets queued now, without waiting for more, and
+// reports whether the queue is still open.
+func (r *recorder) drain(asm *assembler) (open bool) {
+	for {
+		select {
+		case p, ok := <-r.tap.Packets():
+			if !ok {
+				return false
+			}
+			if r.err != nil {
+				p.Release()
+				continue
+			}
+			pkt := &rtp.Packet{Header: p.Header, Payload: append([]byte(nil), p.Payload...)}
+			arrived := p.Arrived
+			p.Release()
+			asm.push(pkt, arrived, r.frame)
+		default:
+			return true
+		}
+	}
 }
 
 // pollEvery is how often a recorder reads its queue.
