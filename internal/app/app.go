@@ -25,6 +25,7 @@ import (
 	"github.com/roomsd/roomsd/internal/api"
 	"github.com/roomsd/roomsd/internal/auth"
 	"github.com/roomsd/roomsd/internal/blob"
+	"github.com/roomsd/roomsd/internal/cluster"
 	"github.com/roomsd/roomsd/internal/compose"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/cors"
@@ -57,6 +58,7 @@ type App struct {
 	hooks        *webhook.Dispatcher
 	recorder     *recording.Service
 	composer     *compose.Pool
+	node         *cluster.Node
 	files        *blob.Dir
 	links        *download.Signer
 }
@@ -137,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		svc      *rooms.Service
 		recorder *recording.Service
 		composer *compose.Pool
+		members  *cluster.Node
 	)
 	media, err := sfu.NewManager(sfu.Config{
 		OnPublish: func(t sfu.PublishedTrack) { recorder.Published(t) },
@@ -146,7 +149,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := svc.EndRoomSession(ctx, roomID, domain.ReasonEmpty); err != nil {
-				opts.Logger.Error("end empty session", "room_id", roomID, "err", err)
+				opts.Logger.Error("end empty session; it is tried again", "room_id", roomID, "err", err)
+				members.EndWhenEmpty(roomID)
 			}
 		},
 	}, opts.Logger)
@@ -154,7 +158,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		return nil, err
 	}
 	recorderHook := &recordingToggle{}
-	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node),
+	// On PostgreSQL several nodes may share the database: each holds the
+	// sessions it opened for as long as it renews its heartbeat.
+	var lease time.Duration
+	if cfg.IsPostgres() {
+		lease = cfg.NodeLease
+	}
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node), rooms.WithNodeLease(lease),
 		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook),
 		rooms.WithCompositionNotifier(func() { composer.Notify() })}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)
@@ -180,6 +190,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	composer = compose.New(compose.Config{Rooms: svc, Files: files, Workers: cfg.ComposeWorkers, Log: opts.Logger,
 		URL: func(id string) string { return links.URL(download.Compositions, id) }})
 	people := participants.New(svc, media, opts.Logger)
+	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
+		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
@@ -194,7 +206,31 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	hooks.Start()
 	composer.Start()
 	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media,
-		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links}, nil
+		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
+		node: members}, nil
+}
+
+// mediaAddr is the address the node's media is reached at, as the node
+// registry shows it.
+func mediaAddr(cfg config.Config, udp net.PacketConn) string {
+	addr := udp.LocalAddr().(*net.UDPAddr)
+	if cfg.RTCPublicIP != "" {
+		return net.JoinHostPort(cfg.RTCPublicIP, fmt.Sprint(addr.Port))
+	}
+	return addr.String()
+}
+
+// StartNode starts the node's work among those sharing the database:
+// its registration with url (its base URL as clients reach it, where
+// joins for its rooms are sent) and heartbeat on PostgreSQL, and the
+// reconciler of its media with the database. Serve calls it; a test that
+// serves Handler itself calls it once listening.
+func (a *App) StartNode(ctx context.Context, url string) error {
+	a.node.SetURL(url)
+	if err := a.node.Start(ctx); err != nil {
+		return fmt.Errorf("register this node in the database: %w", err)
+	}
+	return nil
 }
 
 // recordingToggle passes changes of enable_recording on to the recorder,
@@ -202,6 +238,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 type recordingToggle struct{ s *recording.Service }
 
 func (t *recordingToggle) SetRecording(roomID string, on bool) { t.s.SetRecording(roomID, on) }
+
+func (t *recordingToggle) Ensure(roomID string, on bool) { t.s.Ensure(roomID, on) }
 
 // nodeID names this server among those sharing the database:
 // ROOMSD_NODE_ID, or the host name and the data directory, which stay
@@ -387,6 +425,7 @@ func (a *App) Close() error {
 	// Renders in progress stop; their compositions go back to the queue.
 	a.composer.Close()
 	a.participants.Wait()
+	a.node.Close()
 	a.hooks.Stop()
 	a.udp.Close()
 	return a.store.Close()
@@ -470,6 +509,14 @@ func (a *App) HTTPServer(ctx context.Context) *http.Server {
 // requests finish (up to the shutdown timeout) and closes the database.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := a.HTTPServer(ctx)
+	url := a.cfg.PublicURL
+	if url == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	if err := a.StartNode(ctx, url); err != nil {
+		a.Close()
+		return err
+	}
 	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB, "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpx.Listener(ln)) }()

@@ -154,10 +154,39 @@ func ConnectURL(server, roomID string) string {
 	return u + "/v2/rooms/" + roomID + "/connect"
 }
 
+// maxRedirects bounds the redirects a join follows.
+const maxRedirects = 3
+
 // Join connects to url (see ConnectURL) with a client token and returns
 // once the server has admitted the participant; media connects in the
-// background (see WaitConnected).
+// background (see WaitConnected). A redirect (the room's live session is
+// on another node of a cluster) is followed.
 func Join(ctx context.Context, url, token string, opts Options) (*Client, error) {
+	for range maxRedirects {
+		c, to, err := join(ctx, url, token, opts)
+		if to == "" {
+			return c, err
+		}
+		url = to
+	}
+	return nil, fmt.Errorf("client: more than %d redirects; the servers disagree on who serves the room", maxRedirects)
+}
+
+// join makes one attempt: a client, or the URL the server redirects to.
+func join(ctx context.Context, url, token string, opts Options) (*Client, string, error) {
+	c, err := dialJoin(ctx, url, token, opts)
+	var r *redirectError
+	if errors.As(err, &r) {
+		return nil, r.url, nil
+	}
+	return c, "", err
+}
+
+type redirectError struct{ url string }
+
+func (e *redirectError) Error() string { return "redirected to " + e.url }
+
+func dialJoin(ctx context.Context, url, token string, opts Options) (*Client, error) {
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
@@ -173,6 +202,10 @@ func Join(ctx context.Context, url, token string, opts Options) (*Client, error)
 	if err != nil {
 		ws.CloseNow()
 		return nil, err
+	}
+	if first.Type == signal.TypeRedirect && first.URL != "" {
+		ws.CloseNow()
+		return nil, &redirectError{url: first.URL}
 	}
 	if first.Type != signal.TypeJoined {
 		ws.CloseNow()

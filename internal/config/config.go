@@ -40,6 +40,9 @@ type Config struct {
 	// NodeID names this server among those sharing its database ("":
 	// the host name and the data directory).
 	NodeID string
+	// NodeLease is how long a node's sessions stay its own without a
+	// heartbeat, on PostgreSQL (several nodes may share it).
+	NodeLease time.Duration
 	// WebhookRetention is how long delivered and failed webhook events
 	// are kept (0: forever).
 	WebhookRetention time.Duration
@@ -90,6 +93,7 @@ func settings() []setting {
 		{"webhook-attempts", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
 		{"webhook-backoff", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
 		{"node-id", "ROOMSD_NODE_ID", "", "this server's name among those sharing its database, stable across restarts (a restart takes back what its previous run left unfinished); empty: the host name and the data directory, so set it when two servers on one host share a data directory"},
+		{"node-lease", "ROOMSD_NODE_LEASE", "5s", "on PostgreSQL, where several roomsd nodes may share the database: how long a node's live sessions stay its own without a heartbeat (renewed every quarter of it); a node silent for longer is taken for dead, and another node ends its sessions so that their participants can rejoin through it (at least 1s)"},
 		{"webhook-retention", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
 		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
@@ -146,6 +150,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookBackoff:   r.duration("webhook-backoff", true, "2s"),
 		WebhookRetention: r.duration("webhook-retention", false, "168h"),
 		NodeID:           r.str("node-id"),
+		NodeLease:        r.duration("node-lease", true, "5s"),
 		WebhookAttempts:  r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout:  r.duration("shutdown-timeout", false, "15s"),
 		DebugAddr:        r.str("debug-addr"),
@@ -156,6 +161,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("log-level"))); err != nil {
 		r.fail("log-level", "is not one of debug, info, warn, error")
+	}
+	if c.NodeLease > 0 && c.NodeLease < time.Second {
+		r.fail("node-lease", "is shorter than 1s; heartbeats would load the database")
 	}
 	if c.RTCPublicIP != "" && net.ParseIP(c.RTCPublicIP) == nil {
 		r.fail("rtc-public-ip", "is not an IP address")

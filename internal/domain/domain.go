@@ -92,6 +92,10 @@ const (
 	ReasonDisconnected = "disconnected"
 	// ReasonRestart: the server stopped while the session was active.
 	ReasonRestart = "server_restart"
+	// ReasonNodeLost: the node serving the session stopped renewing its
+	// heartbeat (it died, or lost the database) and another node ended
+	// the session.
+	ReasonNodeLost = "node_lost"
 )
 
 // Recording statuses and media types. A recording is processing while

@@ -57,3 +57,15 @@ func (e *ValidationError) Error() string {
 func Invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Kind: KindInvalid, Detail: fmt.Sprintf(format, args...)}
 }
+
+// ElsewhereError reports that a room's live session is served by another
+// node of the cluster: a participant joins it there, at URL (the node's
+// advertised base URL, http(s)://host:port).
+type ElsewhereError struct {
+	NodeID string
+	URL    string
+}
+
+func (e *ElsewhereError) Error() string {
+	return fmt.Sprintf("the room's live session is served by node %s at %s", e.NodeID, e.URL)
+}

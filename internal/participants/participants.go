@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -38,11 +39,14 @@ type Service struct {
 	mu      sync.Mutex
 	closing bool
 	leaves  sync.WaitGroup // one per participant in the media server
+	// unrecorded holds the leaves whose recording failed: participant
+	// id → reason. RetryLeaves records them.
+	unrecorded map[string]string
 }
 
 // New returns the service.
 func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger) *Service {
-	return &Service{rooms: r, media: media, log: log}
+	return &Service{rooms: r, media: media, log: log, unrecorded: map[string]string{}}
 }
 
 // Request is one participant asking to join a room.
@@ -118,8 +122,32 @@ func (s *Service) record(participantID, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	if _, err := s.rooms.Leave(ctx, participantID, reason); err != nil && !errors.Is(err, domain.ErrNotFound) {
-		s.log.Error("record leave", "participant_id", participantID, "err", err)
+		s.log.Error("record leave; it is tried again", "participant_id", participantID, "err", err)
+		s.mu.Lock()
+		s.unrecorded[participantID] = reason
+		s.mu.Unlock()
 	}
+}
+
+// RetryLeaves records again the leaves that could not be recorded when
+// they happened (the database was unreachable), so that nobody holds a
+// max_participants slot after leaving; it says how many are still
+// unrecorded. The node's reconciler calls it periodically.
+func (s *Service) RetryLeaves(ctx context.Context) int {
+	s.mu.Lock()
+	todo := maps.Clone(s.unrecorded)
+	s.mu.Unlock()
+	for id, reason := range todo {
+		if _, err := s.rooms.Leave(ctx, id, reason); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			continue
+		}
+		s.mu.Lock()
+		delete(s.unrecorded, id)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.unrecorded)
 }
 
 // Wait refuses joins from now on and returns once every participant that

@@ -50,6 +50,8 @@ type Service struct {
 	// toggles counts each room's enable_recording changes: a decision
 	// taken on a room read before a change gives way to the change.
 	toggles map[string]int
+	// applied is each room's enable_recording as SetRecording last set it.
+	applied map[string]bool
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -62,7 +64,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, recs: map[string]*recorder{}, toggles: map[string]int{}}
+	return &Service{cfg: cfg, recs: map[string]*recorder{}, toggles: map[string]int{}, applied: map[string]bool{}}
 }
 
 // Published hears of a newly published track (the media server's
@@ -109,6 +111,7 @@ func (s *Service) SetRecording(roomID string, on bool) {
 	s.mu.Lock()
 	s.toggles[roomID]++
 	seen := s.toggles[roomID]
+	s.applied[roomID] = on
 	s.mu.Unlock()
 	if on {
 		for _, t := range s.cfg.Media.Tracks(roomID) {
@@ -126,6 +129,18 @@ func (s *Service) SetRecording(roomID string, on bool) {
 	s.mu.Unlock()
 	for _, r := range stop {
 		r.stop()
+	}
+}
+
+// Ensure applies a room's enable_recording as read from the database
+// (SetRecording), unless it is the value applied last. A node that serves
+// a room's session hears this way of a change made through another node.
+func (s *Service) Ensure(roomID string, on bool) {
+	s.mu.Lock()
+	last, known := s.applied[roomID]
+	s.mu.Unlock()
+	if !known || last != on {
+		s.SetRecording(roomID, on)
 	}
 }
 

@@ -109,6 +109,10 @@ func (s *Service) endSessionTx(ctx context.Context, q store.Queries, sess domain
 	if err := q.UpdateSession(ctx, sess); err != nil {
 		return sess, nil, err
 	}
+	// The node holding the session's media may be another one.
+	if err := q.NotifyRoom(ctx, sess.RoomID); err != nil {
+		return sess, nil, err
+	}
 	err = s.emit(ctx, q, to, domain.Event{Type: domain.EventSessionEnded, RoomID: sess.RoomID, SessionID: sess.ID,
 		DurationSecs: seconds(sess.CreatedAt, now), Reason: sessionReason}, now)
 	return sess, present, err

@@ -23,6 +23,18 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 		now := s.clock()
 		to := roomDestination(room)
 		sess, err := q.ActiveSession(ctx, room.ID)
+		if err == nil && s.lease > 0 && sess.NodeID != s.node {
+			// Another node serves the session: the participant joins it
+			// there, unless that node is gone, when this one ends the
+			// session and opens the room's next.
+			if err := s.servedElsewhere(ctx, q, sess); err != nil {
+				return err
+			}
+			if _, _, err := s.endSessionTx(ctx, q, sess, domain.ReasonNodeLost, domain.ReasonDisconnected); err != nil {
+				return err
+			}
+			err = domain.ErrNotFound
+		}
 		switch {
 		case errors.Is(err, domain.ErrNotFound):
 			sess = domain.Session{ID: s.newID(), RoomID: room.ID, Active: true, CreatedAt: now, UpdatedAt: now, NodeID: s.node}
@@ -306,6 +318,12 @@ func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Sele
 			p.UpdatedAt = now
 			if err := q.UpdateParticipant(ctx, p); err != nil {
 				return err
+			}
+			if len(changed) == 0 {
+				// The node holding the session's media may be another one.
+				if err := q.NotifyRoom(ctx, sess.RoomID); err != nil {
+					return err
+				}
 			}
 			if leaving {
 				if err := s.emit(ctx, q, to, leftEvent(sess, p), now); err != nil {

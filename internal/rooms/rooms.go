@@ -26,6 +26,7 @@ type Service struct {
 	rec    Recorder
 	files  Files
 	node   string
+	lease  time.Duration
 	notify func()
 	// composed is called once a composition has been enqueued.
 	composed func()
@@ -65,6 +66,10 @@ type Media interface {
 	CloseSession(roomID, sessionID, reason string)
 	// CloseRoom drops everyone connected to a room.
 	CloseRoom(roomID, reason string)
+	// Live reports who is connected to a room's media here.
+	Live(roomID string) []domain.Live
+	// Rooms lists the rooms with someone connected here.
+	Rooms() []string
 }
 
 // Recorder is the recording side of the media server: told when a room's
@@ -72,6 +77,10 @@ type Media interface {
 // running session from then on.
 type Recorder interface {
 	SetRecording(roomID string, on bool)
+	// Ensure applies enable_recording as the database holds it now,
+	// unless it is what the recorder applied last: a change made on
+	// another node.
+	Ensure(roomID string, on bool)
 }
 
 // WithRecorder connects the service to the recorder.
@@ -93,6 +102,13 @@ func WithCompositionNotifier(fn func()) Option { return func(s *Service) { s.com
 // WithNode names the server this service runs in, among those sharing
 // the database: the sessions it opens are its own.
 func WithNode(id string) Option { return func(s *Service) { s.node = id } }
+
+// WithNodeLease makes the service one node of a cluster whose nodes
+// renew their heartbeat within lease: a join for a room whose live
+// session another live node serves is sent there (domain.ElsewhereError),
+// and the session of a node silent for longer is ended and taken over.
+// Without it (one server on its database) every session is served here.
+func WithNodeLease(lease time.Duration) Option { return func(s *Service) { s.lease = lease } }
 
 // WithMedia connects the service to the media server.
 func WithMedia(m Media) Option { return func(s *Service) { s.media = m } }
@@ -270,6 +286,10 @@ func (s *Service) UpdateRoom(ctx context.Context, id string, c RoomChanges) (dom
 			return err
 		}
 		out, toggled = r, r.EnableRecording != was
+		if toggled {
+			// The node recording the room's live session may be another one.
+			return q.NotifyRoom(ctx, r.ID)
+		}
 		return nil
 	})
 	if err == nil && toggled && s.rec != nil {
@@ -292,6 +312,9 @@ func (s *Service) DeleteRoom(ctx context.Context, id string) error {
 				return err
 			}
 		} else if !errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+		if err := q.NotifyRoom(ctx, id); err != nil {
 			return err
 		}
 		return q.DeleteRoom(ctx, id)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/roomsd/roomsd/internal/domain"
 )
 
 // Event types, reported to each participant's Events callback. They are
@@ -276,6 +278,27 @@ func (m *Manager) Participants(roomID string) []string {
 		ids = append(ids, p.id)
 	}
 	return ids
+}
+
+// Live reports who is connected to a room right now, with the session
+// each joined and whether its audio is muted.
+func (m *Manager) Live(roomID string) []domain.Live {
+	var out []domain.Live
+	for _, p := range m.members(roomID) {
+		out = append(out, domain.Live{ParticipantID: p.id, SessionID: p.sessionID, Muted: p.muted.Load()})
+	}
+	return out
+}
+
+// Rooms lists the rooms that have someone connected (or joining) now.
+func (m *Manager) Rooms() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.rooms))
+	for id := range m.rooms {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Close disconnects everyone and refuses new joins.

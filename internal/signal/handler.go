@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +122,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	}
 	var p *sfu.Participant
 	if m.Resume != "" {
-		p = h.resume(c, roomID, m.Resume, m.ResumeToken)
+		p = h.resume(ctx, c, roomID, m.Resume, m.ResumeToken)
 	} else {
 		p = h.join(ctx, c, roomID, m.Context)
 	}
@@ -163,9 +164,12 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		h.mu.Unlock()
 		close(joined)
 	}
+	var elsewhere *domain.ElsewhereError
 	switch {
 	case err == nil:
 		return p
+	case errors.As(err, &elsewhere):
+		h.redirect(c, elsewhere, roomID)
 	case errors.Is(err, domain.ErrRoomFull):
 		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
 	case errors.Is(err, domain.ErrNotFound):
@@ -177,6 +181,26 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		c.fail(websocket.StatusInternalError, CodeUnavailable, "the server could not add you to the room; try again")
 	}
 	return nil
+}
+
+// redirect sends the client to the node that serves the room's live
+// session; nothing was changed here.
+func (h *Handler) redirect(c *conn, to *domain.ElsewhereError, roomID string) {
+	c.send(Message{Type: TypeRedirect, URL: ConnectURL(to.URL, roomID)})
+	c.finish(websocket.StatusNormalClosure, "redirect")
+}
+
+// ConnectURL is the signaling URL of a room on the server at base
+// (http(s)://host:port, with or without /v2): ws(s)://host:port/v2/rooms/{id}/connect.
+func ConnectURL(base, roomID string) string {
+	u := strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/v2")
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		u = "wss://" + strings.TrimPrefix(u, "https://")
+	case strings.HasPrefix(u, "http://"):
+		u = "ws://" + strings.TrimPrefix(u, "http://")
+	}
+	return u + "/v2/rooms/" + roomID + "/connect"
 }
 
 // afterLeave runs once the participant is gone from the media server and
@@ -211,7 +235,7 @@ func (h *Handler) afterLeave(p *sfu.Participant, reason string) {
 // dropped less than the grace period ago, or one whose old socket the
 // server still holds (the client noticed the drop first); the old socket
 // is closed.
-func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Participant {
+func (h *Handler) resume(ctx context.Context, c *conn, roomID, participantID, secret string) *sfu.Participant {
 	h.mu.Lock()
 	if joined := h.joining[participantID]; joined != nil {
 		// Its media join, which takes a moment, is still under way.
@@ -234,6 +258,13 @@ func (h *Handler) resume(c *conn, roomID, participantID, secret string) *sfu.Par
 	}
 	h.mu.Unlock()
 	if !ok {
+		var elsewhere *domain.ElsewhereError
+		if p == nil && errors.As(h.rooms.Locate(ctx, participantID), &elsewhere) {
+			// Held by another node (the client's reconnect reached this
+			// one): resume there.
+			h.redirect(c, elsewhere, roomID)
+			return nil
+		}
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "no participant to resume with that resume_token; join again")
 		return nil
 	}

@@ -50,6 +50,9 @@ type Message struct {
 	Height  int    `json:"height,omitempty"`
 	Quality string `json:"quality,omitempty"`
 
+	// redirect: the signaling URL to join at instead.
+	URL string `json:"url,omitempty"`
+
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -94,6 +97,9 @@ const (
 	TypeKicked       = "kicked"
 	TypeSessionEnded = "session_ended"
 	TypeClosed       = "closed"
+	// TypeRedirect: the room's live session is served by another node
+	// of the cluster; join again at URL.
+	TypeRedirect = "redirect"
 )
 
 // Error codes.

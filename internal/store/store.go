@@ -170,6 +170,13 @@ type Queries interface {
 	// AppendDelivery adds an event to the webhook outbox. Call it in the
 	// transaction of the change that caused the event.
 	AppendDelivery(ctx context.Context, d domain.Delivery) error
+
+	// GetNode returns a registered node, or domain.ErrNotFound.
+	GetNode(ctx context.Context, id string) (domain.Node, error)
+	// NotifyRoom tells every node listening (Store.Listen) that the room
+	// changed, when the surrounding transaction commits (at once outside
+	// one). A store shared by one process only may do nothing.
+	NotifyRoom(ctx context.Context, roomID string) error
 }
 
 // DeliveryFilter restricts a listing of webhook deliveries.
@@ -242,6 +249,23 @@ type Store interface {
 	// worker has lost the job (taken over, finished or deleted). A lease
 	// renewed to a time already passed releases the job at once.
 	RenewComposition(ctx context.Context, id string, attempt int, leaseUntil time.Time) (bool, error)
+
+	// Heartbeat registers a node, or renews its registration: its URL,
+	// media address, start and heartbeat times are stored as given.
+	Heartbeat(ctx context.Context, n domain.Node) error
+	// Nodes returns every registered node, by id.
+	Nodes(ctx context.Context) ([]domain.Node, error)
+	// StaleSessions returns up to limit active sessions, oldest first,
+	// whose node has not renewed its heartbeat since aliveSince (or is
+	// not registered at all).
+	StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error)
+	// Listen calls fn with the id of each room named by NotifyRoom, on
+	// any node sharing the database, until ctx ends or the connection
+	// that listens fails (the error; a caller listens again, and looks
+	// over what it may have missed meanwhile). ready is called once the
+	// listener is in place. A store shared by one process only calls
+	// ready and waits for ctx.
+	Listen(ctx context.Context, ready func(), fn func(roomID string)) error
 
 	Close() error
 }

@@ -62,6 +62,11 @@ func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	srv.Config = a.HTTPServer(context.Background())
 	srv.Listener = httpx.Listener(srv.Listener)
 	srv.Start()
+	if err := a.StartNode(context.Background(), c.PublicURL); err != nil {
+		srv.Close()
+		a.Close()
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

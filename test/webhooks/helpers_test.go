@@ -5,9 +5,6 @@
 package webhooks_test
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -19,15 +16,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,180 +28,24 @@ import (
 
 const apiKey = "k"
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// roomsdBinary builds ./cmd/roomsd once per test process.
-func roomsdBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		dir, err := os.MkdirTemp("", "roomsd-webhooks-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "roomsd")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", binPath, "./cmd/roomsd")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/roomsd: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testutil.RemoveBinary()
 	os.Exit(code)
 }
 
 // server is one running roomsd process.
-type server struct {
-	cmd     *exec.Cmd
-	baseURL string // http://127.0.0.1:PORT/v2
-	root    string // http://127.0.0.1:PORT
-	stderr  *testutil.SyncBuffer
-	exited  chan struct{}
-	waitErr error
-}
+type server struct{ *testutil.Process }
 
-var listening = regexp.MustCompile(`msg="roomsd listening".*?\burl=(\S+)`)
-
-// startServer runs roomsd serve with env added to a minimal environment
-// and returns once it logs its URL.
 func startServer(t *testing.T, env map[string]string) *server {
-	t.Helper()
-	cmd := exec.Command(roomsdBinary(t), "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{cmd: cmd, stderr: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.stderr.Write([]byte(line + "\n"))
-			if m := listening.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(s.stderr, pipe)
-	}()
-	go func() {
-		<-copied // Wait closes the pipe; read it to the end first
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("roomsd (pid %d) stderr:\n%s", cmd.Process.Pid, s.stderr)
-		}
-	})
-	select {
-	case u := <-found:
-		s.baseURL = u
-		s.root = strings.TrimSuffix(u, "/v2")
-	case <-s.exited:
-		t.Fatalf("roomsd exited before listening (%v):\n%s", s.waitErr, s.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("roomsd did not report its URL within 20 s:\n%s", s.stderr)
-	}
-	return s
+	return &server{testutil.StartRoomsd(t, env)}
 }
 
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *server) kill(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		t.Fatal("roomsd still running 10 s after SIGKILL")
-	}
-	if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("roomsd did not die of SIGKILL: %v", s.cmd.ProcessState)
-	}
-}
-
-// terminate sends SIGTERM and returns the exit code.
-func (s *server) terminate(t *testing.T) int {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("roomsd still running 20 s after SIGTERM")
-	}
-	return s.cmd.ProcessState.ExitCode()
-}
-
-// call makes an API request with the API key and decodes the JSON answer.
+func (s *server) kill(t *testing.T)          { s.Kill(t) }
+func (s *server) terminate(t *testing.T) int { return s.Terminate(t) }
 func (s *server) call(t *testing.T, method, path string, body, out any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.root+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 15 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
-		}
-	}
+	s.Call(t, method, path, body, out)
 }
 
 // publicKey fetches GET /.well-known/webhook-public-key.

@@ -309,7 +309,7 @@ func kill9Scenario(t *testing.T, inFlight bool) {
 	if code := srv.terminate(t); code != 0 {
 		t.Errorf("roomsd exited %d after SIGTERM", code)
 	}
-	if !strings.Contains(srv.stderr.String(), `msg=stopped`) {
+	if !strings.Contains(srv.Stderr.String(), `msg=stopped`) {
 		t.Errorf("roomsd did not log its clean stop")
 	}
 }

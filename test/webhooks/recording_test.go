@@ -93,7 +93,7 @@ func TestKill9WhileRecording(t *testing.T) {
 	}
 	srv.call(t, http.MethodPost, "/v2/rooms/"+roomID+"/actions/generate_join_client_token", map[string]any{}, &tok)
 	ctx := t.Context()
-	c, err := client.Join(ctx, client.ConnectURL(srv.root, roomID), tok.Data.Token,
+	c, err := client.Join(ctx, client.ConnectURL(srv.Root, roomID), tok.Data.Token,
 		client.Options{Context: "alice", Audio: true, Video: true, Loopback: true})
 	if err != nil {
 		t.Fatal(err)

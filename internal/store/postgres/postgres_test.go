@@ -314,3 +314,50 @@ func TestPoolSize(t *testing.T) {
 		t.Errorf("pool_max_conns=3 gave a pool of %d", n)
 	}
 }
+
+// A room change notified in a transaction reaches every listener of the
+// schema once the transaction commits, and never when it rolls back;
+// listeners of another schema on the same database hear nothing.
+func TestNotifyRoom(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	u := freshSchema(t)
+	a, b, other := openStore(t, u), openStore(t, u), openStore(t, freshSchema(t))
+	type heard struct{ who, room string }
+	got := make(chan heard, 16)
+	listen := func(who string, st *postgres.Store) {
+		ready := make(chan struct{})
+		go st.Listen(ctx, func() { close(ready) }, func(room string) { got <- heard{who, room} })
+		<-ready
+	}
+	listen("a", a)
+	listen("b", b)
+	listen("other", other)
+	rollback := errors.New("rolled back")
+	if err := a.InTx(ctx, func(q store.Queries) error {
+		if err := q.NotifyRoom(ctx, "room-1"); err != nil {
+			t.Fatal(err)
+		}
+		return rollback
+	}); !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	if err := a.InTx(ctx, func(q store.Queries) error { return q.NotifyRoom(ctx, "room-2") }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[heard]bool{{"a", "room-2"}: true, {"b", "room-2"}: true}
+	for range len(want) {
+		h := <-got
+		if !want[h] {
+			t.Fatalf("heard %+v; want room-2 on a and b only", h)
+		}
+		delete(want, h)
+	}
+	// A marker through the other schema proves it heard nothing before.
+	if err := other.NotifyRoom(ctx, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h != (heard{"other", "marker"}) {
+		t.Fatalf("heard %+v; want only the marker on the other schema", h)
+	}
+}

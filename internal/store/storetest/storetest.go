@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PagingEveryList", testPagingEveryList},
 		{"RoomLockOrdersEvents", testRoomLockOrdersEvents},
 		{"SessionNodes", testSessionNodes},
+		{"Nodes", testNodes},
 		{"SessionsAndParticipants", testSessionsAndParticipants},
 		{"OneActiveSessionPerRoom", testOneActiveSession},
 		{"DeleteCascades", testDeleteCascades},

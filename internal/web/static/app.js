@@ -82,15 +82,30 @@ async function join() {
   }
   say(local ? 'Connecting…' : 'No camera or microphone: joining to watch and listen only…');
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  ws = new WebSocket(`${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`);
-  ws.onopen = () => send({ type: 'join', token, context: name });
-  ws.onmessage = (e) => {
+  connect(`${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`, token, name, 0);
+}
+
+// connect opens the signaling socket and joins. In a cluster, a server
+// that does not hold the room's meeting answers with a redirect to the
+// one that does: the page joins there instead.
+function connect(url, token, name, hops) {
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => send({ type: 'join', token, context: name });
+  sock.onmessage = (e) => {
+    if (sock !== ws) return;
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
+    if (m.type === 'redirect' && state.state === 'joining') {
+      sock.close();
+      if (hops >= 3) return finish('error', 'Could not join: the servers keep sending the connection elsewhere; try again later.');
+      return connect(m.url, token, name, hops + 1);
+    }
     queue = queue.then(() => handle(m)).catch((err) => say(`Error: ${err.message || err}`));
   };
   // In the queue too, so that a "kicked" or "closed" just before is shown.
-  ws.onclose = (e) => {
+  sock.onclose = (e) => {
+    if (sock !== ws) return;
     queue = queue.then(() => {
       if (state.state === 'joining') finish('error', 'Could not join: the server refused the connection; check the room id.');
       else if (live()) finish('disconnected', `Disconnected${e.reason ? `: ${e.reason}` : ''}.`);

@@ -1,0 +1,11 @@
+-- The servers (nodes) sharing the database: each renews its heartbeat
+-- while it runs. A session belongs to its node (room_sessions.node_id) for
+-- as long as the node's heartbeat is younger than the cluster's lease;
+-- after that another node ends it.
+CREATE TABLE nodes (
+	id           TEXT PRIMARY KEY,
+	url          TEXT NOT NULL,
+	media_addr   TEXT NOT NULL,
+	started_at   INTEGER NOT NULL,
+	heartbeat_at INTEGER NOT NULL
+);
