@@ -2,18 +2,13 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/testutil"
 )
 
 // An unreachable PostgreSQL server fails the start with a message that
@@ -28,47 +23,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	}
 }
 
-// pgSchema returns the URL of ROOMSD_TEST_POSTGRES_URL's database with
-// search_path set to a new schema, dropped when the test ends; without
-// the variable the test skips.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	base := os.Getenv("ROOMSD_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("ROOMSD_TEST_POSTGRES_URL is not set; set it to a PostgreSQL URL to run the tests on PostgreSQL")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "roomsd_app_test_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func pgSchema(t *testing.T) string { return testutil.PostgresSchema(t) }
 
 // A server on PostgreSQL: it starts, serves the API, and keeps its keys
 // in the database, the same on every start.

@@ -1,0 +1,481 @@
+// Package cluster_test runs two real roomsd processes on one PostgreSQL
+// database and checks that they behave as one server: the REST API, the
+// max_participants cap, media between participants who entered through
+// different nodes, orders served by one node acting on media held by the
+// other, the takeover of a killed node's rooms, and webhooks from both.
+// It needs ROOMSD_TEST_POSTGRES_URL and skips without it.
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/bot"
+	"github.com/roomsd/roomsd/internal/client"
+	"github.com/roomsd/roomsd/internal/signal"
+	"github.com/roomsd/roomsd/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveBinary()
+	os.Exit(code)
+}
+
+// lease is the nodes' ROOMSD_NODE_LEASE: a killed node's rooms are taken
+// over a little after it.
+const lease = "2s"
+
+// node starts one roomsd of the cluster on db.
+func node(t *testing.T, db, id string, extra map[string]string) *testutil.Process {
+	t.Helper()
+	env := map[string]string{
+		"ROOMSD_DB": db, "ROOMSD_ADDR": "127.0.0.1:0", "ROOMSD_API_KEYS": "k", "ROOMSD_NODE_ID": id,
+		"ROOMSD_DATA_DIR": t.TempDir(), "ROOMSD_RTC_LOOPBACK": "on", "ROOMSD_RTC_UDP_PORT": "0",
+		"ROOMSD_NODE_LEASE": lease, "ROOMSD_WEBHOOK_BACKOFF": "200ms", "ROOMSD_LOG_LEVEL": "debug",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return testutil.StartRoomsd(t, env)
+}
+
+// cluster starts two nodes, a and b, on a new schema.
+func cluster(t *testing.T, extra map[string]string) (a, b *testutil.Process) {
+	t.Helper()
+	db := testutil.PostgresSchema(t)
+	a = node(t, db, "node-a", extra)
+	b = node(t, db, "node-b", extra)
+	return a, b
+}
+
+type roomBody struct {
+	Data struct {
+		ID              string  `json:"id"`
+		UniqueName      *string `json:"unique_name"`
+		MaxParticipants int     `json:"max_participants"`
+		ActiveSessionID *string `json:"active_session_id"`
+	} `json:"data"`
+}
+
+func createRoom(t *testing.T, p *testutil.Process, body map[string]any) string {
+	t.Helper()
+	var r roomBody
+	p.Call(t, http.MethodPost, "/v2/rooms", body, &r)
+	return r.Data.ID
+}
+
+func token(t *testing.T, p *testutil.Process, roomID string) string {
+	t.Helper()
+	var body struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+	}
+	p.Call(t, http.MethodPost, "/v2/rooms/"+roomID+"/actions/generate_join_client_token", map[string]any{}, &body)
+	return body.Data.Token
+}
+
+// join enters a room through node p (following its redirect, if the
+// other node serves the room) and closes the client when the test ends.
+func join(t *testing.T, p *testutil.Process, roomID, name string, publish bool) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.Join(ctx, client.ConnectURL(p.Root, roomID), token(t, p, roomID),
+		client.Options{Context: name, Audio: publish, Video: publish, Loopback: true})
+	if err != nil {
+		t.Fatalf("%s joins through %s: %v", name, p.Root, err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatalf("%s: media: %v", name, err)
+	}
+	return c
+}
+
+type participant struct {
+	ID        string  `json:"id"`
+	SessionID string  `json:"session_id"`
+	LeftAt    *string `json:"left_at"`
+}
+
+type session struct {
+	ID     string        `json:"id"`
+	Active bool          `json:"active"`
+	Parts  []participant `json:"participants"`
+}
+
+func getSession(t *testing.T, p *testutil.Process, id string) session {
+	t.Helper()
+	var body struct {
+		Data session `json:"data"`
+	}
+	p.Call(t, http.MethodGet, "/v2/room_sessions/"+id+"?include_participants=true", nil, &body)
+	return body.Data
+}
+
+func getParticipant(t *testing.T, p *testutil.Process, id string) participant {
+	t.Helper()
+	var body struct {
+		Data participant `json:"data"`
+	}
+	p.Call(t, http.MethodGet, "/v2/room_participants/"+id, nil, &body)
+	return body.Data
+}
+
+// closedWith waits for the client's socket to close and returns the last
+// message before it (kicked, session_ended, closed).
+func closedWith(t *testing.T, c *client.Client) signal.Message {
+	t.Helper()
+	var last signal.Message
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.Events():
+			if !ok {
+				return last
+			}
+			switch m.Type {
+			case signal.TypeKicked, signal.TypeSessionEnded, signal.TypeClosed:
+				last = m
+			}
+		case <-deadline:
+			t.Fatal("the participant's socket is still open 30 s on")
+		}
+	}
+}
+
+// A room created through one node is read, listed, changed and deleted
+// through the other.
+func TestRESTAcrossNodes(t *testing.T) {
+	a, b := cluster(t, nil)
+	id := createRoom(t, a, map[string]any{"unique_name": "across", "max_participants": 7})
+	var got roomBody
+	b.Call(t, http.MethodGet, "/v2/rooms/"+id, nil, &got)
+	if got.Data.ID != id || got.Data.MaxParticipants != 7 || got.Data.UniqueName == nil || *got.Data.UniqueName != "across" {
+		t.Fatalf("room read on b: %+v", got.Data)
+	}
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	b.Call(t, http.MethodGet, "/v2/rooms?filter[unique_name]=across", nil, &list)
+	if len(list.Data) != 1 || list.Data[0].ID != id {
+		t.Fatalf("room list on b: %+v", list.Data)
+	}
+	b.Call(t, http.MethodPatch, "/v2/rooms/"+id, map[string]any{"max_participants": 9}, &got)
+	a.Call(t, http.MethodGet, "/v2/rooms/"+id, nil, &got)
+	if got.Data.MaxParticipants != 9 {
+		t.Fatalf("a reads max_participants %d after b changed it to 9", got.Data.MaxParticipants)
+	}
+	if status, raw := b.Do(t, http.MethodDelete, "/v2/rooms/"+id, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE on b: %d %s", status, raw)
+	}
+	if status, _ := a.Do(t, http.MethodGet, "/v2/rooms/"+id, nil); status != http.StatusNotFound {
+		t.Fatalf("GET on a after the delete on b: %d, want 404", status)
+	}
+}
+
+// 100 joins at once, half through each node, for a room capped at 10:
+// exactly 10 are admitted, all in one session on one node, and the others
+// are refused as room_full.
+func TestCapAcrossNodes(t *testing.T) {
+	const joins, capacity = 100, 10
+	a, b := cluster(t, nil)
+	id := createRoom(t, a, map[string]any{"max_participants": capacity})
+	tokens := make([]string, joins)
+	for i := range tokens {
+		tokens[i] = token(t, []*testutil.Process{a, b}[i%2], id)
+	}
+	var (
+		mu       sync.Mutex
+		admitted []*client.Client
+		full     int
+		other    []error
+		wg       sync.WaitGroup
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := range joins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			via := []*testutil.Process{a, b}[i%2]
+			c, err := client.Join(ctx, client.ConnectURL(via.Root, id), tokens[i], client.Options{Loopback: true})
+			mu.Lock()
+			defer mu.Unlock()
+			var refused *client.JoinError
+			switch {
+			case err == nil:
+				admitted = append(admitted, c)
+			case errors.As(err, &refused) && refused.Code == signal.CodeRoomFull:
+				full++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range admitted {
+		defer c.Close()
+	}
+	if len(admitted) != capacity || full != joins-capacity || len(other) > 0 {
+		t.Fatalf("%d admitted, %d refused as full, other errors %v; want %d and %d", len(admitted), full, other, capacity, joins-capacity)
+	}
+	sessions := map[string]bool{}
+	for _, c := range admitted {
+		sessions[c.SessionID] = true
+	}
+	if len(sessions) != 1 {
+		t.Fatalf("admitted into %d sessions, want 1", len(sessions))
+	}
+	var room roomBody
+	b.Call(t, http.MethodGet, "/v2/rooms/"+id, nil, &room)
+	s := getSession(t, b, *room.Data.ActiveSessionID)
+	present := 0
+	for _, p := range s.Parts {
+		if p.LeftAt == nil {
+			present++
+		}
+	}
+	if present != capacity {
+		t.Fatalf("the session shows %d present, want %d", present, capacity)
+	}
+}
+
+// Two participants, one entering through each node, receive each other's
+// audio and video: roomsd bot counts the packets.
+func TestMediaAcrossNodes(t *testing.T) {
+	a, b := cluster(t, nil)
+	id := createRoom(t, a, map[string]any{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reports := make([]*bot.Report, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, via := range []*testutil.Process{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i], errs[i] = bot.Run(ctx, bot.Config{Server: via.Root, APIKey: "k", Room: id, Context: []string{"via-a", "via-b"}[i],
+				Count: 1, Duration: 4 * time.Second, Audio: true, Video: true, Loopback: true})
+		}()
+	}
+	wg.Wait()
+	for i, r := range reports {
+		if errs[i] != nil || r.Failed > 0 {
+			t.Fatalf("bot %d: %v %+v", i, errs[i], r)
+		}
+	}
+	if reports[0].Participants[0].SessionID != reports[1].Participants[0].SessionID {
+		t.Fatalf("the bots are in two sessions: %s and %s", reports[0].Participants[0].SessionID, reports[1].Participants[0].SessionID)
+	}
+	for i, r := range reports {
+		other := reports[1-i].ParticipantIDs[0]
+		got := r.Participants[0].Received[other]
+		if got["audio"].Packets < 20 || got["video"].Packets < 10 || got["video"].Keyframes < 1 {
+			t.Errorf("bot %d received from the other: %+v", i, got)
+		}
+	}
+}
+
+// Orders served by one node act on media held by the other: a mute and a
+// kick through a, for a participant held by b; an end through b for a
+// session held by a; a room deleted through a while b holds its session.
+func TestOrdersAcrossNodes(t *testing.T) {
+	a, b := cluster(t, nil)
+
+	t.Run("mute and kick on a, held by b", func(t *testing.T) {
+		id := createRoom(t, b, map[string]any{})
+		held := join(t, b, id, "held-by-b", true)
+		stay := join(t, a, id, "redirected-to-b", false) // a sends it to b
+		a.Call(t, http.MethodPost, "/v2/room_sessions/"+held.SessionID+"/actions/mute",
+			map[string]any{"participants": []string{held.ParticipantID}}, nil)
+		waitEvent(t, stay, "muted", held.ParticipantID)
+		a.Call(t, http.MethodPost, "/v2/room_sessions/"+held.SessionID+"/actions/kick",
+			map[string]any{"participants": []string{held.ParticipantID}}, nil)
+		if m := closedWith(t, held); m.Type != signal.TypeKicked {
+			t.Fatalf("last message before the socket closed: %+v, want kicked", m)
+		}
+		if p := getParticipant(t, a, held.ParticipantID); p.LeftAt == nil {
+			t.Fatalf("kicked participant: %+v", p)
+		}
+	})
+	t.Run("end on b, held by a", func(t *testing.T) {
+		id := createRoom(t, a, map[string]any{})
+		held := join(t, a, id, "held-by-a", false)
+		b.Call(t, http.MethodPost, "/v2/room_sessions/"+held.SessionID+"/actions/end", map[string]any{}, nil)
+		if m := closedWith(t, held); m.Type != signal.TypeSessionEnded {
+			t.Fatalf("last message before the socket closed: %+v, want session_ended", m)
+		}
+	})
+	t.Run("delete on a, held by b", func(t *testing.T) {
+		id := createRoom(t, b, map[string]any{})
+		held := join(t, b, id, "held-by-b", false)
+		if status, raw := a.Do(t, http.MethodDelete, "/v2/rooms/"+id, nil); status != http.StatusNoContent {
+			t.Fatalf("DELETE: %d %s", status, raw)
+		}
+		if m := closedWith(t, held); m.Type != signal.TypeClosed || m.Reason != "room_deleted" {
+			t.Fatalf("last message before the socket closed: %+v, want closed room_deleted", m)
+		}
+	})
+}
+
+// waitEvent waits for a message of type typ about participant id.
+func waitEvent(t *testing.T, c *client.Client, typ, id string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("socket closed while waiting for %s", typ)
+			}
+			if m.Type == typ && m.ParticipantID == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s for %s within 30 s", typ, id)
+		}
+	}
+}
+
+// hooks records the webhooks it receives.
+type hooks struct {
+	mu     sync.Mutex
+	events []hookEvent
+}
+
+type hookEvent struct {
+	ID, Type, RoomID, Reason string
+}
+
+func (h *hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Data struct {
+			ID        string `json:"id"`
+			EventType string `json:"event_type"`
+			Payload   struct {
+				RoomID      string `json:"room_id"`
+				LeftReason  string `json:"left_reason"`
+				EndedReason string `json:"ended_reason"`
+			} `json:"payload"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	d := body.Data
+	h.mu.Lock()
+	h.events = append(h.events, hookEvent{d.ID, d.EventType, d.Payload.RoomID, d.Payload.LeftReason + d.Payload.EndedReason})
+	h.mu.Unlock()
+}
+
+func (h *hooks) got() []hookEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
+}
+
+func receiver(t *testing.T) (*hooks, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hooks{}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return h, "http://" + ln.Addr().String() + "/hooks"
+}
+
+// kill -9 of the node holding a room: after the lease, the other node
+// ends the session (its participant left as disconnected, the session
+// ended with reason node_lost), the participant rejoins through the
+// survivor, and every webhook of the room (from both nodes) arrives once,
+// in order.
+func TestKilledNodeIsTakenOver(t *testing.T) {
+	rx, hookURL := receiver(t)
+	a, b := cluster(t, nil)
+	id := createRoom(t, b, map[string]any{"webhook_event_url": hookURL})
+	first := join(t, a, id, "on-a", false) // the room's session is a's
+	other := join(t, b, id, "through-b", false)
+	if first.SessionID != other.SessionID {
+		t.Fatalf("two sessions: %s, %s", first.SessionID, other.SessionID)
+	}
+	a.Kill(t)
+	closedWith(t, first)
+	testutil.Eventually(t, 60*time.Second, "b ends the killed node's session", func() bool {
+		return !getSession(t, b, first.SessionID).Active
+	})
+	for _, p := range getSession(t, b, first.SessionID).Parts {
+		if p.LeftAt == nil {
+			t.Fatalf("participant of the lost session still present: %+v", p)
+		}
+	}
+	again := join(t, b, id, "rejoined", false)
+	if again.SessionID == first.SessionID {
+		t.Fatal("rejoined the lost session")
+	}
+	if ses := getSession(t, b, again.SessionID); !ses.Active {
+		t.Fatalf("new session: %+v", ses)
+	}
+	want := []string{
+		"video.room.session.started", "video.room.participant.joined", "video.room.participant.joined",
+		"video.room.participant.left", "video.room.participant.left", "video.room.session.ended",
+		"video.room.session.started", "video.room.participant.joined",
+	}
+	// Once the outbox says every event is delivered, the receiver has had
+	// one request per attempt, and no more.
+	attempts := 0
+	testutil.Eventually(t, 60*time.Second, "every webhook of the room delivered", func() bool {
+		var body struct {
+			Data []struct {
+				Status   string `json:"status"`
+				Attempts int    `json:"attempts"`
+			} `json:"data"`
+		}
+		b.Call(t, http.MethodGet, "/v2/webhook_deliveries?filter[room_id]="+id+"&page[size]=50", nil, &body)
+		attempts = 0
+		for _, d := range body.Data {
+			if d.Status != "delivered" {
+				return false
+			}
+			attempts += d.Attempts
+		}
+		return len(body.Data) == len(want)
+	})
+	got := rx.got()
+	if len(got) != attempts {
+		t.Errorf("the receiver got %d requests for %d attempts", len(got), attempts)
+	}
+	var types []string
+	seen := map[string]bool{}
+	for _, e := range got {
+		if seen[e.ID] {
+			t.Errorf("event %s (%s) delivered twice", e.ID, e.Type)
+		}
+		seen[e.ID] = true
+		types = append(types, e.Type)
+	}
+	if !slices.Equal(types, want) {
+		t.Fatalf("webhooks in order of arrival:\n%v\nwant\n%v", types, want)
+	}
+	for i, reason := range map[int]string{3: "disconnected", 4: "disconnected", 5: "node_lost"} {
+		if got[i].Reason != reason {
+			t.Errorf("%s reason %q, want %q", got[i].Type, got[i].Reason, reason)
+		}
+	}
+}
