@@ -14,6 +14,15 @@ go vet ./...
 echo "== go test -race ./..."
 go test -race -count=1 $(go list ./... | grep -v /test/links)
 
+# The HTTP, server and webhook tests again with the PostgreSQL store, when a
+# server is given (.ci/run gives the machine's): each test in a schema of
+# its own. The PostgreSQL store's own tests and the cluster tests ran above.
+if [ -n "${ROOMSD_TEST_POSTGRES_URL:-}" ]; then
+  echo "== go test -race on PostgreSQL (HTTP, server, webhooks)"
+  ROOMSD_TEST_STORE=postgres go test -race -count=1 ./cmd/roomsd ./internal/api ./internal/app ./internal/participants \
+    ./internal/webhook ./test/httpfuzz ./test/webhooks
+fi
+
 # The impaired-link tests time real media through shaped links: they run
 # alone, so that other test packages do not load the machine meanwhile.
 echo "== go test ./test/links (impaired links)"
@@ -28,5 +37,5 @@ npm test
 # (.ci/run gives the machine's): each file in a schema of its own.
 if [ -n "${ROOMSD_TEST_POSTGRES_URL:-}" ]; then
   echo "== e2e on PostgreSQL (telnyx SDK)"
-  ROOMSD_E2E_POSTGRES_URL="$ROOMSD_TEST_POSTGRES_URL" node --test rooms.test.js sessions.test.js webhooks.test.js
+  ROOMSD_E2E_POSTGRES_URL="$ROOMSD_TEST_POSTGRES_URL" node --test rooms.test.js sessions.test.js webhooks.test.js cluster.test.js
 fi

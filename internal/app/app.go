@@ -197,7 +197,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
 	// The meeting page (/ and /join) and its script and style are public;
 	// every other path is the REST API's, with its API key and JSON errors.
-	page := web.New()
+	page := web.New(web.WithPeers(members.Peers))
 	for _, p := range web.Paths {
 		mux.Handle("GET "+p, page)
 	}

@@ -11,6 +11,7 @@ package cluster
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -49,6 +50,11 @@ type Node struct {
 
 	started bool
 	mu      sync.Mutex
+	// steadySince is when the heartbeat last started to succeed (at
+	// start, or after failures); zero while it fails.
+	steadySince time.Time
+	// peers are the hosts (host[:port]) of the other live nodes.
+	peers []string
 	changed map[string]bool // rooms to reconcile
 	ends    map[string]bool // rooms whose empty session failed to end
 	sweep   bool            // a sweep of every live room is due
@@ -76,6 +82,8 @@ func (n *Node) Start(ctx context.Context) error {
 		if err := n.heartbeat(ctx); err != nil {
 			return err
 		}
+		n.steadySince = time.Now()
+		n.refreshPeers(ctx)
 		n.cfg.Log.Info("node registered", "node_id", n.cfg.Node.ID, "url", n.cfg.Node.URL, "lease", n.cfg.Lease)
 		n.spawn(n.beat)
 	}
@@ -153,6 +161,17 @@ func (n *Node) beat() {
 		case <-t.C:
 		}
 		err := n.heartbeat(n.ctx)
+		n.mu.Lock()
+		switch {
+		case err != nil:
+			n.steadySince = time.Time{}
+		case n.steadySince.IsZero():
+			n.steadySince = time.Now()
+		}
+		n.mu.Unlock()
+		if err == nil {
+			n.refreshPeers(n.ctx)
+		}
 		switch {
 		case err != nil && n.ctx.Err() == nil && !failing:
 			n.cfg.Log.Error("node: heartbeat failed; past the lease, other nodes take this node's sessions over", "err", err)
@@ -230,10 +249,18 @@ func (n *Node) reconcile() {
 func (n *Node) sweepAll() {
 	ctx, cancel := context.WithTimeout(n.ctx, opTimeout)
 	defer cancel()
-	if ended, err := n.cfg.Rooms.EndLostSessions(ctx); err != nil && n.ctx.Err() == nil {
-		n.cfg.Log.Warn("node: end the sessions of lost nodes", "err", err)
-	} else if ended > 0 {
-		n.cfg.Log.Info("ended the sessions of lost nodes", "sessions", ended)
+	// Takeovers wait until this node's own heartbeat has held for a whole
+	// lease: after the database was out of reach for everyone (or at this
+	// node's start), the other nodes get the time to renew theirs first.
+	n.mu.Lock()
+	steady := !n.steadySince.IsZero() && time.Since(n.steadySince) >= n.cfg.Lease
+	n.mu.Unlock()
+	if steady && n.cfg.Lease > 0 {
+		if ended, err := n.cfg.Rooms.EndLostSessions(ctx); err != nil && n.ctx.Err() == nil {
+			n.cfg.Log.Warn("node: end the sessions of lost nodes", "err", err)
+		} else if ended > 0 {
+			n.cfg.Log.Info("ended the sessions of lost nodes", "sessions", ended)
+		}
 	}
 	if n.cfg.RetryLeaves != nil {
 		n.cfg.RetryLeaves(ctx)
@@ -253,6 +280,37 @@ func (n *Node) sweepAll() {
 		delete(n.ends, id)
 		n.mu.Unlock()
 	}
+}
+
+// refreshPeers reads which other nodes are alive.
+func (n *Node) refreshPeers(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	nodes, err := n.cfg.Store.Nodes(ctx)
+	if err != nil {
+		return // the last list stands
+	}
+	var hosts []string
+	now := time.Now()
+	for _, o := range nodes {
+		if o.ID == n.cfg.Node.ID || !o.Alive(now, n.cfg.Lease) {
+			continue
+		}
+		if u, err := url.Parse(o.URL); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	n.mu.Lock()
+	n.peers = hosts
+	n.mu.Unlock()
+}
+
+// Peers returns the hosts (host[:port]) of the other live nodes, as of
+// the last heartbeat: where a join may be redirected.
+func (n *Node) Peers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.peers
 }
 
 // SetURL sets the base URL the node registers (before Start).

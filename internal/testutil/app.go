@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,14 +16,33 @@ import (
 	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/store"
+	"github.com/roomsd/roomsd/internal/store/postgres"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 )
 
-// OpenStore opens a new SQLite store in the test's temp directory and
-// closes it when the test ends, after the cleanups registered later.
-func OpenStore(t testing.TB) *sqlite.Store {
+// OpenStore opens a new store and closes it when the test ends, after
+// the cleanups registered later: an SQLite file in the test's temp
+// directory, or, with ROOMSD_TEST_STORE=postgres, a new schema of
+// ROOMSD_TEST_POSTGRES_URL's database (scripts/test.sh runs the HTTP
+// tests both ways).
+func OpenStore(t testing.TB) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
+	var (
+		st  store.Store
+		err error
+	)
+	switch os.Getenv("ROOMSD_TEST_STORE") {
+	case "", "sqlite":
+		st, err = sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "roomsd.db"))
+	case "postgres":
+		if os.Getenv("ROOMSD_TEST_POSTGRES_URL") == "" {
+			t.Fatal("ROOMSD_TEST_STORE=postgres needs ROOMSD_TEST_POSTGRES_URL")
+		}
+		st, err = postgres.Open(context.Background(), PostgresSchema(t))
+	default:
+		t.Fatalf("ROOMSD_TEST_STORE=%q: want sqlite or postgres", os.Getenv("ROOMSD_TEST_STORE"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +51,9 @@ func OpenStore(t testing.TB) *sqlite.Store {
 }
 
 // App is a whole roomsd (REST, signaling, media on 127.0.0.1) served by
-// httptest over a SQLite file in the test's temp directory, with the API
-// key "k".
+// httptest over a SQLite file in the test's temp directory (a new
+// PostgreSQL schema with ROOMSD_TEST_STORE=postgres), with the API key
+// "k".
 type App struct {
 	*app.App
 	URL string // the server's root, without /v2
@@ -46,6 +67,10 @@ func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
 		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
 		ReconnectGrace: 5 * time.Second}
+	if os.Getenv("ROOMSD_TEST_STORE") == "postgres" {
+		c.DB = PostgresSchema(t)
+		c.DataDir = t.TempDir()
+	}
 	// The listener comes first: download links name its address.
 	srv := httptest.NewUnstartedServer(nil)
 	c.PublicURL = "http://" + srv.Listener.Addr().String()

@@ -21,12 +21,18 @@ var static embed.FS
 // CSP is the page's Content-Security-Policy for the host it was asked
 // for: the page loads only its own script and style, and talks only to its
 // own server, over HTTP(S) for the REST API and over WebSocket for
-// signaling. A Host header that is not a plain host[:port] gets 'self'
-// alone, which current browsers also apply to WebSockets.
-func CSP(host string) string {
+// signaling, and over WebSocket to the peers (in a cluster, the other
+// nodes' host[:port], where a join may be redirected). A Host header that
+// is not a plain host[:port] gets 'self' alone, which current browsers
+// also apply to WebSockets; so is a peer that is not one left out.
+func CSP(host string, peers ...string) string {
 	connect := "'self'"
-	if hostRE.MatchString(host) {
-		connect += " ws://" + host + " wss://" + host
+	seen := map[string]bool{}
+	for _, h := range append([]string{host}, peers...) {
+		if hostRE.MatchString(h) && !seen[h] {
+			seen[h] = true
+			connect += " ws://" + h + " wss://" + h
+		}
 	}
 	return "default-src 'self'; connect-src " + connect + "; img-src 'self' data:; media-src 'self' blob: mediastream:; " +
 		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -42,7 +48,18 @@ type file struct {
 }
 
 // Handler serves the page and its assets; mount it on Paths.
-type Handler struct{ files map[string]file }
+type Handler struct {
+	files map[string]file
+	peers func() []string
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithPeers names, through fn, the hosts (host[:port]) of the other nodes
+// of a cluster: the page may open its signaling socket there when a join
+// is redirected.
+func WithPeers(fn func() []string) Option { return func(h *Handler) { h.peers = fn } }
 
 // Paths are the URL paths the handler answers, as http.ServeMux patterns
 // for GET: the page at / and /join, and its script and style sheet.
@@ -57,8 +74,11 @@ var types = map[string]string{
 }
 
 // New returns the handler of the embedded page and its assets.
-func New() *Handler {
-	h := &Handler{files: map[string]file{}}
+func New(opts ...Option) *Handler {
+	h := &Handler{files: map[string]file{}, peers: func() []string { return nil }}
+	for _, o := range opts {
+		o(h)
+	}
 	for urlPath, name := range map[string]string{"/": "index.html", "/join": "index.html", "/web/app.js": "app.js", "/web/style.css": "style.css"} {
 		b, err := static.ReadFile("static/" + name)
 		if err != nil {
@@ -78,7 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", f.ctype)
-	hd.Set("Content-Security-Policy", CSP(r.Host))
+	hd.Set("Content-Security-Policy", CSP(r.Host, h.peers()...))
 	hd.Set("X-Content-Type-Options", "nosniff")
 	// Links to the page carry a token: keep it out of Referer headers.
 	hd.Set("Referrer-Policy", "no-referrer")

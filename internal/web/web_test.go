@@ -31,6 +31,16 @@ func TestConditionalGet(t *testing.T) {
 
 // The page may open WebSockets to the host it was loaded from; a Host that
 // is not a plain host[:port] cannot add anything to the policy.
+// In a cluster, the page may also connect to the other nodes, where a
+// join may be redirected; a peer that is not a plain host[:port] is left
+// out.
+func TestCSPPeers(t *testing.T) {
+	csp := CSP("a.example:8080", "a.example:8080", "b.example:8443", "evil; script-src *")
+	if want := "connect-src 'self' ws://a.example:8080 wss://a.example:8080 ws://b.example:8443 wss://b.example:8443;"; !strings.Contains(csp, want) {
+		t.Errorf("CSP %q, want %q", csp, want)
+	}
+}
+
 func TestCSPHost(t *testing.T) {
 	for host, want := range map[string]string{
 		"127.0.0.1:8080":            "connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080;",
