@@ -54,7 +54,7 @@ type Node struct {
 	// start, or after failures); zero while it fails.
 	steadySince time.Time
 	// peers are the hosts (host[:port]) of the other live nodes.
-	peers []string
+	peers   []string
 	changed map[string]bool // rooms to reconcile
 	ends    map[string]bool // rooms whose empty session failed to end
 	sweep   bool            // a sweep of every live room is due
