@@ -311,6 +311,20 @@ func TestOrdersAcrossNodes(t *testing.T) {
 			t.Fatalf("kicked participant: %+v", p)
 		}
 	})
+	t.Run("recording turned on through a, recorded by b", func(t *testing.T) {
+		id := createRoom(t, b, map[string]any{})
+		join(t, b, id, "publisher-on-b", true)
+		a.Call(t, http.MethodPatch, "/v2/rooms/"+id, map[string]any{"enable_recording": true}, nil)
+		testutil.Eventually(t, 30*time.Second, "b records the room's tracks", func() bool {
+			var body struct {
+				Data []struct {
+					Type string `json:"type"`
+				} `json:"data"`
+			}
+			a.Call(t, http.MethodGet, "/v2/room_recordings?filter[room_id]="+id, nil, &body)
+			return len(body.Data) == 2
+		})
+	})
 	t.Run("end on b, held by a", func(t *testing.T) {
 		id := createRoom(t, a, map[string]any{})
 		held := join(t, a, id, "held-by-a", false)
@@ -399,6 +413,29 @@ func receiver(t *testing.T) (*hooks, string) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return h, "http://" + ln.Addr().String() + "/hooks"
+}
+
+// A node stopped with SIGTERM expires its heartbeat: the other node ends
+// its sessions at its next sweep rather than after the lease, and a
+// participant rejoins through the survivor.
+func TestStoppedNodeHandsOver(t *testing.T) {
+	a, b := cluster(t, map[string]string{"ROOMSD_NODE_LEASE": "1m"})
+	id := createRoom(t, b, map[string]any{})
+	held := join(t, a, id, "on-a", false)
+	if code := a.Terminate(t); code != 0 {
+		t.Fatalf("roomsd exited with %d after SIGTERM", code)
+	}
+	closedWith(t, held)
+	// Within the lease of a minute: the sweep (every lease) is not waited
+	// for either, since the join itself finds the stopped node gone.
+	again := join(t, b, id, "rejoined", false)
+	if again.SessionID == held.SessionID {
+		t.Fatal("rejoined the stopped node's session")
+	}
+	s := getSession(t, b, held.SessionID)
+	if s.Active {
+		t.Fatalf("the stopped node's session is still active: %+v", s)
+	}
 }
 
 // kill -9 of the node holding a room: after the lease, the other node
