@@ -32,6 +32,9 @@ or "pattern", the cheap test pattern (320x240, 15 fps, about 110 kbit/s).
 --simulcast sends the three clips at once as simulcast encodings q, h, f,
 as the meeting page does. --quality and --view say what each participant
 asks of every remote video (see track_settings in docs/signaling.md).
+Against a cluster, --server takes the nodes' URLs, comma-separated, and
+with --rejoin a participant whose connection drops joins again through
+the next one.
 
 Progress goes to stderr every --progress:
   roomsd bot: progress t=3.001s connected=2/2 failed=0 packets=1234 audio=900 video=334 bytes=567890 lost=0
@@ -73,6 +76,8 @@ event did not happen:
                               {"at_ms": 2100, "width": 1280, "height": 720}]}
         }
       },
+      "rejoins": 1,                 // with --rejoin: drops it came back from;
+                                    // the counts are of its last connection
       "error": "…"                  // only when this participant failed
     }],
     "totals": {"packets": 1900, "bytes": 840000, "lost": 0, "keyframes": 4},
@@ -112,7 +117,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 		return def
 	}
 	server := fs.String("server", envOr("http://127.0.0.1:8080", "ROOMSD_BOT_SERVER"),
-		"roomsd base URL, with or without /v2 (env ROOMSD_BOT_SERVER)")
+		"roomsd base URL, with or without /v2; or the comma-separated URLs of a cluster's nodes, tried in turn by --rejoin (env ROOMSD_BOT_SERVER)")
 	apiKey := fs.String("api-key", envOr("", "ROOMSD_API_KEY", "ROOMSD_API_KEYS"),
 		"API key that mints the client tokens (env ROOMSD_API_KEY, else the first of ROOMSD_API_KEYS)")
 	room := fs.String("room", "", "id of the room to join (required)")
@@ -128,6 +133,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	quality := fs.String("quality", "auto", "the layer to receive of every remote video: auto, low, medium or high")
 	delay := fs.Duration("delay", 0, "hold every packet the participants receive for this long (e.g. 100ms), to try a distant link")
 	loss := fs.Float64("loss", 0, "drop this share (0 to 0.5, e.g. 0.05) of the packets each participant sends, at random, as a lossy uplink would")
+	rejoin := fs.Bool("rejoin", false, "a participant whose connection drops (its server went away, its media failed; not a kick, an end or a deleted room) joins again, through the next --server, until the run ends")
 	view := fs.String("view", "", "the size each remote video is shown at, WIDTHxHEIGHT (e.g. 320x180): the server sends the layer that fits; empty: no limit")
 	fs.Usage = func() {
 		var b strings.Builder
@@ -153,9 +159,13 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return usageErr("--publish: %v", err)
 	}
-	base, err := bot.BaseURL(*server)
-	if err != nil {
-		return usageErr("--server: %v", err)
+	var bases []string
+	for _, s := range strings.Split(*server, ",") {
+		base, err := bot.BaseURL(s)
+		if err != nil {
+			return usageErr("--server: %v", err)
+		}
+		bases = append(bases, base)
 	}
 	switch {
 	case *room == "":
@@ -182,7 +192,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := bot.CheckQuality(*quality); err != nil {
 		return usageErr("--quality: %v", err)
 	}
-	pinned := bot.IsLoopbackServer(base)
+	pinned := bot.IsLoopbackServer(bases[0])
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "loopback" {
 			pinned = *loopback
@@ -190,7 +200,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	})
 
 	report, err := bot.Run(ctx, bot.Config{
-		Server: base, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
+		Server: strings.Join(bases, ","), Rejoin: *rejoin, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
 		Audio: audio, Video: video, Loopback: pinned, ConnectTimeout: *connectTimeout,
 		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH, Delay: *delay, Loss: *loss,
 		Log: stderr, ProgressEvery: *progress, Snapshot: snapshot,

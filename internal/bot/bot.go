@@ -26,7 +26,9 @@ import (
 
 // Config is one run of the bot.
 type Config struct {
-	// Server is the roomsd base URL, http://host:port, with or without /v2.
+	// Server is the roomsd base URL, http://host:port, with or without
+	// /v2; or several, comma-separated (the nodes of a cluster): each
+	// participant starts with the first, and rejoins through the next.
 	Server string
 	// APIKey authorizes the token requests (Authorization: Bearer).
 	APIKey string
@@ -58,6 +60,11 @@ type Config struct {
 	Loss float64
 	// Loopback pins ICE to 127.0.0.1.
 	Loopback bool
+	// Rejoin makes a participant whose connection drops (its server
+	// went away, its media failed; not a kick, an end or a deleted
+	// room) join again, through the next server of Server's list, until
+	// the run ends. The counts are those of its last connection.
+	Rejoin bool
 	// ConnectTimeout bounds each participant's token request, join and
 	// media connection (default 20s).
 	ConnectTimeout time.Duration
@@ -107,6 +114,9 @@ type Participant struct {
 	FirstKeyframeMS *int64 `json:"join_to_first_keyframe_ms"`
 	// Received is keyed by remote participant id, then "audio"/"video".
 	Received map[string]map[string]Counts `json:"received"`
+	// Rejoins counts the times its connection dropped and it joined
+	// again (Config.Rejoin).
+	Rejoins int `json:"rejoins,omitempty"`
 	// SendErrors counts the frames it could not send (it goes on with the
 	// next); SendError is the first such error.
 	SendErrors int64  `json:"send_errors,omitempty"`
@@ -266,6 +276,12 @@ type member struct {
 	connected time.Time
 	err       error
 	leaving   atomic.Bool
+	// rejoining is set once a connection dropped (Config.Rejoin): a
+	// failed attempt is then tried again; rejoins counts the drops; next
+	// picks the server of the next attempt.
+	rejoining bool
+	rejoins   int
+	next      int
 	// finished is closed when participate returns: the connection has
 	// ended and, if the run was not over, the failure is recorded.
 	finished chan struct{}
@@ -287,7 +303,7 @@ func (m *member) state() (c *client.Client, connected bool, err error) {
 
 type runner struct {
 	cfg     Config
-	base    string
+	bases   []string
 	http    *http.Client
 	members []*member
 	start   time.Time
@@ -299,9 +315,13 @@ type runner struct {
 // that fail are in the report (Failed) and in the log. Ending ctx ends
 // the run early, with a report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	base, err := BaseURL(cfg.Server)
-	if err != nil {
-		return nil, err
+	var bases []string
+	for _, s := range strings.Split(cfg.Server, ",") {
+		base, err := BaseURL(s)
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, base)
 	}
 	switch {
 	case cfg.Room == "":
@@ -328,7 +348,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	r := &runner{cfg: cfg, base: base, http: cfg.HTTPClient}
+	r := &runner{cfg: cfg, bases: bases, http: cfg.HTTPClient}
 	if r.http == nil {
 		r.http = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -415,24 +435,65 @@ func (r *runner) allGone() <-chan struct{} {
 }
 
 // participate mints a token, joins, waits for media and then watches the
-// connection until it ends.
+// connection until it ends. With Rejoin, a connection that drops (not a
+// kick, an end or a deleted room) is made again, through the next of the
+// servers, until the run ends.
 func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 	defer close(m.finished)
 	m.start = time.Now()
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
-	defer cancel()
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
-	failed := func(err error) {
-		m.fail(err)
-		r.logf("%s: %v", m.ctxName, err)
+	failed := func(err error) { r.failed(m, err) }
+	backoff := 250 * time.Millisecond
+	for {
+		dropped, final, err := r.attempt(ctx, m, readyOnce)
+		rejoining := r.cfg.Rejoin && (dropped || m.rejoining) && !final
+		switch {
+		case err == nil || m.leaving.Load():
+			return
+		case !rejoining || ctx.Err() != nil:
+			failed(err)
+			return
+		}
+		m.mu.Lock()
+		if dropped {
+			m.rejoins++
+			backoff = 250 * time.Millisecond
+		}
+		m.rejoining, m.connected = true, time.Time{}
+		m.mu.Unlock()
+		m.next++
+		r.logf("%s: %v; rejoining through %s in %v", m.ctxName, err, r.bases[m.next%len(r.bases)], backoff)
+		select {
+		case <-ctx.Done():
+			failed(err)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
-	token, err := r.token(cctx)
+}
+
+// failed records why a participant failed, and logs it.
+func (r *runner) failed(m *member, err error) {
+	m.fail(err)
+	r.logf("%s: %v", m.ctxName, err)
+}
+
+// attempt is one token, join and connection, through the member's
+// current server, watched until it ends. err is nil when the run ended
+// it; dropped says the participant had joined when it ended, and final
+// that the server ended it for good (kicked, session ended, room
+// deleted).
+func (r *runner) attempt(ctx context.Context, m *member, ready func()) (dropped, final bool, err error) {
+	base := r.bases[m.next%len(r.bases)]
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	token, err := r.token(cctx, base)
 	if err != nil {
-		failed(err)
-		return
+		return false, false, err
 	}
-	c, err := client.Join(cctx, client.ConnectURL(r.base, r.cfg.Room), token,
+	c, err := client.Join(cctx, client.ConnectURL(base, r.cfg.Room), token,
 		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient,
 			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast, Delay: r.cfg.Delay, SendLoss: r.cfg.Loss})
 	if err != nil {
@@ -441,12 +502,19 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 		} else if cctx.Err() != nil {
 			err = fmt.Errorf("join: no answer within %v: %w", r.cfg.ConnectTimeout, err)
 		}
-		failed(err)
-		return
+		var refused *client.JoinError
+		return false, errors.As(err, &refused) && refused.Code != signal.CodeUnavailable, err
 	}
 	m.mu.Lock()
-	m.c, m.joined = c, time.Now()
+	old := m.c
+	m.c = c
+	if m.joined.IsZero() {
+		m.joined = time.Now()
+	}
 	m.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 
 	// The last word from the server before it closed the connection.
 	var last signal.Message
@@ -467,42 +535,55 @@ func (r *runner) participate(ctx context.Context, m *member, ready func()) {
 		}
 	}()
 
+	var mediaErr error
 	if err := c.WaitConnected(cctx); err != nil {
-		if !m.leaving.Load() {
-			failed(fmt.Errorf("media: %w", err))
-		}
+		mediaErr = fmt.Errorf("media: %w", err)
 	} else {
 		m.mu.Lock()
 		m.connected = time.Now()
 		m.mu.Unlock()
 	}
-	readyOnce()
-	select {
-	case <-events:
-	case <-c.MediaFailed():
-		if !m.leaving.Load() {
-			failed(errors.New("media: the connection failed during the run (ICE or DTLS)"))
+	ready()
+	if mediaErr == nil {
+		select {
+		case <-events:
+		case <-c.MediaFailed():
+			mediaErr = errors.New("media: the connection failed during the run (ICE or DTLS)")
 		}
+	}
+	if mediaErr != nil && !m.leaving.Load() {
+		if !r.cfg.Rejoin {
+			// Recorded now; the socket stays until the run ends.
+			r.failed(m, mediaErr)
+			<-events
+			return false, false, nil
+		}
+		c.Close()
 		<-events
+		return true, false, mediaErr
 	}
-	if !m.leaving.Load() {
-		why := "the signaling connection ended"
-		if last.Type != "" {
-			why += fmt.Sprintf(" after a %q message", last.Type)
-			if d := strings.TrimSpace(last.Reason + " " + last.Code + " " + last.Message); d != "" {
-				why += " (" + d + ")"
-			}
-		}
-		if err := c.CloseErr(); err != nil {
-			why += ": " + err.Error()
-		}
-		failed(errors.New(why))
+	<-events
+	if m.leaving.Load() {
+		return false, false, nil
 	}
+	why := "the signaling connection ended"
+	if last.Type != "" {
+		why += fmt.Sprintf(" after a %q message", last.Type)
+		if d := strings.TrimSpace(last.Reason + " " + last.Code + " " + last.Message); d != "" {
+			why += " (" + d + ")"
+		}
+	}
+	if err := c.CloseErr(); err != nil {
+		why += ": " + err.Error()
+	}
+	final = last.Type == signal.TypeKicked || last.Type == signal.TypeSessionEnded ||
+		(last.Type == signal.TypeClosed && last.Reason != "disconnected")
+	return true, final, errors.New(why)
 }
 
-// token asks the REST API for a client token.
-func (r *runner) token(ctx context.Context) (string, error) {
-	u := r.base + "/v2/rooms/" + url.PathEscape(r.cfg.Room) + "/actions/generate_join_client_token"
+// token asks the REST API at base for a client token.
+func (r *runner) token(ctx context.Context, base string) (string, error) {
+	u := base + "/v2/rooms/" + url.PathEscape(r.cfg.Room) + "/actions/generate_join_client_token"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
 	if err != nil {
 		return "", err
@@ -614,7 +695,7 @@ func ms(from, to time.Time) *int64 {
 
 // report takes the counts at end.
 func (r *runner) report(end time.Time) *Report {
-	rep := &Report{Server: r.base, RoomID: r.cfg.Room, Publish: []string{}, StartedAt: r.start.UTC(),
+	rep := &Report{Server: strings.Join(r.bases, ","), RoomID: r.cfg.Room, Publish: []string{}, StartedAt: r.start.UTC(),
 		DurationMS: end.Sub(r.start).Milliseconds(), ParticipantIDs: []string{}, Participants: []Participant{}}
 	if r.cfg.Audio {
 		rep.Publish = append(rep.Publish, "audio")
@@ -626,7 +707,7 @@ func (r *runner) report(end time.Time) *Report {
 		c, _, err := m.state()
 		m.mu.Lock()
 		p := Participant{Context: m.ctxName, Received: map[string]map[string]Counts{},
-			JoinMS: ms(m.start, m.joined), ConnectMS: ms(m.start, m.connected), Connected: !m.connected.IsZero()}
+			JoinMS: ms(m.start, m.joined), ConnectMS: ms(m.start, m.connected), Connected: !m.connected.IsZero(), Rejoins: m.rejoins}
 		m.mu.Unlock()
 		if err == nil && !p.Connected {
 			err = errors.New("media did not connect before the run ended")

@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -413,6 +415,75 @@ func receiver(t *testing.T) (*hooks, string) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return h, "http://" + ln.Addr().String() + "/hooks"
+}
+
+// roomsd bot --rejoin with both nodes' URLs: two participants meet
+// through node a; a is killed; they rejoin through b (which takes the
+// room over once a's lease has run out) and receive each other again.
+func TestBotRejoinsThroughSurvivor(t *testing.T) {
+	a, b := cluster(t, nil)
+	id := createRoom(t, a, map[string]any{})
+	logs := &testutil.SyncBuffer{}
+	snapshot := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var report *bot.Report
+	var runErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		report, runErr = bot.Run(ctx, bot.Config{Server: a.Root + "," + b.Root, Rejoin: true, APIKey: "k", Room: id,
+			Context: "rejoiner", Count: 2, Duration: time.Hour, Audio: true, Video: true, Loopback: true,
+			Log: logs, Snapshot: snapshot})
+	}()
+	present := func(p *testutil.Process) (string, int) {
+		var room roomBody
+		p.Call(t, http.MethodGet, "/v2/rooms/"+id, nil, &room)
+		if room.Data.ActiveSessionID == nil {
+			return "", 0
+		}
+		n := 0
+		for _, x := range getSession(t, p, *room.Data.ActiveSessionID).Parts {
+			if x.LeftAt == nil {
+				n++
+			}
+		}
+		return *room.Data.ActiveSessionID, n
+	}
+	var first string
+	testutil.Eventually(t, 60*time.Second, "both bots in a's session", func() bool {
+		s, n := present(b)
+		first = s
+		return n == 2
+	})
+	a.Kill(t)
+	testutil.Eventually(t, 60*time.Second, "both bots rejoined, in a new session", func() bool {
+		s, n := present(b)
+		return s != "" && s != first && n == 2
+	})
+	line := regexp.MustCompile(`snapshot t=\S+ connected=(\d+)/2 failed=(\d+) packets=(\d+)`)
+	testutil.Eventually(t, 60*time.Second, "media between the rejoined bots", func() bool {
+		snapshot <- struct{}{}
+		m := line.FindAllStringSubmatch(logs.String(), -1)
+		if len(m) == 0 {
+			return false
+		}
+		last := m[len(m)-1]
+		packets, _ := strconv.Atoi(last[3])
+		return last[1] == "2" && last[2] == "0" && packets >= 200
+	})
+	cancel()
+	<-done
+	if runErr != nil || report.Failed != 0 {
+		t.Fatalf("bot: %v, %+v\n%s", runErr, report, logs)
+	}
+	for i, p := range report.Participants {
+		other := report.ParticipantIDs[1-i]
+		got := p.Received[other]
+		if p.Rejoins != 1 || !p.Connected || got["audio"].Packets == 0 || got["video"].Packets == 0 {
+			t.Errorf("participant %d: rejoins %d, connected %v, received from the other %+v", i, p.Rejoins, p.Connected, got)
+		}
+	}
 }
 
 // A node stopped with SIGTERM expires its heartbeat: the other node ends
