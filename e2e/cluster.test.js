@@ -2,7 +2,9 @@
 // ROOMSD_E2E_POSTGRES_URL): the meeting page opened on the node that does
 // not hold the room's meeting follows the redirect to the one that does,
 // meets a `roomsd bot` that entered through the other node, and decodes
-// its video; the official SDK sees one session on either node.
+// its video; the official SDK sees one session on either node. When the
+// node holding the meeting is killed, the page and the bot (--rejoin) join
+// again through the survivor and meet there.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +16,7 @@ const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
 
 describe('a two-node cluster', { skip: !process.env.ROOMSD_E2E_POSTGRES_URL && 'needs ROOMSD_E2E_POSTGRES_URL' }, () => {
-  const a = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_NODE_ID: 'node-a' } });
+  const a = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_NODE_ID: 'node-a', ROOMSD_NODE_LEASE: '2s' } });
   let b;
   let browser;
 
@@ -24,7 +26,7 @@ describe('a two-node cluster', { skip: !process.env.ROOMSD_E2E_POSTGRES_URL && '
       dbPath: a.dbPath,
       apiKey: a.apiKey,
       cwd: a.dir,
-      env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_NODE_ID: 'node-b', ROOMSD_DATA_DIR: path.join(a.dir, 'roomsd-data') },
+      env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_NODE_ID: 'node-b', ROOMSD_NODE_LEASE: '2s', ROOMSD_DATA_DIR: path.join(a.dir, 'roomsd-data') },
     });
     browser = await launchChromium();
   });
@@ -38,13 +40,13 @@ describe('a two-node cluster', { skip: !process.env.ROOMSD_E2E_POSTGRES_URL && '
     await a.close();
   });
 
-  it('the page opened on the other node follows the redirect and meets a bot', async (t) => {
+  it('the page opened on the other node follows the redirect and meets a bot; both rejoin through b when a dies', async (t) => {
     const sdkA = a.sdk();
     const sdkB = a.sdk({ baseURL: b.baseURL });
     const room = (await sdkA.rooms.create({ unique_name: 'cluster-page' })).data;
     // The bot enters through node a: the meeting is a's.
     let botErr = '';
-    const bot = spawn(a.bin, ['bot', '--server', a.baseURL, '--room', room.id, '--publish', 'audio,video', '--video-bitrate', 'pattern',
+    const bot = spawn(a.bin, ['bot', '--server', `${a.baseURL},${b.baseURL}`, '--rejoin', '--room', room.id, '--publish', 'audio,video', '--video-bitrate', 'pattern',
       '--duration', '10m', '--progress', '0', '--loopback', '--context', 'bot-on-a'],
     { env: cleanEnv({ ROOMSD_API_KEY: a.apiKey }), stdio: ['ignore', 'ignore', 'pipe'] });
     bot.stderr.setEncoding('utf8').on('data', (d) => (botErr += d));
@@ -75,10 +77,23 @@ describe('a two-node cluster', { skip: !process.env.ROOMSD_E2E_POSTGRES_URL && '
       const me = await page.evaluate(() => window.roomsd.participantId);
       const participant = (await sdkA.roomParticipants.retrieve(me)).data;
       assert.equal(participant.session_id, session, 'the page joined the session a holds');
-      await eventually('the page decodes the bot\'s video and receives its audio', async () => {
+      const media = async () => {
         const s = await page.evaluate(() => window.roomsd.stats());
         return Object.values(s.byParticipant).some((n) => n > 0) && Object.values(s.audioPackets).some((n) => n > 0);
-      }, MEDIA_DEADLINE_MS, 250);
+      };
+      await eventually('the page decodes the bot\'s video and receives its audio', media, MEDIA_DEADLINE_MS, 250);
+
+      // Node a dies: the page (loaded from b) and the bot join again; b
+      // takes the room over once a's lease has run out.
+      a.child.kill('SIGKILL');
+      await waitExit(a.child, STOP_DEADLINE_MS);
+      await page.waitForFunction(() => window.roomsd.state === 'joined' && window.roomsd.rejoins === 1, null,
+        { timeout: MEDIA_DEADLINE_MS });
+      const again = await page.evaluate(() => window.roomsd.participantId);
+      assert.notEqual(again, me);
+      const rejoined = (await sdkB.roomParticipants.retrieve(again)).data;
+      assert.notEqual(rejoined.session_id, session, 'the page is in the room\'s next session');
+      await eventually('the page decodes the rejoined bot\'s video again', media, MEDIA_DEADLINE_MS, 250);
     } catch (err) {
       err.message += `\n${logs.join('\n')}\nstatus: ${await page.locator('#status').textContent()}\nbot: ${botErr}`;
       throw err;

@@ -23,6 +23,8 @@ let pc = null;
 let local = null;
 let early = []; // candidates that came before the first remote description
 let queue = Promise.resolve(); // server messages are handled one at a time
+let target = null; // { url, token, name } of the meeting joined, for rejoining it
+let retry = null; // { attempts } while joining again after a lost connection
 
 const live = () => ['joining', 'joined', 'leaving'].includes(state.state);
 
@@ -33,6 +35,7 @@ const state = (window.roomsd = {
   sessionId: null,
   roomId: null,
   connection: 'new', // the PeerConnection's connectionState
+  rejoins: 0, // times the page joined again after losing its connection
   get pc() { return pc; },
   remotes: () => [...tiles.keys()],
   speakers: [], // the last speakers message: who speaks, loudest first
@@ -82,7 +85,34 @@ async function join() {
   }
   say(local ? 'Connecting…' : 'No camera or microphone: joining to watch and listen only…');
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  connect(`${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`, token, name, 0);
+  target = { url: `${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`, token, name };
+  retry = null;
+  connect(target.url, token, name, 0);
+}
+
+// lost handles a connection that dropped without the server ending the
+// meeting for us (its node stopped or died, the network went away): the
+// page joins again, as a new participant, through the address it was
+// loaded from (in a cluster, any node: it is sent to the one holding the
+// meeting, or the meeting moves to a live node), keeping the camera.
+// It gives up after eight tries, about 30 seconds.
+function lost() {
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  if (pc) { pc.close(); pc = null; }
+  for (const id of [...tiles.keys()]) drop(id);
+  owners.clear();
+  early = [];
+  retry = retry || { attempts: 0 };
+  if (retry.attempts >= 8) {
+    retry = null;
+    return finish('disconnected', 'The connection to the server was lost and could not be made again; join again later.');
+  }
+  const wait = Math.min(500 * 2 ** retry.attempts, 5000);
+  retry.attempts++;
+  setState('joining', 'Connection lost; joining again…');
+  setTimeout(() => {
+    if (state.state === 'joining' && retry) connect(target.url, target.token, target.name, 0);
+  }, wait);
 }
 
 // connect opens the signaling socket and joins. In a cluster, a server
@@ -107,6 +137,7 @@ function connect(url, token, name, hops) {
   sock.onclose = (e) => {
     if (sock !== ws) return;
     queue = queue.then(() => {
+      if (state.state === 'joined' || (state.state === 'joining' && retry)) return lost();
       if (state.state === 'joining') finish('error', 'Could not join: the server refused the connection; check the room id.');
       else if (live()) finish('disconnected', `Disconnected${e.reason ? `: ${e.reason}` : ''}.`);
     });
@@ -175,6 +206,7 @@ async function handle(m) {
     case 'session_ended': return finish('ended', 'The meeting was ended.');
     case 'closed':
       if (m.reason === 'leave' || state.state === 'leaving') return finish('left', 'You left the room.');
+      if (m.reason === 'disconnected' && state.state === 'joined') return lost();
       return finish('disconnected', m.reason === 'room_deleted' ? 'The room was deleted.' : `Disconnected (${m.reason}).`);
     case 'error':
       if (state.state === 'joining' && !pc) return finish('error', `Could not join: ${m.message}`);
@@ -183,6 +215,10 @@ async function handle(m) {
 }
 
 async function joined(m) {
+  if (retry) {
+    retry = null;
+    state.rejoins++;
+  }
   state.participantId = m.participant_id;
   state.sessionId = m.session_id;
   state.roomId = m.room_id;
@@ -327,6 +363,7 @@ function leave() {
 // finish tears everything down and shows the form again.
 function finish(name, text) {
   setState(name, text);
+  retry = null;
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
   stopLocal();
