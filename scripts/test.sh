@@ -19,8 +19,8 @@ go test -race -count=1 $(go list ./... | grep -v /test/links)
 # its own. The PostgreSQL store's own tests and the cluster tests ran above.
 if [ -n "${ROOMSD_TEST_POSTGRES_URL:-}" ]; then
   echo "== go test -race on PostgreSQL (HTTP, server, webhooks)"
-  ROOMSD_TEST_STORE=postgres go test -race -count=1 ./cmd/roomsd ./internal/api ./internal/app ./internal/participants \
-    ./internal/webhook ./test/httpfuzz ./test/webhooks
+  ROOMSD_TEST_STORE=postgres go test -race -count=1 ./cmd/roomsd ./internal/api ./internal/app ./internal/cluster \
+    ./internal/participants ./internal/webhook ./test/httpfuzz ./test/webhooks
 fi
 
 # The impaired-link tests time real media through shaped links: they run

@@ -262,6 +262,9 @@ func (n *Node) sweepAll() {
 			n.cfg.Log.Info("ended the sessions of lost nodes", "sessions", ended)
 		}
 	}
+	if n.cfg.Lease > 0 {
+		n.forgetGone(ctx)
+	}
 	if n.cfg.RetryLeaves != nil {
 		n.cfg.RetryLeaves(ctx)
 	}
@@ -279,6 +282,34 @@ func (n *Node) sweepAll() {
 		n.mu.Lock()
 		delete(n.ends, id)
 		n.mu.Unlock()
+	}
+}
+
+// forgetAfter is how long a silent node stays registered (shown in the
+// nodes table) once none of its sessions is active.
+const forgetAfter = 24 * time.Hour
+
+// forgetGone removes the registrations of nodes silent for forgetAfter
+// whose sessions have all ended, so that nodes with passing names (a
+// container's) do not pile up.
+func (n *Node) forgetGone(ctx context.Context) {
+	nodes, err := n.cfg.Store.Nodes(ctx)
+	if err != nil {
+		return
+	}
+	active := true
+	for _, o := range nodes {
+		if o.ID == n.cfg.Node.ID || o.Alive(time.Now(), forgetAfter) {
+			continue
+		}
+		id := o.ID
+		_, live, err := n.cfg.Store.ListSessions(ctx, store.SessionFilter{Active: &active, NodeID: &id}, store.Page{Number: 1, Size: 1})
+		if err != nil || live > 0 {
+			continue
+		}
+		if gone, err := n.cfg.Store.ForgetNode(ctx, o.ID, o.HeartbeatAt); err == nil && gone {
+			n.cfg.Log.Info("node: forgot a node silent for a day", "node_id", o.ID, "last_heartbeat", o.HeartbeatAt)
+		}
 	}
 }
 

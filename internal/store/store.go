@@ -255,6 +255,10 @@ type Store interface {
 	Heartbeat(ctx context.Context, n domain.Node) error
 	// Nodes returns every registered node, by id.
 	Nodes(ctx context.Context) ([]domain.Node, error)
+	// ForgetNode removes a node's registration if its heartbeat is still
+	// heartbeatAt (it has not come back since it was found lost), and
+	// says whether it did.
+	ForgetNode(ctx context.Context, id string, heartbeatAt time.Time) (bool, error)
 	// StaleSessions returns up to limit active sessions, oldest first,
 	// whose node has not renewed its heartbeat since aliveSince (or is
 	// not registered at all).

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/roomsd/roomsd/internal/bot"
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -53,10 +55,17 @@ func node(t *testing.T, db, id string, extra map[string]string) *testutil.Proces
 // cluster starts two nodes, a and b, on a new schema.
 func cluster(t *testing.T, extra map[string]string) (a, b *testutil.Process) {
 	t.Helper()
-	db := testutil.PostgresSchema(t)
+	a, b, _ = clusterDB(t, extra)
+	return a, b
+}
+
+// clusterDB is cluster, and the URL of the nodes' database.
+func clusterDB(t *testing.T, extra map[string]string) (a, b *testutil.Process, db string) {
+	t.Helper()
+	db = testutil.PostgresSchema(t)
 	a = node(t, db, "node-a", extra)
 	b = node(t, db, "node-b", extra)
-	return a, b
+	return a, b, db
 }
 
 type roomBody struct {
@@ -404,6 +413,25 @@ func (h *hooks) got() []hookEvent {
 	return slices.Clone(h.events)
 }
 
+// held is a receiver that holds its first request unanswered (until
+// its sender goes away) and answers the others; arrived is closed when the
+// first request is held.
+type held struct {
+	hooks
+	first   sync.Once
+	arrived chan struct{}
+}
+
+func (h *held) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hold := false
+	h.first.Do(func() { hold = true })
+	h.hooks.ServeHTTP(w, r)
+	if hold {
+		close(h.arrived)
+		<-r.Context().Done()
+	}
+}
+
 func receiver(t *testing.T) (*hooks, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -483,6 +511,67 @@ func TestBotRejoinsThroughSurvivor(t *testing.T) {
 		if p.Rejoins != 1 || !p.Connected || got["audio"].Packets == 0 || got["video"].Packets == 0 {
 			t.Errorf("participant %d: rejoins %d, connected %v, received from the other %+v", i, p.Rejoins, p.Connected, got)
 		}
+	}
+}
+
+// A node killed in the middle of a webhook attempt leaves the event to the
+// other node, which sends it again once the attempt's claim has run out
+// (twice the room's webhook timeout and a minute): the event arrives
+// again, and the room's later events follow it, in order.
+func TestWebhookAttemptOfKilledNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := &held{arrived: make(chan struct{})}
+	srv := &http.Server{Handler: rx}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	a, b, db := clusterDB(t, nil)
+	id := createRoom(t, a, map[string]any{"webhook_event_url": "http://" + ln.Addr().String() + "/hooks", "webhook_timeout_secs": 1})
+	join(t, a, id, "on-a", false)
+	select {
+	case <-rx.arrived:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no webhook request within 60 s")
+	}
+	// Kill the node that made the attempt (either may have claimed it).
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var claimant string
+	if err := conn.QueryRow(context.Background(),
+		`SELECT claimed_by FROM webhook_events WHERE room_id = $1 ORDER BY seq LIMIT 1`, id).Scan(&claimant); err != nil {
+		t.Fatal(err)
+	}
+	killed, survivor := a, b
+	if claimant == "node-b" {
+		killed, survivor = b, a
+	}
+	killed.Kill(t)
+	want := []string{"video.room.session.started", "video.room.participant.joined"}
+	testutil.Eventually(t, 3*time.Minute, "the held event sent again and the next one delivered", func() bool {
+		var body struct {
+			Data []struct {
+				Status string `json:"status"`
+			} `json:"data"`
+		}
+		survivor.Call(t, http.MethodGet, "/v2/webhook_deliveries?filter[room_id]="+id, nil, &body)
+		if len(body.Data) < len(want) {
+			return false
+		}
+		for _, d := range body.Data {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+	got := rx.got()
+	if len(got) < 3 || got[0].ID != got[1].ID || got[0].Type != want[0] || got[2].Type != want[1] {
+		t.Fatalf("requests received: %+v; want the held %s twice, then %s", got, want[0], want[1])
 	}
 }
 

@@ -54,6 +54,15 @@ func (s *Store) Nodes(ctx context.Context) ([]domain.Node, error) {
 	return collect(ctx, s.pool, "nodes", scanNode, `SELECT `+nodeColumns+` FROM nodes ORDER BY id`)
 }
 
+// ForgetNode implements store.Store.
+func (s *Store) ForgetNode(ctx context.Context, id string, heartbeatAt time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM nodes WHERE id = $1 AND heartbeat_at = $2`, id, micros(heartbeatAt))
+	if err != nil {
+		return false, wrap("forget node", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // StaleSessions implements store.Store.
 func (s *Store) StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error) {
 	return collect(ctx, s.pool, "stale sessions", scanSession, `SELECT `+sessionColumns+` FROM room_sessions

@@ -44,6 +44,16 @@ func (s *Store) Nodes(ctx context.Context) ([]domain.Node, error) {
 	return collect(ctx, s.reader, "nodes", scanNode, `SELECT `+nodeColumns+` FROM nodes ORDER BY id`)
 }
 
+// ForgetNode implements store.Store.
+func (s *Store) ForgetNode(ctx context.Context, id string, heartbeatAt time.Time) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, `DELETE FROM nodes WHERE id = ? AND heartbeat_at = ?`, id, micros(heartbeatAt))
+	if err != nil {
+		return false, wrap("forget node", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap("forget node", err)
+}
+
 // StaleSessions implements store.Store.
 func (s *Store) StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error) {
 	return collect(ctx, s.reader, "stale sessions", scanSession, `SELECT `+sessionColumns+` FROM room_sessions

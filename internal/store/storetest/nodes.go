@@ -83,4 +83,15 @@ func testNodes(t *testing.T, st store.Store) {
 	if stale, err := st.StaleSessions(ctx, aliveSince, 10); err != nil || len(stale) != 2 || stale[0].ID != unknown.ID {
 		t.Errorf("StaleSessions after node-b's heartbeat = %+v, %v", stale, err)
 	}
+	// A lost node is forgotten only if it has not beaten since it was
+	// found lost.
+	if gone, err := st.ForgetNode(ctx, "node-b", base); err != nil || gone {
+		t.Errorf("ForgetNode with an old heartbeat = %v, %v; want false: node-b beat since", gone, err)
+	}
+	if gone, err := st.ForgetNode(ctx, "node-b", b.HeartbeatAt); err != nil || !gone {
+		t.Errorf("ForgetNode = %v, %v; want true", gone, err)
+	}
+	if _, err := st.GetNode(ctx, "node-b"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("GetNode of a forgotten node: %v", err)
+	}
 }
