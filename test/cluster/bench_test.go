@@ -121,33 +121,41 @@ func joinRate(t *testing.T, nodes []*testutil.Process, rooms []string, perRoom i
 
 // rawJoin sends join and waits for joined, following a redirect.
 func rawJoin(ctx context.Context, url, token string) (*websocket.Conn, error) {
-	for range 3 {
+	ws, _, _, err := rawJoinMessage(ctx, url, signal.Message{Type: signal.TypeJoin, Token: token})
+	return ws, err
+}
+
+// rawJoinMessage sends join (or a resume) and waits for joined, following
+// redirects; it returns the socket, the joined message and how many
+// redirects it followed.
+func rawJoinMessage(ctx context.Context, url string, join signal.Message) (*websocket.Conn, signal.Message, int, error) {
+	for hops := range 3 {
 		ws, _, err := websocket.Dial(ctx, url, nil)
 		if err != nil {
-			return nil, err
+			return nil, signal.Message{}, hops, err
 		}
-		b, _ := json.Marshal(signal.Message{Type: signal.TypeJoin, Token: token})
+		b, _ := json.Marshal(join)
 		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-			return nil, err
+			return nil, signal.Message{}, hops, err
 		}
 		_, raw, err := ws.Read(ctx)
 		if err != nil {
-			return nil, err
+			return nil, signal.Message{}, hops, err
 		}
 		var m signal.Message
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, err
+			return nil, signal.Message{}, hops, err
 		}
 		switch m.Type {
 		case signal.TypeJoined:
-			return ws, nil
+			return ws, m, hops, nil
 		case signal.TypeRedirect:
 			ws.CloseNow()
 			url = m.URL
 		default:
 			ws.CloseNow()
-			return nil, fmt.Errorf("join: %+v", m)
+			return nil, m, hops, fmt.Errorf("join: %+v", m)
 		}
 	}
-	return nil, fmt.Errorf("join: too many redirects")
+	return nil, signal.Message{}, 3, fmt.Errorf("join: too many redirects")
 }

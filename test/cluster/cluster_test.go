@@ -375,6 +375,29 @@ func waitEvent(t *testing.T, c *client.Client, typ, id string) {
 	}
 }
 
+// A participant whose socket dropped resumes through the other node: it
+// is sent to the node holding it and keeps its place.
+func TestResumeThroughOtherNode(t *testing.T) {
+	a, b := cluster(t, nil)
+	id := createRoom(t, a, map[string]any{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws, joined, hops, err := rawJoinMessage(ctx, signal.ConnectURL(a.Root, id), signal.Message{Type: signal.TypeJoin, Token: token(t, a, id)})
+	if err != nil || hops != 0 {
+		t.Fatalf("join through a: %v (%d redirects)", err, hops)
+	}
+	ws.CloseNow() // dropped: the participant waits for its grace period
+	ws, again, hops, err := rawJoinMessage(ctx, signal.ConnectURL(b.Root, id), signal.Message{Type: signal.TypeJoin,
+		Token: token(t, b, id), Resume: joined.ParticipantID, ResumeToken: joined.ResumeToken})
+	if err != nil {
+		t.Fatalf("resume through b: %v", err)
+	}
+	defer ws.CloseNow()
+	if hops != 1 || again.ParticipantID != joined.ParticipantID || again.SessionID != joined.SessionID {
+		t.Fatalf("resumed as %+v after %d redirects; want %s in session %s after one", again, hops, joined.ParticipantID, joined.SessionID)
+	}
+}
+
 // hooks records the webhooks it receives.
 type hooks struct {
 	mu     sync.Mutex
