@@ -6,8 +6,13 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/signal"
 	"github.com/roomsd/roomsd/internal/testutil"
 )
 
@@ -46,5 +51,59 @@ func TestOnPostgres(t *testing.T) {
 	again, err := app.LoadKeys(ctx, c)
 	if err != nil || again != keys {
 		t.Errorf("keys changed between starts: %+v then %+v (%v)", keys, again, err)
+	}
+}
+
+// A leave that cannot be recorded when it happens (the database does not
+// answer within its deadline) is recorded later, by the node's sweep:
+// the participant does not keep a max_participants slot.
+func TestFailedLeaveRecordedLater(t *testing.T) {
+	db := testutil.PostgresSchema(t)
+	s := newServer(t, func(c *config.Config) { c.DB, c.DataDir = db, t.TempDir() })
+	room := s.room(nil)
+	alice := s.join(room, "alice", false, false)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE room_participants IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// The leave message only: the answer to it waits for the record.
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := alice.Send(lctx, signal.Message{Type: signal.TypeLeave}); err != nil {
+		t.Fatal(err)
+	}
+	// The leave's transaction waits for the lock (its first statement
+	// locks the room FOR UPDATE through the participant's row), then
+	// gives up at its deadline.
+	waiting := func() bool {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND query LIKE '%room_participants%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	testutil.Eventually(t, 30*time.Second, "the leave waits for the locked table", waiting)
+	testutil.Eventually(t, 60*time.Second, "the leave gives up at its deadline", func() bool { return !waiting() })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 60*time.Second, "the leave recorded by the sweep", func() bool {
+		code, out := s.api("GET", "/room_participants/"+alice.ParticipantID, nil)
+		return code == 200 && data(out)["left_at"] != nil
+	})
+	// Recorded as her own leave, not by the end of the emptied session.
+	if code, out := s.api("GET", "/rooms/"+room, nil); code != 200 || data(out)["active_session_id"] == nil {
+		t.Errorf("the room's session ended: %d %v", code, out)
 	}
 }
