@@ -85,14 +85,7 @@ func TestFailedLeaveRecordedLater(t *testing.T) {
 	// The leave's transaction waits for the lock (its first statement
 	// locks the room FOR UPDATE through the participant's row), then
 	// gives up at its deadline.
-	waiting := func() bool {
-		var n int
-		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND query LIKE '%room_participants%'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n > 0
-	}
+	waiting := func() bool { return waitsFor(t, admin, "room_participants") }
 	testutil.Eventually(t, 30*time.Second, "the leave waits for the locked table", waiting)
 	testutil.Eventually(t, 60*time.Second, "the leave gives up at its deadline", func() bool { return !waiting() })
 	if err := tx.Rollback(ctx); err != nil {
@@ -106,4 +99,56 @@ func TestFailedLeaveRecordedLater(t *testing.T) {
 	if code, out := s.api("GET", "/rooms/"+room, nil); code != 200 || data(out)["active_session_id"] == nil {
 		t.Errorf("the room's session ended: %d %v", code, out)
 	}
+}
+
+// The end of an emptied session that cannot be recorded when its empty
+// timeout passes (the database does not answer within the deadline) is
+// made later, by the node's sweep: the room does not keep a session
+// nobody is in.
+func TestFailedEmptyEndMadeLater(t *testing.T) {
+	db := testutil.PostgresSchema(t)
+	s := newServer(t, func(c *config.Config) { c.DB, c.DataDir, c.EmptyTimeout = db, t.TempDir(), 2*time.Second })
+	room := s.room(nil)
+	alice := s.join(room, "alice", false, false)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := alice.Leave(lctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE room_sessions IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() bool { return waitsFor(t, admin, "room_sessions") }
+	testutil.Eventually(t, 30*time.Second, "the empty end waits for the locked table", waiting)
+	testutil.Eventually(t, 60*time.Second, "the empty end gives up at its deadline", func() bool { return !waiting() })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 60*time.Second, "the session ended by the sweep", func() bool {
+		code, out := s.api("GET", "/rooms/"+room, nil)
+		return code == 200 && data(out)["active_session_id"] == nil
+	})
+}
+
+// waitsFor reports whether a transaction waits for a lock on table (of
+// conn's schema).
+func waitsFor(t *testing.T, conn *pgx.Conn, table string) bool {
+	t.Helper()
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`,
+		table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
 }
