@@ -72,6 +72,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"ROOMSD_PUBLIC_URL", "rooms.example.com", `ROOMSD_PUBLIC_URL/--public-url: "rooms.example.com" is not an http(s) address`},
 		{"ROOMSD_PUBLIC_URL", "https://rooms.example.com/?x=1", `ROOMSD_PUBLIC_URL/--public-url: "https://rooms.example.com/?x=1" is not an http(s) address`},
 		{"ROOMSD_DOWNLOAD_URL_TTL", "0s", `ROOMSD_DOWNLOAD_URL_TTL/--download-url-ttl: "0s" is not a positive duration such as 1h`},
+		{"ROOMSD_NODE_LEASE", "0s", `ROOMSD_NODE_LEASE/--node-lease: "0s" is not a positive duration such as 5s`},
+		{"ROOMSD_NODE_LEASE", "500ms", `ROOMSD_NODE_LEASE/--node-lease: "500ms" is shorter than 1s`},
 		{"ROOMSD_WEBHOOK_RETENTION", "a week", `ROOMSD_WEBHOOK_RETENTION/--webhook-retention: "a week" is not a duration such as 168h`},
 		{"ROOMSD_SHUTDOWN_TIMEOUT", "-2s", `ROOMSD_SHUTDOWN_TIMEOUT/--shutdown-timeout: "-2s" is not a duration such as 15s`},
 		{"ROOMSD_LOG_LEVEL", "loud", `ROOMSD_LOG_LEVEL/--log-level: "loud" is not one of debug, info, warn, error`},
