@@ -40,15 +40,16 @@ func (s *Service) EndLostSessions(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for {
-		stale, err := s.store.StaleSessions(ctx, s.now().Add(-s.lease), staleBatch)
+		// Not this node's own (its heartbeat lapsed: its sessions are
+		// still here), nor those of no node (from before nodes were
+		// named, or written by a tool on the database), which are ended
+		// when a node starts, not taken over.
+		stale, err := s.store.StaleSessions(ctx, s.node, s.now().Add(-s.lease), staleBatch)
 		if err != nil {
 			return n, err
 		}
 		progress := false
 		for _, sess := range stale {
-			if sess.NodeID == s.node {
-				continue // this node's own heartbeat lapsed; its sessions are still here
-			}
 			err := s.commit(ctx, func(q store.Queries) error {
 				cur, err := activeSession(ctx, q, sess.ID)
 				if err != nil {

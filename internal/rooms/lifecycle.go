@@ -23,10 +23,11 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 		now := s.clock()
 		to := roomDestination(room)
 		sess, err := q.ActiveSession(ctx, room.ID)
-		if err == nil && s.lease > 0 && sess.NodeID != s.node {
+		if err == nil && s.lease > 0 && sess.NodeID != "" && sess.NodeID != s.node {
 			// Another node serves the session: the participant joins it
 			// there, unless that node is gone, when this one ends the
-			// session and opens the room's next.
+			// session and opens the room's next. (A session of no node,
+			// written by a tool on the database, is joined here.)
 			if err := s.servedElsewhere(ctx, q, sess); err != nil {
 				return err
 			}

@@ -260,9 +260,10 @@ type Store interface {
 	// says whether it did.
 	ForgetNode(ctx context.Context, id string, heartbeatAt time.Time) (bool, error)
 	// StaleSessions returns up to limit active sessions, oldest first,
-	// whose node has not renewed its heartbeat since aliveSince (or is
-	// not registered at all).
-	StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error)
+	// of nodes other than except whose node has not renewed its heartbeat
+	// since aliveSince (or is not registered at all). Sessions of no node
+	// (node_id "") are not included.
+	StaleSessions(ctx context.Context, except string, aliveSince time.Time, limit int) ([]domain.Session, error)
 	// Listen calls fn with the id of each room named by NotifyRoom, on
 	// any node sharing the database, until ctx ends or the connection
 	// that listens fails (the error; a caller listens again, and looks

@@ -64,10 +64,10 @@ func (s *Store) ForgetNode(ctx context.Context, id string, heartbeatAt time.Time
 }
 
 // StaleSessions implements store.Store.
-func (s *Store) StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error) {
+func (s *Store) StaleSessions(ctx context.Context, except string, aliveSince time.Time, limit int) ([]domain.Session, error) {
 	return collect(ctx, s.pool, "stale sessions", scanSession, `SELECT `+sessionColumns+` FROM room_sessions
-		WHERE active AND node_id NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $1)
-		ORDER BY created_at, id LIMIT $2`, micros(aliveSince), limit)
+		WHERE active AND node_id <> '' AND node_id <> $1 AND node_id NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= $2)
+		ORDER BY created_at, id LIMIT $3`, except, micros(aliveSince), limit)
 }
 
 // Listen implements store.Store on a connection of its own (outside the

@@ -55,10 +55,10 @@ func (s *Store) ForgetNode(ctx context.Context, id string, heartbeatAt time.Time
 }
 
 // StaleSessions implements store.Store.
-func (s *Store) StaleSessions(ctx context.Context, aliveSince time.Time, limit int) ([]domain.Session, error) {
+func (s *Store) StaleSessions(ctx context.Context, except string, aliveSince time.Time, limit int) ([]domain.Session, error) {
 	return collect(ctx, s.reader, "stale sessions", scanSession, `SELECT `+sessionColumns+` FROM room_sessions
-		WHERE active = 1 AND node_id NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= ?)
-		ORDER BY created_at, id LIMIT ?`, micros(aliveSince), limit)
+		WHERE active = 1 AND node_id <> '' AND node_id <> ? AND node_id NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= ?)
+		ORDER BY created_at, id LIMIT ?`, except, micros(aliveSince), limit)
 }
 
 // Listen implements store.Store: nothing arrives from other processes.

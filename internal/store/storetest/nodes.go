@@ -12,8 +12,8 @@ import (
 
 // testNodes: nodes register and renew their heartbeat; the active
 // sessions of a node whose heartbeat is older than the lease, or of a
-// node never registered, are stale; those of a live node and ended ones
-// are not.
+// node never registered, are stale; those of a live node, of the asking
+// node, of no node, and ended ones are not.
 func testNodes(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	if _, err := st.GetNode(ctx, "node-a"); !errors.Is(err, domain.ErrNotFound) {
@@ -59,11 +59,12 @@ func testNodes(t *testing.T, st store.Store) {
 	ofB := session("node-b", 2*time.Second, true)
 	session("node-b", 3*time.Second, false)
 	unknown := session("node-gone", 4*time.Second, true)
-	legacy := session("", 5*time.Second, true)
+	session("", 5*time.Second, true) // of no node: never stale
+	self := session("node-self", 6*time.Second, true)
 
 	aliveSince := base.Add(12*time.Second - 5*time.Second)
-	stale, err := st.StaleSessions(ctx, aliveSince, 10)
-	want := []string{ofB.ID, unknown.ID, legacy.ID}
+	stale, err := st.StaleSessions(ctx, "node-self", aliveSince, 10)
+	want := []string{ofB.ID, unknown.ID}
 	if err != nil || len(stale) != len(want) {
 		t.Fatalf("StaleSessions = %+v, %v; want %v", stale, err, want)
 	}
@@ -72,15 +73,18 @@ func testNodes(t *testing.T, st store.Store) {
 			t.Errorf("stale[%d] = %+v, want %s", i, s, want[i])
 		}
 	}
-	if stale, err := st.StaleSessions(ctx, aliveSince, 1); err != nil || len(stale) != 1 || stale[0].ID != ofB.ID {
+	if stale, err := st.StaleSessions(ctx, "node-self", aliveSince, 1); err != nil || len(stale) != 1 || stale[0].ID != ofB.ID {
 		t.Errorf("StaleSessions limit 1 = %+v, %v", stale, err)
+	}
+	if stale, err := st.StaleSessions(ctx, "node-a", aliveSince, 10); err != nil || len(stale) != 3 || stale[2].ID != self.ID {
+		t.Errorf("StaleSessions for node-a = %+v, %v; want node-self's session too", stale, err)
 	}
 	// Once node-b beats again, its session is its own again.
 	b.HeartbeatAt = base.Add(11 * time.Second)
 	if err := st.Heartbeat(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if stale, err := st.StaleSessions(ctx, aliveSince, 10); err != nil || len(stale) != 2 || stale[0].ID != unknown.ID {
+	if stale, err := st.StaleSessions(ctx, "node-self", aliveSince, 10); err != nil || len(stale) != 1 || stale[0].ID != unknown.ID {
 		t.Errorf("StaleSessions after node-b's heartbeat = %+v, %v", stale, err)
 	}
 	// A lost node is forgotten only if it has not beaten since it was
