@@ -8,8 +8,11 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -398,10 +401,13 @@ func TestResumeThroughOtherNode(t *testing.T) {
 	}
 }
 
-// hooks records the webhooks it receives.
+// hooks records the webhooks it receives, and whether each carried a
+// valid Ed25519 signature by key (when set).
 type hooks struct {
 	mu     sync.Mutex
+	key    ed25519.PublicKey
 	events []hookEvent
+	forged int
 }
 
 type hookEvent struct {
@@ -409,6 +415,12 @@ type hookEvent struct {
 }
 
 func (h *hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	sig, _ := base64.StdEncoding.DecodeString(r.Header.Get("telnyx-signature-ed25519"))
 	var body struct {
 		Data struct {
 			ID        string `json:"id"`
@@ -420,12 +432,15 @@ func (h *hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} `json:"payload"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(raw, &body); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	d := body.Data
 	h.mu.Lock()
+	if h.key != nil && !ed25519.Verify(h.key, []byte(r.Header.Get("telnyx-timestamp")+"|"+string(raw)), sig) {
+		h.forged++
+	}
 	h.events = append(h.events, hookEvent{d.ID, d.EventType, d.Payload.RoomID, d.Payload.LeftReason + d.Payload.EndedReason})
 	h.mu.Unlock()
 }
@@ -453,6 +468,20 @@ func (h *held) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		close(h.arrived)
 		<-r.Context().Done()
 	}
+}
+
+// publicKey reads a node's webhook public key.
+func publicKey(t *testing.T, p *testutil.Process) ed25519.PublicKey {
+	t.Helper()
+	var body struct {
+		PublicKey string `json:"public_key"`
+	}
+	p.Call(t, http.MethodGet, "/.well-known/webhook-public-key", nil, &body)
+	key, err := base64.StdEncoding.DecodeString(body.PublicKey)
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		t.Fatalf("webhook public key %q: %v", body.PublicKey, err)
+	}
+	return key
 }
 
 func receiver(t *testing.T) (*hooks, string) {
@@ -629,6 +658,14 @@ func TestStoppedNodeHandsOver(t *testing.T) {
 func TestKilledNodeIsTakenOver(t *testing.T) {
 	rx, hookURL := receiver(t)
 	a, b := cluster(t, nil)
+	// Both nodes sign with the one key kept in the database.
+	key := publicKey(t, a)
+	if !key.Equal(publicKey(t, b)) {
+		t.Fatal("the nodes show two webhook public keys")
+	}
+	rx.mu.Lock()
+	rx.key = key
+	rx.mu.Unlock()
 	id := createRoom(t, b, map[string]any{"webhook_event_url": hookURL})
 	first := join(t, a, id, "on-a", false) // the room's session is a's
 	other := join(t, b, id, "through-b", false)
@@ -681,6 +718,11 @@ func TestKilledNodeIsTakenOver(t *testing.T) {
 	if len(got) != attempts {
 		t.Errorf("the receiver got %d requests for %d attempts", len(got), attempts)
 	}
+	rx.mu.Lock()
+	if rx.forged > 0 {
+		t.Errorf("%d webhooks not signed by the cluster's key", rx.forged)
+	}
+	rx.mu.Unlock()
 	var types []string
 	seen := map[string]bool{}
 	for _, e := range got {
