@@ -15,6 +15,7 @@ import (
 // and the token key id as the kid in /.well-known/jwks.json.
 func TestKeysCommandMatchesServedKeys(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "k.db")
+	s := testutil.StartApp(t, func(c *config.Config) { c.DB = db })
 	code, out, errs := runCmd(map[string]string{"ROOMSD_DB": db}, "keys")
 	if code != 0 {
 		t.Fatalf("keys: exit %d, %q %q", code, out, errs)
@@ -30,7 +31,6 @@ func TestKeysCommandMatchesServedKeys(t *testing.T) {
 	}
 	printedKid := strings.Fields(rest)[0]
 
-	s := testutil.StartApp(t, func(c *config.Config) { c.DB = db })
 	status, served := s.Call("GET", "/.well-known/webhook-public-key", nil)
 	if status != http.StatusOK {
 		t.Fatalf("GET /.well-known/webhook-public-key: %d %v", status, served)

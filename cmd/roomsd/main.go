@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/roomsd/roomsd/internal/app"
@@ -30,12 +31,16 @@ Usage:
   roomsd bot --room ID     join a room with synthetic media and report what
                            arrived, as one participant or many (load)
   roomsd keys              print the public keys that verify webhooks and tokens
-  roomsd version           print the version
-  roomsd help              print this help
+  roomsd version           print the version and the source revision
+  roomsd help              print this help (also: roomsd --help)
 
-Run "roomsd serve --help" for the server's flags and ROOMSD_* variables,
-"roomsd bot --help" for the bot's flags and its JSON report.
+Each command has its own help: "roomsd serve --help" lists the server's
+flags and ROOMSD_* variables, "roomsd bot --help" the bot's flags and its
+JSON report, "roomsd keys --help" what keys reads.
 `
+
+// commands are the first arguments that name a command.
+var commands = map[string]bool{"serve": true, "bot": true, "keys": true, "version": true, "help": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -43,8 +48,19 @@ func main() {
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "bot" || args[0] == "keys" || args[0] == "version" || args[0] == "help") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case a == "-version" || a == "--version":
+			cmd, args = "version", args[1:]
+		case commands[a]:
+			cmd, args = a, args[1:]
+		case !strings.HasPrefix(a, "-"):
+			fmt.Fprintf(stderr, "roomsd: unknown command %q; the commands are serve, bot, keys, version and help (run \"roomsd help\")\n", a)
+			return 2
+		}
 	}
 	switch cmd {
 	case "help":
@@ -56,13 +72,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return keysMain(args, getenv, stdout, stderr)
 	case "version":
 		if len(args) > 0 {
-			fmt.Fprint(stdout, "Usage: roomsd version\n\nPrints the roomsd version and the Go version it was built with.\n")
+			fmt.Fprint(stdout, "Usage: roomsd version (or roomsd --version)\n\nPrints the roomsd version, the source revision it was built from and the Go version.\n")
 			if args[0] == "--help" || args[0] == "-h" || args[0] == "-help" {
 				return 0
 			}
 			return 2
 		}
-		fmt.Fprintf(stdout, "roomsd %s (%s)\n", buildVersion(), runtime.Version())
+		fmt.Fprintf(stdout, "roomsd %s\n%s\n", buildVersion(), buildDetails())
 		return 0
 	}
 
@@ -131,4 +147,38 @@ func buildVersion() string {
 		}
 	}
 	return "devel"
+}
+
+// buildDetails says what the binary was built from: the version control
+// revision and its time (and whether the tree had changes), which go build
+// records in a git checkout, and the Go version.
+func buildDetails() string {
+	rev, at, modified := "", "", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	var b strings.Builder
+	if rev == "" {
+		b.WriteString("revision: unknown (not built by go build from a git checkout)\n")
+	} else {
+		fmt.Fprintf(&b, "revision: %s", rev)
+		if at != "" {
+			fmt.Fprintf(&b, " (%s)", at)
+		}
+		if modified {
+			b.WriteString(", with uncommitted changes")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "built with %s", runtime.Version())
+	return b.String()
 }

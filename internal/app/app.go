@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if cfg.IsPostgres() {
 		lease = cfg.NodeLease
 	}
-	svc = rooms.New(st, append([]rooms.Option{rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node), rooms.WithNodeLease(lease),
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithLogger(opts.Logger), rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node), rooms.WithNodeLease(lease),
 		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook),
 		rooms.WithCompositionNotifier(func() { composer.Notify() })}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)
@@ -567,9 +567,26 @@ type Keys struct {
 	TokenKeyID string
 }
 
-// LoadKeys opens the database and returns the public keys, creating the
-// keys if this database has none yet. It starts nothing else.
+// ErrNoDatabase is returned by LoadKeys for a database no server has
+// started on.
+var ErrNoDatabase = errors.New("no roomsd database there")
+
+// LoadKeys opens the database a server has started on and returns the
+// public keys (creating a key the database lacks). It creates no
+// database: one that does not exist yet is ErrNoDatabase. It starts
+// nothing else.
 func LoadKeys(ctx context.Context, cfg config.Config) (Keys, error) {
+	if cfg.IsPostgres() {
+		ok, err := postgres.Initialized(ctx, cfg.DB)
+		if err != nil {
+			return Keys{}, fmt.Errorf("open database %s: %w", redacted(cfg.DB), err)
+		}
+		if !ok {
+			return Keys{}, fmt.Errorf("%s: %w (no roomsd tables); start the server on it once", redacted(cfg.DB), ErrNoDatabase)
+		}
+	} else if _, err := os.Stat(cfg.DB); errors.Is(err, os.ErrNotExist) {
+		return Keys{}, fmt.Errorf("%s: %w (no such file); start the server on it once, or give the server's database", cfg.DB, ErrNoDatabase)
+	}
 	st, err := openStore(ctx, cfg, sqlite.WithoutListCache())
 	if err != nil {
 		return Keys{}, err
@@ -584,4 +601,13 @@ func LoadKeys(ctx context.Context, cfg config.Config) (Keys, error) {
 		return Keys{}, err
 	}
 	return Keys{WebhookPublicKey: hooks.PublicKey(), TokenKeyID: tokens.KeyID()}, nil
+}
+
+// DatabaseName is how a message names cfg's database: the SQLite path, or
+// the PostgreSQL URL without its password.
+func DatabaseName(cfg config.Config) string {
+	if cfg.IsPostgres() {
+		return redacted(cfg.DB)
+	}
+	return cfg.DB
 }

@@ -70,39 +70,54 @@ const maxComposeWorkers = 64
 var ErrHelp = flag.ErrHelp
 
 type setting struct {
-	flag, env, def, usage string
+	// kind is what the value is, as the usage shows it: duration,
+	// on|off, number, host:port, list (comma-separated)…
+	flag, kind, env, def, usage string
 }
 
 // settings is the table of every option, its variable and its default.
 func settings() []setting {
 	return []setting{
-		{"addr", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
-		{"db", "ROOMSD_DB", "./roomsd.db", "SQLite database file (created if missing), or the postgres:// URL of an existing PostgreSQL database such as postgres://roomsd:secret@db.example:5432/roomsd?sslmode=verify-full&pool_max_conns=20 (pool settings as pgxpool URL parameters); migrated on start"},
-		{"api-keys", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
-		{"cors-origins", "ROOMSD_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) whose pages may call the REST API from a browser, or * for any; empty turns CORS off"},
-		{"token-key", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
-		{"list-cache", "ROOMSD_LIST_CACHE", "on", "keep recently listed room pages in memory until the next database change: on or off"},
-		{"rtc-udp-port", "ROOMSD_RTC_UDP_PORT", "7882", "UDP port that carries all WebRTC media (one port for everyone; 0 picks a free one)"},
-		{"rtc-public-ip", "ROOMSD_RTC_PUBLIC_IP", "", "address to advertise for media when roomsd sits behind 1:1 NAT"},
-		{"rtc-ice-servers", "ROOMSD_RTC_ICE_SERVERS", "", "comma-separated STUN/TURN URLs handed to participants (turn:user:pass@host:port for TURN with credentials)"},
-		{"rtc-loopback", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
-		{"empty-timeout", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
-		{"reconnect-grace", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
-		{"webhook-secret", "ROOMSD_WEBHOOK_SECRET", "", "Standard Webhooks secret (whsec_ and base64); when set, every webhook also carries webhook-id, webhook-timestamp and webhook-signature"},
-		{"webhook-timeout", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
-		{"webhook-attempts", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
-		{"webhook-backoff", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
-		{"node-id", "ROOMSD_NODE_ID", "", "this server's name among those sharing its database, stable across restarts (a restart takes back what its previous run left unfinished); empty: the host name and the data directory, so set it when two servers on one host share a data directory"},
-		{"node-lease", "ROOMSD_NODE_LEASE", "5s", "on PostgreSQL, where several roomsd nodes may share the database: how long a node's live sessions stay its own without a heartbeat (renewed every quarter of it); a node silent for longer is taken for dead, and another node ends its sessions so that their participants can rejoin through it (at least 1s)"},
-		{"webhook-retention", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
-		{"log-level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
-		{"log-format", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
-		{"shutdown-timeout", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
-		{"debug-addr", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
-		{"data-dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the SQLite file, or in the working directory with PostgreSQL"},
-		{"public-url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
-		{"download-url-ttl", "ROOMSD_DOWNLOAD_URL_TTL", "1h", "how long a signed download link (download_url of a recording or composition, as shown by the API or a webhook) stays valid"},
-		{"compose-workers", "ROOMSD_COMPOSE_WORKERS", "1", "how many compositions this server renders at once, each with an ffmpeg process (Debian package ffmpeg); 0: this server renders none"},
+		{"addr", "host:port", "ROOMSD_ADDR", "127.0.0.1:8080", "listen address (host:port); the API is served under /v2"},
+		{"db", "file|url", "ROOMSD_DB", "./roomsd.db", "SQLite database file (created if missing), or the postgres:// URL of an existing PostgreSQL database such as postgres://roomsd:secret@db.example:5432/roomsd?sslmode=verify-full&pool_max_conns=20 (pool settings as pgxpool URL parameters); migrated on start"},
+		{"api-keys", "list", "ROOMSD_API_KEYS", "", "comma-separated API keys accepted as 'Authorization: Bearer <key>'; when empty, roomsd creates one key on first start and prints it once"},
+		{"cors-origins", "list", "ROOMSD_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) whose pages may call the REST API from a browser, or * for any; empty turns CORS off"},
+		{"token-key", "base64", "ROOMSD_TOKEN_KEY", "", "base64 Ed25519 seed (32 bytes, e.g. from 'openssl rand -base64 32') that signs client tokens; when empty, roomsd creates one on first start and keeps it in the database"},
+		{"list-cache", "on|off", "ROOMSD_LIST_CACHE", "on", "keep recently listed room pages in memory until the next database change: on or off"},
+		{"rtc-udp-port", "port", "ROOMSD_RTC_UDP_PORT", "7882", "UDP port that carries all WebRTC media (one port for everyone; 0 picks a free one)"},
+		{"rtc-public-ip", "ip", "ROOMSD_RTC_PUBLIC_IP", "", "address to advertise for media when roomsd sits behind 1:1 NAT"},
+		{"rtc-ice-servers", "list", "ROOMSD_RTC_ICE_SERVERS", "", "comma-separated STUN/TURN URLs handed to participants (turn:user:pass@host:port for TURN with credentials)"},
+		{"rtc-loopback", "on|off", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
+		{"empty-timeout", "duration", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
+		{"reconnect-grace", "duration", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
+		{"webhook-secret", "secret", "ROOMSD_WEBHOOK_SECRET", "", "Standard Webhooks secret (whsec_ and base64); when set, every webhook also carries webhook-id, webhook-timestamp and webhook-signature"},
+		{"webhook-timeout", "duration", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
+		{"webhook-attempts", "number", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
+		{"webhook-backoff", "duration", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
+		{"node-id", "name", "ROOMSD_NODE_ID", "", "this server's name among those sharing its database, stable across restarts (a restart takes back what its previous run left unfinished); empty: the host name and the data directory, so set it when two servers on one host share a data directory"},
+		{"node-lease", "duration", "ROOMSD_NODE_LEASE", "5s", "on PostgreSQL, where several roomsd nodes may share the database: how long a node's live sessions stay its own without a heartbeat (renewed every quarter of it); a node silent for longer is taken for dead, and another node ends its sessions so that their participants can rejoin through it (at least 1s)"},
+		{"webhook-retention", "duration", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
+		{"log-level", "level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
+		{"log-format", "text|json", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
+		{"shutdown-timeout", "duration", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
+		{"debug-addr", "host:port", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
+		{"data-dir", "dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the SQLite file, or in the working directory with PostgreSQL"},
+		{"public-url", "url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
+		{"download-url-ttl", "duration", "ROOMSD_DOWNLOAD_URL_TTL", "1h", "how long a signed download link (download_url of a recording or composition, as shown by the API or a webhook) stays valid"},
+		{"compose-workers", "number", "ROOMSD_COMPOSE_WORKERS", "1", "how many compositions this server renders at once, each with an ffmpeg process (Debian package ffmpeg); 0: this server renders none"},
+	}
+}
+
+// PrintSettings writes every setting: its flag, the kind of its value,
+// what it does, its environment variable and its default, once.
+func PrintSettings(out io.Writer) {
+	for _, s := range settings() {
+		def := s.def
+		if def == "" {
+			def = "empty"
+		}
+		fmt.Fprintf(out, "  --%s %s\n", s.flag, s.kind)
+		fmt.Fprintf(out, "      %s\n      (%s; default: %s)\n", s.usage, s.env, def)
 	}
 }
 
@@ -117,11 +132,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		if v := getenv(s.env); v != "" {
 			def = v
 		}
-		vals[s.flag] = fs.String(s.flag, def, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+		vals[s.flag] = fs.String(s.flag, def, s.usage)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: roomsd serve [flags]\n\nRuns the roomsd HTTP API until SIGINT or SIGTERM.\n\nFlags:\n")
-		fs.PrintDefaults()
+		fmt.Fprintf(out, "Usage: roomsd serve [flags]\n\nRuns the roomsd server (REST API, signaling, media, webhooks) until SIGINT or SIGTERM.\n"+
+			"Each flag can also be set by its ROOMSD_* environment variable; a flag wins.\n\nFlags:\n")
+		PrintSettings(out)
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

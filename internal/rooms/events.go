@@ -20,14 +20,53 @@ func (s *Service) notifyEvents() {
 	}
 }
 
-// commit runs fn in one transaction and, once it has committed, wakes the
-// webhook dispatcher, since fn may have added events.
+// commit runs fn in one transaction and, once it has committed, logs the
+// events fn emitted and wakes the webhook dispatcher.
 func (s *Service) commit(ctx context.Context, fn func(q store.Queries) error) error {
-	err := s.store.InTx(ctx, fn)
+	var events []domain.Event
+	err := s.store.InTx(ctx, func(q store.Queries) error {
+		events = events[:0]
+		return fn(logged{Queries: q, events: &events})
+	})
 	if err == nil {
+		s.logEvents(events)
 		s.notifyEvents()
 	}
 	return err
+}
+
+// logged is a transaction's queries with the events emitted in it, which
+// are logged once it commits.
+type logged struct {
+	store.Queries
+	events *[]domain.Event
+}
+
+// logEvents writes one info line per committed room event: ids and
+// reasons, never a participant's context (an application's label, which
+// may name a person) or anything secret.
+func (s *Service) logEvents(events []domain.Event) {
+	for _, ev := range events {
+		attrs := []any{"room_id", ev.RoomID, "session_id", ev.SessionID}
+		msg := ""
+		switch ev.Type {
+		case domain.EventSessionStarted:
+			msg = "session started"
+			attrs = append(attrs, "node_id", s.node)
+		case domain.EventSessionEnded:
+			msg = "session ended"
+			attrs = append(attrs, "reason", ev.Reason, "duration_secs", deref(ev.DurationSecs))
+		case domain.EventParticipantJoined:
+			msg = "participant joined"
+			attrs = append(attrs, "participant_id", ev.ParticipantID)
+		case domain.EventParticipantLeft:
+			msg = "participant left"
+			attrs = append(attrs, "participant_id", ev.ParticipantID, "reason", ev.Reason, "duration_secs", deref(ev.DurationSecs))
+		default:
+			continue
+		}
+		s.log.Info(msg, attrs...)
+	}
 }
 
 // destination is where an event goes: a room's or a composition's
@@ -48,6 +87,9 @@ func compositionDestination(c domain.Composition) destination {
 // emit adds ev to the outbox, in the caller's transaction, when the
 // destination has a webhook URL.
 func (s *Service) emit(ctx context.Context, q store.Queries, to destination, ev domain.Event, now time.Time) error {
+	if l, ok := q.(logged); ok {
+		*l.events = append(*l.events, ev)
+	}
 	if to.url == nil || *to.url == "" {
 		return nil
 	}

@@ -286,8 +286,15 @@ func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection,
 		p.AudioMuted = muted
 		return true
 	})
-	if err == nil && s.media != nil && len(changed) > 0 {
-		s.media.SetMuted(ids(changed), muted)
+	if err == nil && len(changed) > 0 {
+		verb := "participants unmuted"
+		if muted {
+			verb = "participants muted"
+		}
+		s.log.Info(verb, "session_id", sessionID, "participant_ids", ids(changed))
+		if s.media != nil {
+			s.media.SetMuted(ids(changed), muted)
+		}
 	}
 	return changed, err
 }
@@ -298,7 +305,8 @@ func (s *Service) SetMuted(ctx context.Context, sessionID string, sel Selection,
 func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Selection, leaving bool,
 	change func(p *domain.Participant, now time.Time) bool) ([]domain.Participant, error) {
 	var changed []domain.Participant
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	err := s.commit(ctx, func(q store.Queries) error {
+		changed = changed[:0]
 		sess, err := activeSession(ctx, q, sessionID)
 		if err != nil {
 			return err
@@ -335,8 +343,5 @@ func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Sele
 		}
 		return nil
 	})
-	if err == nil && leaving {
-		s.notifyEvents()
-	}
 	return changed, err
 }

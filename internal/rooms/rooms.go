@@ -7,6 +7,7 @@ package rooms
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"time"
 	"unicode/utf8"
@@ -27,6 +28,7 @@ type Service struct {
 	files  Files
 	node   string
 	lease  time.Duration
+	log    *slog.Logger
 	notify func()
 	// composed is called once a composition has been enqueued.
 	composed func()
@@ -37,12 +39,16 @@ type Service struct {
 // Option configures a Service.
 type Option func(*Service)
 
+// WithLogger makes the service log, at info, one line per session start
+// and end, join and leave, and mute or unmute.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
 // WithClock replaces time.Now, for tests that need chosen timestamps.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
 // New returns a Service over st.
 func New(st store.Store, opts ...Option) *Service {
-	s := &Service{store: st, now: time.Now, newID: newID}
+	s := &Service{store: st, now: time.Now, newID: newID, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}

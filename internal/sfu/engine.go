@@ -11,15 +11,17 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/roomsd/roomsd/internal/pionlog"
 )
 
 // Config says how the media server reaches the network.
@@ -101,7 +103,7 @@ const (
 
 // newAPI builds the WebRTC API on the media socket conn. onEstimator receives each PeerConnection's
 // bandwidth estimator, by PeerConnection id, as it is created.
-func newAPI(cfg Config, conn net.PacketConn, onEstimator func(pcID string, b *bwe)) (*webrtc.API, error) {
+func newAPI(cfg Config, conn net.PacketConn, log *slog.Logger, onEstimator func(pcID string, b *bwe)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range forwardedCodecs() {
 		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
@@ -113,8 +115,7 @@ func newAPI(cfg Config, conn net.PacketConn, onEstimator func(pcID string, b *bw
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("sfu: audio level: %w", err)
 	}
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
+	lf := pionlog.Factory{Log: log}
 	// Interceptors wrap each outgoing stream in the order they are added,
 	// the last outermost, so a packet a down-track writes (retransmissions
 	// too) passes the estimator (which gives it its transport-wide
@@ -146,8 +147,8 @@ func newAPI(cfg Config, conn net.PacketConn, onEstimator func(pcID string, b *bw
 	}
 	reg.Add(gen)
 	se := webrtc.SettingEngine{}
-	// pion's own logging is quiet: what matters is reported through
-	// roomsd's log by the callers.
+	// pion's own lines go through roomsd's logger: its warnings and
+	// errors at those levels, the rest at debug.
 	se.LoggerFactory = lf
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("mux"), conn))
 	// A server has nothing to find or announce by multicast DNS; without

@@ -83,7 +83,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 		m.batch = newBatchConn(udp)
 		conn = m.batch
 	}
-	api, err := newAPI(cfg, conn, m.putEstimator)
+	api, err := newAPI(cfg, conn, log, m.putEstimator)
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	}
 	if _, err := h.rooms.VerifyJoinToken(ctx, roomID, m.Token); err != nil {
 		if errors.Is(err, domain.ErrForbidden) {
+			h.log.Info("join refused", "room_id", roomID, "reason", CodeUnauthorized, "why", err.Error())
 			c.fail(websocket.StatusPolicyViolation, CodeUnauthorized, "the token does not allow joining this room: "+err.Error())
 		} else {
 			h.log.Error("verify join token", "room_id", roomID, "err", err)
@@ -171,10 +172,13 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 	case errors.As(err, &elsewhere):
 		h.redirect(c, elsewhere, roomID)
 	case errors.Is(err, domain.ErrRoomFull):
+		h.log.Info("join refused", "room_id", roomID, "reason", CodeRoomFull)
 		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
 	case errors.Is(err, domain.ErrNotFound):
+		h.log.Info("join refused", "room_id", roomID, "reason", CodeNotFound)
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
 	case errors.Is(err, participants.ErrUnavailable):
+		h.log.Info("join refused", "room_id", roomID, "reason", CodeUnavailable)
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
 	default:
 		h.log.Error("join", "room_id", roomID, "err", err)

@@ -64,6 +64,12 @@ type App struct {
 // stops it when the test ends.
 func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	t.Helper()
+	return StartAppLogging(t, slog.New(slog.NewTextHandler(io.Discard, nil)), tweak...)
+}
+
+// StartAppLogging is StartApp with the server's log going to log.
+func StartAppLogging(t testing.TB, log *slog.Logger, tweak ...func(*config.Config)) *App {
+	t.Helper()
 	c := config.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "roomsd.db"), APIKeys: []string{"k"},
 		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
 		ReconnectGrace: 5 * time.Second}
@@ -77,7 +83,7 @@ func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	for _, f := range tweak {
 		f(&c)
 	}
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: log})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

@@ -255,3 +255,22 @@ func isTakenName(err error) bool {
 func duplicateName() error {
 	return &domain.ValidationError{Field: "unique_name", Kind: domain.KindDuplicate, Detail: "a room with this unique_name already exists"}
 }
+
+// Initialized reports whether the database that url names holds roomsd's
+// tables (a server has started on it), without creating anything.
+func Initialized(ctx context.Context, url string) (bool, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return false, fmt.Errorf("postgres: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false, fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var found bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&found); err != nil {
+		return false, fmt.Errorf("postgres: %w", err)
+	}
+	return found, nil
+}

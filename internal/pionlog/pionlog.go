@@ -1,0 +1,50 @@
+// Package pionlog sends pion's log lines through roomsd's slog logger, so
+// that they take the server's format (text or JSON) and level. pion's
+// chatty Info becomes Debug; its warnings and errors stay what they are.
+package pionlog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// Factory makes pion loggers that write to a slog logger, with the pion
+// scope (ice, dtls, sctp, …) as the "pion" attribute.
+type Factory struct{ Log *slog.Logger }
+
+// NewLogger implements logging.LoggerFactory.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return leveled{log: f.Log.With("pion", scope)}
+}
+
+type leveled struct{ log *slog.Logger }
+
+func (l leveled) at(level slog.Level, msg string) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, msg)
+	}
+}
+
+func (l leveled) Trace(msg string) { l.at(slog.LevelDebug-4, msg) }
+func (l leveled) Tracef(format string, args ...any) {
+	l.at(slog.LevelDebug-4, fmt.Sprintf(format, args...))
+}
+func (l leveled) Debug(msg string) { l.at(slog.LevelDebug, msg) }
+func (l leveled) Debugf(format string, args ...any) {
+	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l leveled) Info(msg string) { l.at(slog.LevelDebug, msg) }
+func (l leveled) Infof(format string, args ...any) {
+	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+func (l leveled) Warn(msg string) { l.at(slog.LevelWarn, msg) }
+func (l leveled) Warnf(format string, args ...any) {
+	l.at(slog.LevelWarn, fmt.Sprintf(format, args...))
+}
+func (l leveled) Error(msg string) { l.at(slog.LevelError, msg) }
+func (l leveled) Errorf(format string, args ...any) {
+	l.at(slog.LevelError, fmt.Sprintf(format, args...))
+}
