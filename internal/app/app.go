@@ -415,16 +415,31 @@ func tokenSigner(ctx context.Context, cfg config.Config, st store.Store) (*token
 // Handler is the full HTTP handler, for tests that serve it themselves.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close disconnects everyone, lets webhook attempts in flight finish, and
-// releases the media port and the database.
+// Close disconnects everyone (telling them the server is shutting down),
+// ends this server's sessions, sends their webhooks (for up to the
+// shutdown timeout), lets webhook attempts in flight finish, and releases
+// the media port and the database.
 func (a *App) Close() error {
-	a.media.Close(domain.ReasonDisconnected)
+	a.media.Close(domain.ReasonShutdown)
 	// The tracks ended with their participants: recordings finish their
 	// files and rows before the database closes.
 	a.recorder.Close()
 	// Renders in progress stop; their compositions go back to the queue.
 	a.composer.Close()
 	a.participants.Wait()
+	// The sessions this server held end now, not at its next start.
+	grace := a.cfg.ShutdownTimeout
+	if grace <= 0 {
+		grace = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if n, err := a.rooms.EndOwnSessions(ctx, domain.ReasonShutdown); err != nil {
+		a.log.Error("end this server's sessions at shutdown; the next start ends them", "err", err)
+	} else if n > 0 {
+		a.log.Info("ended this server's sessions at shutdown", "sessions", n)
+	}
+	a.hooks.Flush(ctx)
 	a.node.Close()
 	a.hooks.Stop()
 	a.udp.Close()

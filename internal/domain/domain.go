@@ -92,6 +92,9 @@ const (
 	ReasonDisconnected = "disconnected"
 	// ReasonRestart: the server stopped while the session was active.
 	ReasonRestart = "server_restart"
+	// ReasonShutdown: the server was stopped (SIGTERM): it ended its
+	// sessions as it stopped, and told its participants so.
+	ReasonShutdown = "server_shutdown"
 	// ReasonNodeLost: the node serving the session stopped renewing its
 	// heartbeat (it died, or lost the database) and another node ended
 	// the session.

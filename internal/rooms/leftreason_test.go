@@ -20,6 +20,7 @@ func TestLeftReason(t *testing.T) {
 		"":                        domain.ReasonDisconnected,
 		"ice_failed":              domain.ReasonDisconnected,
 		domain.ReasonRestart:      domain.ReasonDisconnected,
+		domain.ReasonShutdown:     domain.ReasonDisconnected,
 	} {
 		if got := rooms.LeftReason(in); got != want {
 			t.Errorf("LeftReason(%q) = %q, want %q", in, got, want)

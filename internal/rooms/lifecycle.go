@@ -160,7 +160,22 @@ func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// EndOwnSessions ends the active sessions of this node for reason (the
+// server is stopping: its media is gone); their participants still
+// present leave as disconnected. Sessions of other nodes, and of no node,
+// are left alone.
+func (s *Service) EndOwnSessions(ctx context.Context, reason string) (int, error) {
+	if s.node == "" {
+		return 0, nil
+	}
+	return s.endSessionsOf(ctx, s.node, reason)
+}
+
 func (s *Service) endStaleSessionsOf(ctx context.Context, node string) (int, error) {
+	return s.endSessionsOf(ctx, node, domain.ReasonRestart)
+}
+
+func (s *Service) endSessionsOf(ctx context.Context, node, reason string) (int, error) {
 	n := 0
 	active := true
 	for {
@@ -174,7 +189,7 @@ func (s *Service) endStaleSessionsOf(ctx context.Context, node string) (int, err
 				if err != nil {
 					return err
 				}
-				_, _, err = s.endSessionTx(ctx, q, cur, domain.ReasonRestart, domain.ReasonDisconnected)
+				_, _, err = s.endSessionTx(ctx, q, cur, reason, domain.ReasonDisconnected)
 				return err
 			})
 			if err != nil && !errors.Is(err, domain.ErrSessionEnded) {

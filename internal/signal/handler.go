@@ -229,6 +229,8 @@ func (h *Handler) afterLeave(p *sfu.Participant, reason string) {
 		c.send(Message{Type: TypeKicked})
 	case domain.ReasonEnded:
 		c.send(Message{Type: TypeSessionEnded})
+	case domain.ReasonShutdown:
+		c.send(Message{Type: TypeClosed, Reason: domain.ReasonShutdown})
 	default:
 		c.send(Message{Type: TypeClosed, Reason: rooms.LeftReason(reason)})
 	}

@@ -135,6 +135,27 @@ func (d *Dispatcher) Stop() {
 	d.wg.Wait()
 }
 
+// Flush makes every event due now get its attempt before it returns (or
+// ctx ends): a server that stops sends the events of its last moments,
+// such as the ends of its sessions, instead of leaving them for its next
+// start. An attempt that fails leaves its event for later, as always.
+func (d *Dispatcher) Flush(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.Notify()
+		due, err := d.store.DueDeliveries(ctx, d.now(), 1)
+		if err != nil || len(due) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (d *Dispatcher) loop() {
 	defer close(d.done)
 	tick := time.NewTicker(d.cfg.PollInterval)

@@ -95,21 +95,22 @@ async function join() {
 // page joins again, as a new participant, through the address it was
 // loaded from (in a cluster, any node: it is sent to the one holding the
 // meeting, or the meeting moves to a live node), keeping the camera.
-// It gives up after eight tries, about 30 seconds.
-function lost() {
+// It gives up after about two minutes (a restarting server is given the
+// time to come back).
+function lost(why = 'Connection lost; joining again…') {
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
   for (const id of [...tiles.keys()]) drop(id);
   owners.clear();
   early = [];
-  retry = retry || { attempts: 0 };
-  if (retry.attempts >= 8) {
+  retry = retry || { attempts: 0, why };
+  if (retry.attempts >= 27) {
     retry = null;
     return finish('disconnected', 'The connection to the server was lost and could not be made again; join again later.');
   }
   const wait = Math.min(500 * 2 ** retry.attempts, 5000);
   retry.attempts++;
-  setState('joining', 'Connection lost; joining again…');
+  setState('joining', retry.attempts > 1 ? `${retry.why} (try ${retry.attempts})` : retry.why);
   setTimeout(() => {
     if (state.state === 'joining' && retry) connect(target.url, target.token, target.name, 0);
   }, wait);
@@ -207,6 +208,7 @@ async function handle(m) {
     case 'closed':
       if (m.reason === 'leave' || state.state === 'leaving') return finish('left', 'You left the room.');
       if (m.reason === 'disconnected' && state.state === 'joined') return lost();
+      if (m.reason === 'server_shutdown' && state.state === 'joined') return lost('The server is restarting; joining again when it is back…');
       return finish('disconnected', m.reason === 'room_deleted' ? 'The room was deleted.' : `Disconnected (${m.reason}).`);
     case 'error':
       if (state.state === 'joining' && !pc) return finish('error', `Could not join: ${m.message}`);
