@@ -4,6 +4,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the tests need besides Go and Node.js: the browser tests drive
+# Debian's headless Chromium; the impaired-link tests (test/links) need ip,
+# tc and iptables; the recording and composition tests read files with
+# ffprobe and render with ffmpeg. Missing ones are installed with apt-get
+# (as root, or through sudo); the e2e suite's npm packages come from its
+# lockfile below.
+command -v go >/dev/null || { echo "Go is required: https://go.dev/dl/"; exit 1; }
+command -v npm >/dev/null || { echo "Node.js 20 or later with npm is required: apt-get install nodejs npm"; exit 1; }
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
+command -v iptables >/dev/null || missing+=(iptables)
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "The tests need ${missing[*]} (Debian package names); install them, then run this again."
+    exit 1
+  fi
+  echo "== installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 echo "== gofmt / go vet"
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then

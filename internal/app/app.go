@@ -532,7 +532,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.Close()
 		return err
 	}
-	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "db", a.cfg.DB, "media_udp", a.udp.LocalAddr().String())
+	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "meeting_page", url+"/",
+		"db", DatabaseName(a.cfg), "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpx.Listener(ln)) }()
 	if a.cfg.DebugAddr != "" {
