@@ -25,12 +25,17 @@ type API struct {
 	log        *slog.Logger
 	mux        *http.ServeMux
 	webhookKey string
+	publicURL  string
 	links      *download.Signer
 	files      blob.Store
 }
 
 // Option tunes the API.
 type Option func(*API)
+
+// WithPublicURL is the server's address as clients reach it, which the
+// meeting links it makes name.
+func WithPublicURL(u string) Option { return func(a *API) { a.publicURL = strings.TrimSuffix(u, "/") } }
 
 // WithWebhookPublicKey publishes the key that verifies webhooks.
 func WithWebhookPublicKey(base64Key string) Option { return func(a *API) { a.webhookKey = base64Key } }
@@ -87,6 +92,12 @@ func (a *API) routes() {
 
 	a.mux.HandleFunc("GET /v2/webhook_deliveries", listFiltered(a, deliveryFilter, a.rooms.ListDeliveries, toDeliveryJSON))
 
+	// roomsd's own: meeting links.
+	a.mux.HandleFunc("POST /roomsd/rooms/{room_id}/links", a.createLink)
+	a.mux.HandleFunc("GET /roomsd/rooms/{room_id}/links", a.listLinks)
+	a.mux.HandleFunc("POST /roomsd/links/{link_id}/actions/revoke", a.revokeLink)
+	a.mux.HandleFunc("POST /roomsd/links/actions/open", a.openLink)
+
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("GET /.well-known/webhook-public-key", a.webhookPublicKey)
 	a.mux.HandleFunc("/", a.noRoute)
@@ -98,6 +109,9 @@ func (a *API) routes() {
 func isPublic(r *http.Request) bool {
 	if r.URL.Path == "/.well-known/jwks.json" || r.URL.Path == "/.well-known/webhook-public-key" || isDownload(r) {
 		return true
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/roomsd/links/actions/open" {
+		return true // the link's secret is the credential
 	}
 	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/rooms/") &&
 		strings.HasSuffix(r.URL.Path, "/actions/refresh_client_token") && strings.Count(r.URL.Path, "/") == 5

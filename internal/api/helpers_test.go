@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	svc := rooms.New(st, rooms.WithClock(c.Now), rooms.WithSigner(signer))
 	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	srv := httptest.NewServer(api.New(svc, auth.NewKeyring([]string{testKey}, nil), logger))
+	srv := httptest.NewServer(api.New(svc, auth.NewKeyring([]string{testKey}, nil), logger, api.WithPublicURL("https://meet.example.com")))
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, clock: c, svc: svc, store: st, logs: logs, signer: signer}
 }

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if cfg.IsPostgres() {
 		lease = cfg.NodeLease
 	}
-	svc = rooms.New(st, append([]rooms.Option{rooms.WithLogger(opts.Logger), rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node), rooms.WithNodeLease(lease),
+	svc = rooms.New(st, append([]rooms.Option{rooms.WithLogger(opts.Logger), rooms.WithKickBan(cfg.KickBan), rooms.WithSigner(signer), rooms.WithMedia(media), rooms.WithNode(node), rooms.WithNodeLease(lease),
 		rooms.WithEventNotifier(hooks.Notify), rooms.WithFiles(files), rooms.WithRecorder(recorderHook),
 		rooms.WithCompositionNotifier(func() { composer.Notify() })}, opts.RoomOptions...)...)
 	n, err := svc.EndStaleSessions(ctx)
@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	for _, p := range web.Paths {
 		mux.Handle("GET "+p, page)
 	}
-	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey()),
+	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey()), api.WithPublicURL(PublicURL(cfg)),
 		api.WithDownloads(links, files)))
 	hooks.Start()
 	composer.Start()

@@ -40,6 +40,9 @@ type Config struct {
 	// NodeID names this server among those sharing its database ("":
 	// the host name and the data directory).
 	NodeID string
+	// KickBan is how long a kicked participant's token and meeting link
+	// cannot join the room again.
+	KickBan time.Duration
 	// NodeLease is how long a node's sessions stay its own without a
 	// heartbeat, on PostgreSQL (several nodes may share it).
 	NodeLease time.Duration
@@ -94,6 +97,7 @@ func settings() []setting {
 		{"webhook-timeout", "duration", "ROOMSD_WEBHOOK_TIMEOUT", "10s", "how long to wait for a webhook receiver when the room's webhook_timeout_secs is null or 0"},
 		{"webhook-attempts", "number", "ROOMSD_WEBHOOK_ATTEMPTS", "12", "attempts per event (each tries the URL, then the failover URL) before it is marked failed"},
 		{"webhook-backoff", "duration", "ROOMSD_WEBHOOK_BACKOFF", "2s", "wait after the first failed attempt; it doubles after each (up to 15m), with 20% jitter"},
+		{"kick-ban", "duration", "ROOMSD_KICK_BAN", "10m", "how long a kicked participant's client token (with the refresh token it came with, and the tokens refreshed from it) and meeting link cannot join the room again; 0: they can at once"},
 		{"node-id", "name", "ROOMSD_NODE_ID", "", "this server's name among those sharing its database, stable across restarts (a restart takes back what its previous run left unfinished); empty: the host name and the data directory, so set it when two servers on one host share a data directory"},
 		{"node-lease", "duration", "ROOMSD_NODE_LEASE", "5s", "on PostgreSQL, where several roomsd nodes may share the database: how long a node's live sessions stay its own without a heartbeat (renewed every quarter of it); a node silent for longer is taken for dead, and another node ends its sessions so that their participants can rejoin through it (at least 1s)"},
 		{"webhook-retention", "duration", "ROOMSD_WEBHOOK_RETENTION", "168h", "how long delivered and failed webhook events stay listed in GET /v2/webhook_deliveries before they are deleted (pending ones never are); 0 keeps them forever"},
@@ -167,6 +171,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookRetention: r.duration("webhook-retention", false, "168h"),
 		NodeID:           r.str("node-id"),
 		NodeLease:        r.duration("node-lease", true, "5s"),
+		KickBan:          r.duration("kick-ban", false, "10m"),
 		WebhookAttempts:  r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout:  r.duration("shutdown-timeout", false, "15s"),
 		DebugAddr:        r.str("debug-addr"),

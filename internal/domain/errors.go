@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrNotFound reports that the addressed entity does not exist.
@@ -68,4 +69,12 @@ type ElsewhereError struct {
 
 func (e *ElsewhereError) Error() string {
 	return fmt.Sprintf("the room's live session is served by node %s at %s", e.NodeID, e.URL)
+}
+
+// KeptOutError reports a join refused because the participant's token
+// or link was used by someone kicked from the room, until Until.
+type KeptOutError struct{ Until time.Time }
+
+func (e *KeptOutError) Error() string {
+	return fmt.Sprintf("kicked from this room; the same token or link may join again from %s", e.Until.UTC().Format(time.RFC3339))
 }

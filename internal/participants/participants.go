@@ -53,6 +53,8 @@ func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger) *Service {
 type Request struct {
 	RoomID  string
 	Context string // the client's own label, kept with the participant
+	// Origin is where the client's token came from (see rooms.JoinFrom).
+	Origin domain.Origin
 	// Subscriptions is the front end's policy: what the participant
 	// receives.
 	Subscriptions sfu.Subscriptions
@@ -72,7 +74,7 @@ type Request struct {
 // are domain.ErrRoomFull and domain.ErrNotFound (nothing changed),
 // ErrUnavailable (the admission was undone), or a database error.
 func (s *Service) Join(ctx context.Context, req Request) (*sfu.Participant, error) {
-	part, err := s.rooms.Join(ctx, req.RoomID, req.Context)
+	part, err := s.rooms.JoinFrom(ctx, req.RoomID, req.Context, req.Origin)
 	if err != nil {
 		return nil, err
 	}

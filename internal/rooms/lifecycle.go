@@ -14,6 +14,14 @@ import (
 // when there is none. The cap is checked in the same transaction as the
 // insert, so concurrent joins cannot exceed max_participants.
 func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Participant, error) {
+	return s.JoinFrom(ctx, roomID, context, domain.Origin{})
+}
+
+// JoinFrom is Join for a participant whose client token has an origin
+// (token family, meeting link): one kept out of the room since a kick is
+// refused with a *domain.KeptOutError, and the origin is recorded so that
+// a kick keeps it out.
+func (s *Service) JoinFrom(ctx context.Context, roomID, context string, origin domain.Origin) (domain.Participant, error) {
 	var p domain.Participant
 	err := s.commit(ctx, func(q store.Queries) error {
 		room, err := q.LockRoom(ctx, roomID)
@@ -21,6 +29,11 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 			return err
 		}
 		now := s.clock()
+		if until, banned, err := q.BannedUntil(ctx, room.ID, origin.Subjects(), now); err != nil {
+			return err
+		} else if banned {
+			return &domain.KeptOutError{Until: until}
+		}
 		to := roomDestination(room)
 		sess, err := q.ActiveSession(ctx, room.ID)
 		if err == nil && s.lease > 0 && sess.NodeID != "" && sess.NodeID != s.node {
@@ -59,6 +72,11 @@ func (s *Service) Join(ctx context.Context, roomID, context string) (domain.Part
 		p = domain.Participant{ID: s.newID(), SessionID: sess.ID, Context: context, JoinedAt: now, UpdatedAt: now}
 		if err := q.InsertParticipant(ctx, p); err != nil {
 			return err
+		}
+		if origin != (domain.Origin{}) {
+			if err := q.SetOrigin(ctx, p.ID, origin); err != nil {
+				return err
+			}
 		}
 		return s.emit(ctx, q, to, domain.Event{Type: domain.EventParticipantJoined, RoomID: room.ID, SessionID: sess.ID,
 			ParticipantID: p.ID, Context: context}, now)
@@ -351,6 +369,14 @@ func (s *Service) updateSelected(ctx context.Context, sessionID string, sel Sele
 			}
 			if leaving {
 				if err := s.emit(ctx, q, to, leftEvent(sess, p), now); err != nil {
+					return err
+				}
+				// Its token and meeting link stay out of the room a while.
+				o, err := q.GetOrigin(ctx, p.ID)
+				if err != nil {
+					return err
+				}
+				if err := q.Ban(ctx, sess.RoomID, o.Subjects(), now.Add(s.kickBan)); err != nil {
 					return err
 				}
 			}

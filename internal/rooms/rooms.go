@@ -28,8 +28,11 @@ type Service struct {
 	files  Files
 	node   string
 	lease  time.Duration
-	log    *slog.Logger
-	notify func()
+	// kickBan is how long a kicked participant's token family and meeting
+	// link stay out of the room.
+	kickBan time.Duration
+	log     *slog.Logger
+	notify  func()
 	// composed is called once a composition has been enqueued.
 	composed func()
 	now      func() time.Time
@@ -38,6 +41,15 @@ type Service struct {
 
 // Option configures a Service.
 type Option func(*Service)
+
+// DefaultKickBan is how long, by default, the token and meeting link of a
+// kicked participant cannot join the room again.
+const DefaultKickBan = 10 * time.Minute
+
+// WithKickBan sets how long a kicked participant's token (its whole
+// family: the refresh token and the tokens issued from it) and meeting
+// link cannot join the room again.
+func WithKickBan(d time.Duration) Option { return func(s *Service) { s.kickBan = d } }
 
 // WithLogger makes the service log, at info, one line per session start
 // and end, join and leave, and mute or unmute.
@@ -48,7 +60,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New returns a Service over st.
 func New(st store.Store, opts ...Option) *Service {
-	s := &Service{store: st, now: time.Now, newID: newID, log: slog.New(slog.DiscardHandler)}
+	s := &Service{store: st, now: time.Now, newID: newID, log: slog.New(slog.DiscardHandler), kickBan: DefaultKickBan}
 	for _, o := range opts {
 		o(s)
 	}

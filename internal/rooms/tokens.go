@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/token"
 )
@@ -65,11 +67,21 @@ func (s *Service) IssueTokens(ctx context.Context, roomID string, tokenTTL, refr
 	if _, err := s.store.GetRoom(ctx, roomID); err != nil {
 		return Tokens{}, err
 	}
-	var t Tokens
-	if t.Token, t.TokenExpiresAt, err = s.signer.Issue(roomID, token.TypeAccess, access); err != nil {
+	return s.issuePair(roomID, access, refresh, "")
+}
+
+// issuePair mints an access token and its refresh token, of one new
+// token family (and of a meeting link, if link is not "").
+func (s *Service) issuePair(roomID string, access, refresh time.Duration, link string) (Tokens, error) {
+	o := token.Origin{Family: uuid.NewString(), Link: link}
+	var (
+		t   Tokens
+		err error
+	)
+	if t.Token, t.TokenExpiresAt, err = s.signer.IssueFrom(roomID, token.TypeAccess, access, o); err != nil {
 		return Tokens{}, err
 	}
-	if t.Refresh, t.RefreshExpiresAt, err = s.signer.Issue(roomID, token.TypeRefresh, refresh); err != nil {
+	if t.Refresh, t.RefreshExpiresAt, err = s.signer.IssueFrom(roomID, token.TypeRefresh, refresh, o); err != nil {
 		return Tokens{}, err
 	}
 	return t, nil
@@ -86,10 +98,13 @@ func (s *Service) RefreshToken(ctx context.Context, roomID, refreshToken string,
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if _, err := s.verify(ctx, roomID, refreshToken, token.TypeRefresh); err != nil {
+	c, err := s.verify(ctx, roomID, refreshToken, token.TypeRefresh)
+	if err != nil {
 		return "", time.Time{}, err
 	}
-	return s.signer.Issue(roomID, token.TypeAccess, access)
+	// Of the refresh token's family and link: a kick that keeps them out
+	// keeps this token out too.
+	return s.signer.IssueFrom(roomID, token.TypeAccess, access, c.Origin)
 }
 
 // VerifyJoinToken checks an access token for joining roomID: signature,

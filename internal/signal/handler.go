@@ -111,7 +111,8 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 		c.fail(websocket.StatusPolicyViolation, CodeNotJoined, `the first message must be {"type":"join","token":...}`)
 		return
 	}
-	if _, err := h.rooms.VerifyJoinToken(ctx, roomID, m.Token); err != nil {
+	claims, err := h.rooms.VerifyJoinToken(ctx, roomID, m.Token)
+	if err != nil {
 		if errors.Is(err, domain.ErrForbidden) {
 			h.log.Info("join refused", "room_id", roomID, "reason", CodeUnauthorized, "why", err.Error())
 			c.fail(websocket.StatusPolicyViolation, CodeUnauthorized, "the token does not allow joining this room: "+err.Error())
@@ -125,7 +126,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	if m.Resume != "" {
 		p = h.resume(ctx, c, roomID, m.Resume, m.ResumeToken)
 	} else {
-		p = h.join(ctx, c, roomID, m.Context)
+		p = h.join(ctx, c, roomID, m.Context, domain.Origin{Family: claims.Family, Link: claims.Link})
 	}
 	if p == nil {
 		return
@@ -135,10 +136,10 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 
 // join admits a new participant and connects it to the media server,
 // which sends it every track of the room (the policy of this protocol).
-func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Participant {
+func (h *Handler) join(ctx context.Context, c *conn, roomID, who string, origin domain.Origin) *sfu.Participant {
 	var id string
 	joined := make(chan struct{})
-	p, err := h.participants.Join(ctx, participants.Request{RoomID: roomID, Context: who, Subscriptions: sfu.SubscribeAll,
+	p, err := h.participants.Join(ctx, participants.Request{RoomID: roomID, Context: who, Origin: origin, Subscriptions: sfu.SubscribeAll,
 		Admitted: func(part domain.Participant) {
 			id = part.ID
 			secret := resumeToken()
@@ -165,12 +166,19 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string) *sfu.Pa
 		h.mu.Unlock()
 		close(joined)
 	}
-	var elsewhere *domain.ElsewhereError
+	var (
+		elsewhere *domain.ElsewhereError
+		keptOut   *domain.KeptOutError
+	)
 	switch {
 	case err == nil:
 		return p
 	case errors.As(err, &elsewhere):
 		h.redirect(c, elsewhere, roomID)
+	case errors.As(err, &keptOut):
+		h.log.Info("join refused", "room_id", roomID, "reason", CodeKicked, "until", keptOut.Until)
+		c.fail(websocket.StatusPolicyViolation, CodeKicked, "you were removed from this room; this token or meeting link can join again from "+
+			keptOut.Until.UTC().Format(time.RFC3339))
 	case errors.Is(err, domain.ErrRoomFull):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeRoomFull)
 		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")

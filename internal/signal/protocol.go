@@ -113,4 +113,7 @@ const (
 	CodeJoinTimeout  = "join_timeout"
 	CodeNegotiation  = "negotiation_failed"
 	CodeUnavailable  = "unavailable"
+	// CodeKicked: the token or meeting link was used by someone kicked
+	// from the room a short while ago.
+	CodeKicked = "kicked"
 )

@@ -171,6 +171,26 @@ type Queries interface {
 	// transaction of the change that caused the event.
 	AppendDelivery(ctx context.Context, d domain.Delivery) error
 
+	InsertLink(ctx context.Context, l domain.Link) error
+	// GetLink returns a meeting link, or domain.ErrNotFound.
+	GetLink(ctx context.Context, id string) (domain.Link, error)
+	// ListLinks returns a room's meeting links, newest first.
+	ListLinks(ctx context.Context, roomID string) ([]domain.Link, error)
+	// RevokeLink sets a link's revoked_at (once: a revoked link keeps its
+	// first time).
+	RevokeLink(ctx context.Context, id string, at time.Time) error
+
+	// SetOrigin records where a participant's token came from.
+	SetOrigin(ctx context.Context, participantID string, o domain.Origin) error
+	// GetOrigin returns it (a zero Origin for a participant without one).
+	GetOrigin(ctx context.Context, participantID string) (domain.Origin, error)
+	// Ban keeps subjects (domain.Origin.Subjects) out of a room until a
+	// time; a later time wins over an earlier one.
+	Ban(ctx context.Context, roomID string, subjects []string, until time.Time) error
+	// BannedUntil returns the latest time until which any of subjects is
+	// kept out of the room, if that is after now.
+	BannedUntil(ctx context.Context, roomID string, subjects []string, now time.Time) (until time.Time, banned bool, err error)
+
 	// GetNode returns a registered node, or domain.ErrNotFound.
 	GetNode(ctx context.Context, id string) (domain.Node, error)
 	// NotifyRoom tells every node listening (Store.Listen) that the room

@@ -48,6 +48,17 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Type   string  `json:"typ"`
 	Grants []Grant `json:"grants"`
+	Origin
+}
+
+// Origin says where a token comes from, so that a participant removed
+// from a room can be kept out by its tokens: Family is shared by a
+// refresh token and every access token issued with it or from it; Link
+// names the meeting link a token was issued for, if any. roomsd's own
+// claims: absent from tokens of before they existed.
+type Origin struct {
+	Family string `json:"fam,omitempty"`
+	Link   string `json:"lnk,omitempty"`
 }
 
 // RoomID returns the room the token grants joining, or "".
@@ -100,6 +111,11 @@ func (s *Signer) KeyID() string { return s.kid }
 // Issue returns a signed token of the given type granting join on roomID,
 // and its expiry.
 func (s *Signer) Issue(roomID, typ string, ttl time.Duration) (string, time.Time, error) {
+	return s.IssueFrom(roomID, typ, ttl, Origin{})
+}
+
+// IssueFrom is Issue for a token of the given origin.
+func (s *Signer) IssueFrom(roomID, typ string, ttl time.Duration, o Origin) (string, time.Time, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	exp := now.Add(ttl)
 	c := Claims{
@@ -114,6 +130,7 @@ func (s *Signer) Issue(roomID, typ string, ttl time.Duration) (string, time.Time
 		},
 		Type:   typ,
 		Grants: []Grant{{Actions: []string{ActionJoin}, Resources: []string{roomResourcePrefix + roomID}}},
+		Origin: o,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = s.kid

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoomLockOrdersEvents", testRoomLockOrdersEvents},
 		{"SessionNodes", testSessionNodes},
 		{"Nodes", testNodes},
+		{"LinksAndBans", testLinksAndBans},
 		{"SessionsAndParticipants", testSessionsAndParticipants},
 		{"OneActiveSessionPerRoom", testOneActiveSession},
 		{"DeleteCascades", testDeleteCascades},
