@@ -69,7 +69,9 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 	}
 	var name rooms.Opt[*string]
 	var ttl rooms.Opt[int]
-	for _, err := range []error{onlyFields(keys, "name", "ttl_secs"), optNullString(obj, "name", &name), optInt(obj, "ttl_secs", &ttl)} {
+	tokenTTL, err := optIntPtr(obj, "token_ttl_secs")
+	for _, err := range []error{onlyFields(keys, "name", "ttl_secs", "token_ttl_secs"), optNullString(obj, "name", &name),
+		optInt(obj, "ttl_secs", &ttl), err} {
 		if err != nil {
 			a.fail(w, r, err, "")
 			return
@@ -87,7 +89,7 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 		}
 		life = time.Duration(ttl.Value) * time.Second
 	}
-	l, secret, err := a.rooms.CreateLink(r.Context(), id, who, life)
+	l, secret, err := a.rooms.CreateLink(r.Context(), id, who, life, tokenTTL)
 	if err != nil {
 		a.fail(w, r, err, noSuch("room", id))
 		return

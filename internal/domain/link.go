@@ -13,6 +13,8 @@ type Link struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	RevokedAt  *time.Time
+	// TokenTTL is the lifetime of the client tokens it mints.
+	TokenTTL time.Duration
 }
 
 // Origin is where a participant's client token came from: its token

@@ -32,12 +32,17 @@ var (
 
 // CreateLink makes a meeting link for an existing room: name is who it is
 // for (the context of whoever joins with it, "" for anyone), valid for
-// ttl (zero: DefaultLinkTTL). It returns the link and its token, the
+// ttl (zero: DefaultLinkTTL), minting client tokens that last tokenTTL
+// seconds (nil: DefaultTokenTTL). It returns the link and its token, the
 // secret part of its URL, which is shown this once: only its hash is
 // kept.
-func (s *Service) CreateLink(ctx context.Context, roomID, name string, ttl time.Duration) (domain.Link, string, error) {
+func (s *Service) CreateLink(ctx context.Context, roomID, name string, ttl time.Duration, tokenTTL *int) (domain.Link, string, error) {
 	if ttl == 0 {
 		ttl = DefaultLinkTTL
+	}
+	access, err := ttlOf("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
+	if err != nil {
+		return domain.Link{}, "", err
 	}
 	if ttl < MinLinkTTL || ttl > MaxLinkTTL {
 		return domain.Link{}, "", domain.Invalid("ttl_secs", "must be from %d to %d seconds (a minute to 90 days), got %d",
@@ -52,8 +57,8 @@ func (s *Service) CreateLink(ctx context.Context, roomID, name string, ttl time.
 	}
 	sum := sha256.Sum256(secret)
 	now := s.clock()
-	l := domain.Link{ID: s.newID(), RoomID: roomID, Name: name, SecretHash: sum[:], CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	err := s.store.InTx(ctx, func(q store.Queries) error {
+	l := domain.Link{ID: s.newID(), RoomID: roomID, Name: name, SecretHash: sum[:], CreatedAt: now, ExpiresAt: now.Add(ttl), TokenTTL: access}
+	err = s.store.InTx(ctx, func(q store.Queries) error {
 		if _, err := q.LockRoom(ctx, roomID); err != nil {
 			return err
 		}
@@ -125,7 +130,7 @@ func (s *Service) OpenLink(ctx context.Context, raw string) (OpenedLink, error) 
 	if _, err := s.store.GetRoom(ctx, l.RoomID); err != nil {
 		return OpenedLink{}, err
 	}
-	t, err := s.issuePair(l.RoomID, DefaultTokenTTL*time.Second, DefaultRefreshTTL*time.Second, l.ID)
+	t, err := s.issuePair(l.RoomID, l.TokenTTL, DefaultRefreshTTL*time.Second, l.ID)
 	if err != nil {
 		return OpenedLink{}, err
 	}

@@ -32,7 +32,7 @@ type Tokens struct {
 	RefreshExpiresAt time.Time
 }
 
-func ttl(field string, v *int, def, lo, hi int) (time.Duration, error) {
+func ttlOf(field string, v *int, def, lo, hi int) (time.Duration, error) {
 	n := def
 	if v != nil {
 		n = *v
@@ -56,11 +56,11 @@ func (s *Service) IssueTokens(ctx context.Context, roomID string, tokenTTL, refr
 	if err := s.requireSigner(); err != nil {
 		return Tokens{}, err
 	}
-	access, err := ttl("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
+	access, err := ttlOf("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
 	if err != nil {
 		return Tokens{}, err
 	}
-	refresh, err := ttl("refresh_token_ttl_secs", refreshTTL, DefaultRefreshTTL, MinRefreshTTL, MaxRefreshTTL)
+	refresh, err := ttlOf("refresh_token_ttl_secs", refreshTTL, DefaultRefreshTTL, MinRefreshTTL, MaxRefreshTTL)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -94,7 +94,7 @@ func (s *Service) RefreshToken(ctx context.Context, roomID, refreshToken string,
 	if err := s.requireSigner(); err != nil {
 		return "", time.Time{}, err
 	}
-	access, err := ttl("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
+	access, err := ttlOf("token_ttl_secs", tokenTTL, DefaultTokenTTL, MinTokenTTL, MaxTokenTTL)
 	if err != nil {
 		return "", time.Time{}, err
 	}

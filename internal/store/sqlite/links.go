@@ -10,7 +10,7 @@ import (
 	"github.com/roomsd/roomsd/internal/domain"
 )
 
-const linkColumns = `id, room_id, name, secret_hash, created_at, expires_at, revoked_at`
+const linkColumns = `id, room_id, name, secret_hash, created_at, expires_at, revoked_at, token_ttl`
 
 func scanLink(sc scanner, _ ...any) (domain.Link, error) {
 	var (
@@ -18,15 +18,17 @@ func scanLink(sc scanner, _ ...any) (domain.Link, error) {
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	err := sc.Scan(&l.ID, &l.RoomID, &l.Name, &l.SecretHash, &created, &expires, &revoked)
+	var ttl int64
+	err := sc.Scan(&l.ID, &l.RoomID, &l.Name, &l.SecretHash, &created, &expires, &revoked, &ttl)
+	l.TokenTTL = time.Duration(ttl) * time.Second
 	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicros(created), fromMicros(expires), fromNullMicros(revoked)
 	return l, err
 }
 
 // InsertLink implements store.Queries.
 func (q queries) InsertLink(ctx context.Context, l domain.Link) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO room_links (`+linkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		l.ID, l.RoomID, l.Name, l.SecretHash, micros(l.CreatedAt), micros(l.ExpiresAt), nullMicros(l.RevokedAt))
+	_, err := q.w.ExecContext(ctx, `INSERT INTO room_links (`+linkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.RoomID, l.Name, l.SecretHash, micros(l.CreatedAt), micros(l.ExpiresAt), nullMicros(l.RevokedAt), int64(l.TokenTTL/time.Second))
 	return wrap("insert link", err)
 }
 

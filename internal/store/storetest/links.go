@@ -18,7 +18,8 @@ func testLinksAndBans(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	r := mustInsert(t, st, room(base))
 	other := mustInsert(t, st, room(base.Add(time.Second)))
-	l1 := domain.Link{ID: id(), RoomID: r.ID, Name: "Ann", SecretHash: []byte{1, 2, 3}, CreatedAt: base, ExpiresAt: base.Add(7 * 24 * time.Hour)}
+	l1 := domain.Link{ID: id(), RoomID: r.ID, Name: "Ann", SecretHash: []byte{1, 2, 3}, CreatedAt: base, ExpiresAt: base.Add(7 * 24 * time.Hour),
+		TokenTTL: 10 * time.Minute}
 	l2 := domain.Link{ID: id(), RoomID: r.ID, Name: "", SecretHash: []byte{4}, CreatedAt: base.Add(time.Minute), ExpiresAt: base.Add(time.Hour)}
 	for _, l := range []domain.Link{l1, l2} {
 		if err := st.InsertLink(ctx, l); err != nil {
@@ -27,7 +28,7 @@ func testLinksAndBans(t *testing.T, st store.Store) {
 	}
 	got, err := st.GetLink(ctx, l1.ID)
 	if err != nil || got.Name != "Ann" || !bytes.Equal(got.SecretHash, l1.SecretHash) || !got.CreatedAt.Equal(base) ||
-		!got.ExpiresAt.Equal(l1.ExpiresAt) || got.RevokedAt != nil {
+		!got.ExpiresAt.Equal(l1.ExpiresAt) || got.RevokedAt != nil || got.TokenTTL != 10*time.Minute {
 		t.Errorf("GetLink = %+v, %v", got, err)
 	}
 	if _, err := st.GetLink(ctx, id()); !errors.Is(err, domain.ErrNotFound) {

@@ -36,6 +36,7 @@ const state = (window.roomsd = {
   roomId: null,
   connection: 'new', // the PeerConnection's connectionState
   rejoins: 0, // times the page joined again after losing its connection
+  tokenRefreshes: 0, // times its token was renewed during the meeting
   get pc() { return pc; },
   remotes: () => [...tiles.keys()],
   speakers: [], // the last speakers message: who speaks, loudest first
@@ -55,10 +56,76 @@ function send(m) {
 }
 
 // The form is filled from ?room=&token=&name= in the query or the hash.
+// A meeting link (#link=…) stands for room and token: each Join opens it
+// for a fresh token.
+let link = null;
 for (const part of [location.search, location.hash]) {
   for (const [k, v] of new URLSearchParams(part.slice(1))) {
     if (['room', 'token', 'name'].includes(k)) form.elements[k].value = v;
+    if (k === 'link') link = v;
   }
+}
+if (link) {
+  for (const el of form.querySelectorAll('.credential')) {
+    el.hidden = true;
+    el.querySelector('input').required = false;
+  }
+  say('You are invited to a meeting: enter your name and press Join.');
+  // Opened once now, to greet by name and to say at once if the link no
+  // longer works.
+  openLink().then((o) => {
+    if (o.name && !form.elements.name.value) form.elements.name.value = o.name;
+  }).catch((err) => say(err.message));
+}
+
+// openLink exchanges the meeting link for a fresh client token; its
+// errors are the server's plain words.
+async function openLink() {
+  let res;
+  try {
+    res = await fetch('/roomsd/links/actions/open', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ link }),
+    });
+  } catch {
+    throw new Error('Could not reach the server; check your connection and try again.');
+  }
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const e = (body.errors || [])[0] || {};
+    throw new Error(e.detail || `The server refused the link (${res.status}).`);
+  }
+  return body.data;
+}
+
+// The token is refreshed before it expires, so that joining again (after
+// a lost connection) works all through a long meeting: with the refresh
+// token while it lasts, then by opening the meeting link again.
+let refreshTimer = null;
+function keepFresh(roomId, data) {
+  clearTimeout(refreshTimer);
+  const left = Date.parse(data.token_expires_at) - Date.now();
+  refreshTimer = setTimeout(async () => {
+    if (!target || !live()) return;
+    try {
+      let next;
+      if (Date.parse(data.refresh_token_expires_at) - Date.now() > 60_000) {
+        const res = await fetch(`/v2/rooms/${encodeURIComponent(roomId)}/actions/refresh_client_token`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: data.refresh_token }),
+        });
+        if (!res.ok) throw new Error(`refresh refused (${res.status})`);
+        next = { ...data, ...(await res.json()).data };
+      } else if (link) {
+        next = await openLink();
+      } else {
+        return;
+      }
+      target.token = next.token;
+      state.tokenRefreshes++;
+      keepFresh(roomId, next);
+    } catch {
+      refreshTimer = setTimeout(() => keepFresh(roomId, data), 30_000);
+    }
+  }, Math.max(left * 0.8, 5_000));
 }
 
 form.addEventListener('submit', (e) => {
@@ -69,9 +136,18 @@ leaveButton.addEventListener('click', leave);
 window.addEventListener('pagehide', () => send({ type: 'leave' }));
 
 async function join() {
-  const room = form.elements.room.value.trim();
-  const token = form.elements.token.value.trim();
+  let room = form.elements.room.value.trim();
+  let token = form.elements.token.value.trim();
   const name = form.elements.name.value.trim();
+  let fresh = null;
+  if (link) {
+    try {
+      fresh = await openLink();
+    } catch (err) {
+      return finish('error', err.message);
+    }
+    ({ room_id: room, token } = fresh);
+  }
   if (!room || !token) return say('A room id and a token are needed.');
   form.hidden = true;
   leaveButton.hidden = false;
@@ -87,6 +163,7 @@ async function join() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   target = { url: `${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`, token, name };
   retry = null;
+  if (fresh) keepFresh(room, fresh);
   connect(target.url, token, name, 0);
 }
 
@@ -366,6 +443,7 @@ function leave() {
 function finish(name, text) {
   setState(name, text);
   retry = null;
+  clearTimeout(refreshTimer);
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
   stopLocal();

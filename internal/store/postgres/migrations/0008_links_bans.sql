@@ -7,7 +7,9 @@ CREATE TABLE room_links (
     secret_hash BYTEA   NOT NULL,
     created_at  BIGINT  NOT NULL,
     expires_at  BIGINT  NOT NULL,
-    revoked_at  BIGINT
+    revoked_at  BIGINT,
+    -- The lifetime of the client tokens it mints, in seconds.
+    token_ttl   INTEGER NOT NULL
 );
 CREATE INDEX room_links_room ON room_links (room_id, created_at);
 -- Where a participant's token came from (its token family and meeting

@@ -7,7 +7,9 @@ CREATE TABLE room_links (
     secret_hash BLOB    NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
-    revoked_at  INTEGER
+    revoked_at  INTEGER,
+    -- The lifetime of the client tokens it mints, in seconds.
+    token_ttl   INTEGER NOT NULL
 );
 CREATE INDEX room_links_room ON room_links (room_id, created_at);
 -- Where a participant's token came from (its token family and meeting
