@@ -656,3 +656,38 @@ func TestH264PublisherWithoutSimulcast(t *testing.T) {
 		t.Errorf("the late subscriber's first packet (%v) is not its first keyframe (%v)", st.First, st.FirstKey)
 	}
 }
+
+// The others see a participant whose connection dropped as reconnecting
+// (not frozen), and as back when it resumes; one who joins meanwhile
+// hears it too.
+func TestOthersSeeReconnecting(t *testing.T) {
+	s := newServer(t, func(c *config.Config) { c.ReconnectGrace = time.Minute })
+	room := s.room(nil)
+	alice := s.join(room, "alice", false, false)
+	ws, bob := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Context: "bob"})
+	waitFor := func(c *client.Client, typ, who string) {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case m := <-c.Events():
+				if m.Type == typ && m.ParticipantID == who {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s for %s", typ, who)
+			}
+		}
+	}
+	ws.CloseNow()
+	waitFor(alice, "participant_reconnecting", bob.ParticipantID)
+	carol := s.join(room, "carol", false, false)
+	waitFor(carol, "participant_reconnecting", bob.ParticipantID)
+	ws2, again := rawJoin(t, s, room, signal.Message{Type: signal.TypeJoin, Token: s.token(room), Resume: bob.ParticipantID, ResumeToken: bob.ResumeToken})
+	defer ws2.CloseNow()
+	if again.ParticipantID != bob.ParticipantID {
+		t.Fatalf("resume: %+v", again)
+	}
+	waitFor(alice, "participant_reconnected", bob.ParticipantID)
+	waitFor(carol, "participant_reconnected", bob.ParticipantID)
+}

@@ -15,15 +15,19 @@ import (
 // Event types, reported to each participant's Events callback. They are
 // the server messages of the signaling protocol.
 const (
-	EventOffer              = "offer"
-	EventAnswer             = "answer"
-	EventCandidate          = "candidate"
-	EventParticipantJoined  = "participant_joined"
-	EventParticipantLeft    = "participant_left"
-	EventTrackPublished     = "track_published"
-	EventTrackUnpublished   = "track_unpublished"
-	EventMuted              = "muted"
-	EventUnmuted            = "unmuted"
+	EventOffer             = "offer"
+	EventAnswer            = "answer"
+	EventCandidate         = "candidate"
+	EventParticipantJoined = "participant_joined"
+	EventParticipantLeft   = "participant_left"
+	EventTrackPublished    = "track_published"
+	EventTrackUnpublished  = "track_unpublished"
+	EventMuted             = "muted"
+	EventUnmuted           = "unmuted"
+	// EventReconnecting: a participant's signaling connection dropped and
+	// it may come back (its media still runs); EventReconnected: it did.
+	EventReconnecting       = "participant_reconnecting"
+	EventReconnected        = "participant_reconnected"
 	EventClosed             = "closed"
 	EventConnectionFailed   = "connection_failed"
 	EventRenegotiationError = "renegotiation_error"

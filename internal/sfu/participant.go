@@ -23,6 +23,8 @@ type Participant struct {
 	context   string
 	pc        *webrtc.PeerConnection
 	muted     atomic.Bool
+	// away: its signaling connection dropped and it may come back.
+	away      atomic.Bool
 	connected atomic.Bool
 	done      chan struct{}
 	// iceStarted is closed once ICE has left its "new" state (see
@@ -123,7 +125,9 @@ func (p *Participant) Resync() {
 type Member struct {
 	ID, Context string
 	Muted       bool
-	Tracks      []TrackInfo
+	// Away: its signaling connection dropped and it may come back.
+	Away   bool
+	Tracks []TrackInfo
 }
 
 // TrackInfo is a published track: its id (the one in track_published) and
@@ -141,7 +145,7 @@ func (p *Participant) Roster() []Member {
 		if o == p || o.isClosed() {
 			continue
 		}
-		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Tracks: []TrackInfo{}}
+		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Away: o.away.Load(), Tracks: []TrackInfo{}}
 		for _, t := range o.published() {
 			m.Tracks = append(m.Tracks, TrackInfo{ID: t.id, Kind: t.kind.String()})
 		}
@@ -636,6 +640,23 @@ func (p *Participant) unsubscribeFrom(owner *Participant) {
 	}
 	if changed {
 		p.negotiate()
+	}
+}
+
+// SetAway tells the others that the participant's signaling connection
+// dropped (away) and it may come back, or that it is back.
+func (p *Participant) SetAway(away bool) {
+	if p.away.Swap(away) == away {
+		return
+	}
+	ev := EventReconnected
+	if away {
+		ev = EventReconnecting
+	}
+	for _, o := range p.room.snapshot() {
+		if o != p {
+			o.emit(Event{Type: ev, ParticipantID: p.id})
+		}
 	}
 }
 

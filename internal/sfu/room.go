@@ -73,6 +73,9 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		if o.muted.Load() {
 			p.emit(Event{Type: EventMuted, ParticipantID: o.id})
 		}
+		if o.away.Load() {
+			p.emit(Event{Type: EventReconnecting, ParticipantID: o.id})
+		}
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
 			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String()})

@@ -293,6 +293,7 @@ func (h *Handler) resume(ctx context.Context, c *conn, roomID, participantID, se
 	p.SetEvents(h.events(c))
 	c.send(stateMessage(p.Roster()))
 	p.Resync()
+	p.SetAway(false)
 	return p
 }
 
@@ -304,7 +305,7 @@ func stateMessage(roster []sfu.Member) Message {
 		for j, t := range m.Tracks {
 			tracks[j] = Track{TrackID: t.ID, StreamID: m.ID, Kind: t.Kind}
 		}
-		members[i] = Member{ParticipantID: m.ID, Context: m.Context, Muted: m.Muted, Tracks: tracks}
+		members[i] = Member{ParticipantID: m.ID, Context: m.Context, Muted: m.Muted, Reconnecting: m.Away, Tracks: tracks}
 	}
 	return Message{Type: TypeState, Participants: &members}
 }
@@ -350,6 +351,7 @@ func (h *Handler) graceStart(p *sfu.Participant, c *conn) {
 	p.SetEvents(nil)
 	delete(h.conns, p.ID())
 	h.dropped[p.ID()] = time.AfterFunc(h.grace, func() { p.Close(domain.ReasonDisconnected) })
+	p.SetAway(true)
 }
 
 func (h *Handler) handle(c *conn, p *sfu.Participant, m Message) error {
@@ -410,7 +412,7 @@ func (h *Handler) events(c *conn) func(sfu.Event) {
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Reason: rooms.LeftReason(ev.Reason)})
 		case sfu.EventTrackPublished, sfu.EventTrackUnpublished:
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, StreamID: ev.ParticipantID, Kind: ev.Kind})
-		case sfu.EventMuted, sfu.EventUnmuted:
+		case sfu.EventMuted, sfu.EventUnmuted, sfu.EventReconnecting, sfu.EventReconnected:
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID})
 		case sfu.EventRenegotiationError:
 			c.send(Message{Type: TypeError, Code: CodeNegotiation, Message: ev.Reason})

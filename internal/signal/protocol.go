@@ -60,10 +60,12 @@ type Message struct {
 
 // Member is one entry of a state message: someone else in the room.
 type Member struct {
-	ParticipantID string  `json:"participant_id"`
-	Context       string  `json:"context"`
-	Muted         bool    `json:"muted"`
-	Tracks        []Track `json:"tracks"`
+	ParticipantID string `json:"participant_id"`
+	Context       string `json:"context"`
+	Muted         bool   `json:"muted"`
+	// Reconnecting: its connection dropped and it may come back.
+	Reconnecting bool    `json:"reconnecting"`
+	Tracks       []Track `json:"tracks"`
 }
 
 // Track is a track a member publishes.

@@ -25,12 +25,15 @@ let early = []; // candidates that came before the first remote description
 let queue = Promise.resolve(); // server messages are handled one at a time
 let target = null; // { url, token, name } of the meeting joined, for rejoining it
 let retry = null; // { attempts } while joining again after a lost connection
+let resuming = null; // { started, attempts } while resuming after a dropped connection
 
-const live = () => ['joining', 'joined', 'leaving'].includes(state.state);
+const live = () => ['joining', 'joined', 'reconnecting', 'leaving'].includes(state.state);
 
 // The page's state, for people (the status line) and tests (window.roomsd).
 const state = (window.roomsd = {
-  state: 'idle', // idle, joining, joined, leaving, left, kicked, ended, disconnected, error
+  state: 'idle', // idle, joining, joined, reconnecting, leaving, left, kicked, ended, disconnected, error
+  resumeToken: null, // from joined: lets this page, and only it, resume its participant
+  resumes: 0, // times the page resumed its participant after a dropped connection
   participantId: null,
   sessionId: null,
   roomId: null,
@@ -167,6 +170,27 @@ async function join() {
   connect(target.url, token, name, 0);
 }
 
+// dropped handles a signaling connection that went away while in the
+// meeting: the server holds the participant for its grace period, so the
+// page resumes it on a new connection, keeping its media and its tiles
+// ("reconnecting…"); past about nine seconds it joins afresh (lost).
+function dropped() {
+  if (ws) { ws.onclose = null; ws.close(); ws = null; }
+  resuming = resuming || { started: Date.now(), attempts: 0 };
+  if (Date.now() - resuming.started > 9000) {
+    resuming = null;
+    return lost();
+  }
+  const wait = Math.min(250 * 2 ** resuming.attempts, 2000);
+  resuming.attempts++;
+  setState('reconnecting', 'Connection lost; reconnecting…');
+  setTimeout(() => {
+    if (state.state === 'reconnecting' && resuming) {
+      connect(target.url, target.token, target.name, 0, { resume: state.participantId, resume_token: state.resumeToken });
+    }
+  }, wait);
+}
+
 // lost handles a connection that dropped without the server ending the
 // meeting for us (its node stopped or died, the network went away): the
 // page joins again, as a new participant, through the address it was
@@ -175,6 +199,7 @@ async function join() {
 // It gives up after about two minutes (a restarting server is given the
 // time to come back).
 function lost(why = 'Connection lost; joining again…') {
+  resuming = null;
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
   for (const id of [...tiles.keys()]) drop(id);
@@ -196,18 +221,18 @@ function lost(why = 'Connection lost; joining again…') {
 // connect opens the signaling socket and joins. In a cluster, a server
 // that does not hold the room's meeting answers with a redirect to the
 // one that does: the page joins there instead.
-function connect(url, token, name, hops) {
+function connect(url, token, name, hops, resume = {}) {
   const sock = new WebSocket(url);
   ws = sock;
-  sock.onopen = () => send({ type: 'join', token, context: name });
+  sock.onopen = () => send({ type: 'join', token, context: name, ...resume });
   sock.onmessage = (e) => {
     if (sock !== ws) return;
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
-    if (m.type === 'redirect' && state.state === 'joining') {
+    if (m.type === 'redirect' && ['joining', 'reconnecting'].includes(state.state)) {
       sock.close();
       if (hops >= 3) return finish('error', 'Could not join: the servers keep sending the connection elsewhere; try again later.');
-      return connect(m.url, token, name, hops + 1);
+      return connect(m.url, token, name, hops + 1, resume);
     }
     queue = queue.then(() => handle(m)).catch((err) => say(`Error: ${err.message || err}`));
   };
@@ -215,7 +240,8 @@ function connect(url, token, name, hops) {
   sock.onclose = (e) => {
     if (sock !== ws) return;
     queue = queue.then(() => {
-      if (state.state === 'joined' || (state.state === 'joining' && retry)) return lost();
+      if (state.state === 'joined' || state.state === 'reconnecting') return dropped();
+      if (state.state === 'joining' && retry) return lost();
       if (state.state === 'joining') finish('error', 'Could not join: the server refused the connection; check the room id.');
       else if (live()) finish('disconnected', `Disconnected${e.reason ? `: ${e.reason}` : ''}.`);
     });
@@ -234,7 +260,26 @@ async function capture() {
 async function handle(m) {
   if (!live()) return;
   switch (m.type) {
-    case 'joined': return joined(m);
+    case 'joined':
+      if (state.state === 'reconnecting' && m.participant_id === state.participantId) return resumed(m);
+      return joined(m);
+    case 'state': {
+      // After a resume: the room as it is now.
+      const now = new Map((m.participants || []).map((x) => [x.participant_id, x]));
+      for (const id of [...tiles.keys()]) if (!now.has(id)) drop(id);
+      for (const x of now.values()) {
+        const t = tile(x.participant_id, x.context);
+        t.el.classList.toggle('muted', x.muted);
+        t.el.classList.toggle('reconnecting', x.reconnecting);
+      }
+      return count();
+    }
+    case 'participant_reconnecting':
+    case 'participant_reconnected': {
+      const t = tiles.get(m.participant_id);
+      if (t) t.el.classList.toggle('reconnecting', m.type === 'participant_reconnecting');
+      return;
+    }
     case 'answer':
       await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
       return flush();
@@ -288,8 +333,23 @@ async function handle(m) {
       if (m.reason === 'server_shutdown' && state.state === 'joined') return lost('The server is restarting; joining again when it is back…');
       return finish('disconnected', m.reason === 'room_deleted' ? 'The room was deleted.' : `Disconnected (${m.reason}).`);
     case 'error':
+      // The server no longer holds us (the grace period passed): join afresh.
+      if (state.state === 'reconnecting' && m.code === 'not_found') return lost();
       if (state.state === 'joining' && !pc) return finish('error', `Could not join: ${m.message}`);
       return say(`Server error: ${m.message}`);
+  }
+}
+
+// resumed carries on with the same participant and media after a
+// resume; if the media path was lost too, ICE restarts.
+async function resumed(m) {
+  resuming = null;
+  state.resumes++;
+  setState('joined');
+  count();
+  if (pc && ['disconnected', 'failed'].includes(pc.iceConnectionState)) {
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+    send({ type: 'offer', sdp: pc.localDescription.sdp });
   }
 }
 
@@ -299,6 +359,7 @@ async function joined(m) {
     state.rejoins++;
   }
   state.participantId = m.participant_id;
+  state.resumeToken = m.resume_token;
   state.sessionId = m.session_id;
   state.roomId = m.room_id;
   setState('joined', 'Joined; connecting media…');
@@ -443,6 +504,7 @@ function leave() {
 function finish(name, text) {
   setState(name, text);
   retry = null;
+  resuming = null;
   clearTimeout(refreshTimer);
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
