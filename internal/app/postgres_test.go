@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -31,14 +32,14 @@ func TestPostgresUnreachable(t *testing.T) {
 func pgSchema(t *testing.T) string { return testutil.PostgresSchema(t) }
 
 // A server on PostgreSQL: it starts, serves the API, and keeps its keys
-// in the database, the same on every start.
+// in the database, the same on every start. Reading the keys of a
+// database no server has started on creates nothing.
 func TestOnPostgres(t *testing.T) {
 	ctx := context.Background()
 	c := cfg(t, pgSchema(t), "k1")
 	c.DataDir = t.TempDir()
-	keys, err := app.LoadKeys(ctx, c)
-	if err != nil {
-		t.Fatalf("LoadKeys: %v", err)
+	if _, err := app.LoadKeys(ctx, c); !errors.Is(err, app.ErrNoDatabase) {
+		t.Fatalf("LoadKeys before any start: %v, want ErrNoDatabase", err)
 	}
 	a, err := app.New(ctx, c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -48,9 +49,13 @@ func TestOnPostgres(t *testing.T) {
 	if got := status(t, a.Handler(), "k1"); got != 200 {
 		t.Errorf("GET /v2/rooms: status %d, want 200", got)
 	}
+	keys, err := app.LoadKeys(ctx, c)
+	if err != nil {
+		t.Fatalf("LoadKeys: %v", err)
+	}
 	again, err := app.LoadKeys(ctx, c)
 	if err != nil || again != keys {
-		t.Errorf("keys changed between starts: %+v then %+v (%v)", keys, again, err)
+		t.Errorf("keys changed between reads: %+v then %+v (%v)", keys, again, err)
 	}
 }
 

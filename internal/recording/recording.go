@@ -87,6 +87,13 @@ func (s *Service) Published(t sfu.PublishedTrack) {
 			}
 			return
 		}
+		s.mu.Lock()
+		if s.toggles[t.RoomID] == seen {
+			// What was read is the room's state as applied here (Ensure
+			// then has nothing to do until it changes).
+			s.applied[t.RoomID] = room.EnableRecording
+		}
+		s.mu.Unlock()
 		if room.EnableRecording {
 			s.start(t, seen)
 		}
