@@ -41,11 +41,17 @@ describe('meeting page in headless Chromium', () => {
    * A page of its own browser context, with its problems logged. With
    * watchOnly it has no camera or microphone; viewport sets its window.
    */
-  async function openPage(name, { watchOnly = false, viewport } = {}) {
+  async function openPage(name, { watchOnly = false, denied = false, viewport } = {}) {
     const context = await browser.newContext(viewport ? { viewport } : {});
     if (watchOnly) {
       await context.addInitScript(() => {
         navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no camera here', 'NotFoundError'));
+      });
+    }
+    if (denied) {
+      // The person said no to the browser's camera prompt.
+      await context.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
       });
     }
     const page = await context.newPage();
@@ -79,8 +85,8 @@ describe('meeting page in headless Chromium', () => {
     // A link with the values after # (the first case), then typed in.
     await page.goto(`${ts.rootURL}#${new URLSearchParams({ room: room.id, token: 'not-a-token' })}`);
     for (const [fields, want] of [
-      [{}, /Could not join: the token does not allow joining this room/],
-      [{ room: 'no-such-room', token: 'x' }, /Could not join: .*check the room id/],
+      [{}, /^This invitation is not valid \(it may have been cut short when copied\): ask for a new link\.$/],
+      [{ room: 'no-such-room', token: 'x' }, /^Could not reach the meeting: check the room id in the link/],
     ]) {
       for (const [name, value] of Object.entries(fields)) await page.fill(`input[name=${name}]`, value);
       await page.click('button[type=submit]');
@@ -88,6 +94,16 @@ describe('meeting page in headless Chromium', () => {
       assert.match(await status(page), want);
       assert.equal(await page.locator('#join').isVisible(), true);
     }
+  });
+
+  it('says what to do when the camera is blocked, and joins to watch and listen', async (t) => {
+    const room = (await client.rooms.create({})).data;
+    const page = await openPage('erin', { denied: true });
+    t.after(() => page.context().close());
+    await joinPage(page, room, 'erin');
+    assert.match(await status(page), /Your camera and microphone are blocked: allow them in the browser \(the camera icon in the address bar\) and join again/);
+    const said = await page.evaluate(() => window.roomsd.deviceProblem);
+    assert.equal(said, 'denied');
   });
 
   it('two pages in one room see and hear each other; a newcomer after a leave is seen too', async (t) => {

@@ -162,7 +162,7 @@ async function join() {
     self.video.srcObject = local;
     self.el.hidden = false;
   }
-  say(local ? 'Connecting…' : 'No camera or microphone: joining to watch and listen only…');
+  say(local ? 'Connecting…' : DEVICE_PROBLEMS[state.deviceProblem] || DEVICE_PROBLEMS.none);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   target = { url: `${scheme}//${location.host}/v2/rooms/${encodeURIComponent(room)}/connect`, token, name };
   retry = null;
@@ -242,7 +242,7 @@ function connect(url, token, name, hops, resume = {}) {
     queue = queue.then(() => {
       if (state.state === 'joined' || state.state === 'reconnecting') return dropped();
       if (state.state === 'joining' && retry) return lost();
-      if (state.state === 'joining') finish('error', 'Could not join: the server refused the connection; check the room id.');
+      if (state.state === 'joining') finish('error', 'Could not reach the meeting: check the room id in the link, and that the server is running.');
       else if (live()) finish('disconnected', `Disconnected${e.reason ? `: ${e.reason}` : ''}.`);
     });
   };
@@ -250,11 +250,59 @@ function connect(url, token, name, hops, resume = {}) {
 
 // capture asks for camera and microphone, then either alone, then nothing.
 async function capture() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null; // not a secure context
+  state.deviceProblem = '';
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    state.deviceProblem = 'insecure';
+    return null; // not a secure context
+  }
   for (const want of [{ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } }, { audio: true }, { video: true }]) {
-    try { return await navigator.mediaDevices.getUserMedia(want); } catch { /* try less */ }
+    try {
+      return await navigator.mediaDevices.getUserMedia(want);
+    } catch (err) {
+      // Denied once is denied for all: do not ask again.
+      if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError')) {
+        state.deviceProblem = 'denied';
+        return null;
+      }
+      state.deviceProblem = 'none';
+    }
   }
   return null;
+}
+
+// The media never connected: something between here and the server
+// blocks it.
+const MEDIA_BLOCKED = 'Your network blocks the meeting\'s audio and video (they travel over UDP to the server). Try another network, or ask whoever runs the server or your network to let it through.';
+
+// Why the page has no camera or microphone, in words.
+const DEVICE_PROBLEMS = {
+  denied: 'Camera and microphone are blocked for this page: allow them in the browser (the camera icon in the address bar) and join again. Joining to watch and listen only…',
+  insecure: 'The browser gives the camera and microphone only to pages on https:// (or this machine): joining to watch and listen only…',
+  none: 'No camera or microphone found: joining to watch and listen only…',
+};
+
+// refusal turns the server's refusal of a join (its error code) into what
+// happened and what to do.
+function refusal(m) {
+  switch (m.code) {
+    case 'unauthorized':
+      if (/expired/.test(m.message)) return 'Your invitation to this meeting has expired: ask for a new link.';
+      if (/another room/.test(m.message)) return 'This invitation is for another meeting: check the link.';
+      if (/no longer exists/.test(m.message)) return 'This meeting no longer exists.';
+      return 'This invitation is not valid (it may have been cut short when copied): ask for a new link.';
+    case 'room_full':
+      return 'The meeting is full: it has as many participants as it allows. Try again when someone leaves, or ask the host to raise the limit.';
+    case 'not_found':
+      return 'This meeting no longer exists.';
+    case 'kicked': {
+      const at = Date.parse((m.message.match(/\d{4}-\d{2}-\d{2}T[\d:]+Z/) || [])[0]);
+      const when = Number.isNaN(at) ? 'in a few minutes' : `from ${new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+      return `You were removed from this meeting. You can join again ${when}.`;
+    }
+    case 'unavailable':
+      return 'The server is not taking participants right now: try again in a minute.';
+  }
+  return 'The server could not add you to the meeting: try again in a minute.';
 }
 
 async function handle(m) {
@@ -325,18 +373,21 @@ async function handle(m) {
       state.speakers = ids;
       return;
     }
-    case 'kicked': return finish('kicked', 'You were removed from the room.');
+    case 'kicked': return finish('kicked', 'You were removed from this meeting.');
     case 'session_ended': return finish('ended', 'The meeting was ended.');
     case 'closed':
       if (m.reason === 'leave' || state.state === 'leaving') return finish('left', 'You left the room.');
+      if (m.reason === 'disconnected' && state.state === 'joined' && !state.mediaConnected) {
+        return finish('error', MEDIA_BLOCKED);
+      }
       if (m.reason === 'disconnected' && state.state === 'joined') return lost();
       if (m.reason === 'server_shutdown' && state.state === 'joined') return lost('The server is restarting; joining again when it is back…');
-      return finish('disconnected', m.reason === 'room_deleted' ? 'The room was deleted.' : `Disconnected (${m.reason}).`);
+      return finish('disconnected', m.reason === 'room_deleted' ? 'The meeting was deleted: it is over.' : 'You were disconnected from the meeting.');
     case 'error':
       // The server no longer holds us (the grace period passed): join afresh.
       if (state.state === 'reconnecting' && m.code === 'not_found') return lost();
-      if (state.state === 'joining' && !pc) return finish('error', `Could not join: ${m.message}`);
-      return say(`Server error: ${m.message}`);
+      if (state.state === 'joining' && !pc) return finish('error', refusal(m));
+      return say(`The server could not do that: ${m.message}`);
   }
 }
 
@@ -359,6 +410,7 @@ async function joined(m) {
     state.rejoins++;
   }
   state.participantId = m.participant_id;
+  state.mediaConnected = false;
   state.resumeToken = m.resume_token;
   state.sessionId = m.session_id;
   state.roomId = m.room_id;
@@ -369,8 +421,11 @@ async function joined(m) {
   pc.ontrack = attach;
   pc.onconnectionstatechange = () => {
     state.connection = pc.connectionState;
-    if (pc.connectionState === 'connected') count();
-    if (pc.connectionState === 'failed') say('The media connection failed; check that UDP reaches the server.');
+    if (pc.connectionState === 'connected') {
+      state.mediaConnected = true;
+      count();
+    }
+    if (pc.connectionState === 'failed') say(MEDIA_BLOCKED);
   };
   const tracks = local ? local.getTracks() : [];
   for (const t of tracks) {
@@ -403,7 +458,9 @@ function count() {
   if (state.state !== 'joined') return;
   const n = tiles.size;
   const media = state.connection === 'connected' ? '' : ' (connecting media…)';
-  say(n ? `In the room with ${n} other${n > 1 ? 's' : ''}${media}.` : `In the room; nobody else is here yet${media}.`);
+  // Blocked devices stay said: the others neither see nor hear this page.
+  const blocked = state.deviceProblem === 'denied' ? ' Your camera and microphone are blocked: allow them in the browser (the camera icon in the address bar) and join again to be seen and heard.' : '';
+  say((n ? `In the room with ${n} other${n > 1 ? 's' : ''}${media}.` : `In the room; nobody else is here yet${media}.`) + blocked);
 }
 
 // The simulcast encodings of the camera.
