@@ -142,10 +142,22 @@ func (d *Dispatcher) Stop() {
 func (d *Dispatcher) Flush(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	inFlight := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.busy) > 0
+	}
 	for {
 		d.Notify()
+		// Idle when nothing was in flight before and after the read and
+		// nothing was due: an attempt under way holds its event (not due
+		// while claimed), and the room's next event comes due after it.
+		busy := inFlight()
 		due, err := d.store.DueDeliveries(ctx, d.now(), 1)
-		if err != nil || len(due) == 0 {
+		if err != nil {
+			return
+		}
+		if !busy && len(due) == 0 && !inFlight() {
 			return
 		}
 		select {
