@@ -185,8 +185,13 @@ func TestRecordedMeeting(t *testing.T) {
 	for _, r := range rs {
 		who[r["participant_id"].(string)+"/"+r["type"].(string)]++
 		span, played := checkRecording(t, r)
-		if played < 4*time.Second-500*time.Millisecond || span > left.Sub(joined)+500*time.Millisecond {
-			t.Errorf("recording %s plays %v over %v; the participants published 4 s in a %v meeting", r["id"], played, span, left.Sub(joined))
+		// The file plays as long as the track was recorded, and the
+		// recording covers most of the meeting: it starts once media
+		// flows (later on a loaded machine: a ratio, not a fixed time)
+		// and ends with it.
+		meeting := left.Sub(joined)
+		if played < span-500*time.Millisecond || span < meeting*6/10 || span > meeting+500*time.Millisecond {
+			t.Errorf("recording %s plays %v over %v in a %v meeting", r["id"], played, span, meeting)
 		}
 	}
 	for _, p := range []string{alice.ParticipantID, bob.ParticipantID} {
