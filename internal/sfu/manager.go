@@ -26,8 +26,14 @@ const (
 	EventUnmuted           = "unmuted"
 	// EventReconnecting: a participant's signaling connection dropped and
 	// it may come back (its media still runs); EventReconnected: it did.
-	EventReconnecting       = "participant_reconnecting"
-	EventReconnected        = "participant_reconnected"
+	EventReconnecting = "participant_reconnecting"
+	EventReconnected  = "participant_reconnected"
+	// EventSelfMuted: a participant turned its own microphone or camera
+	// off or on. EventScreenShare: which of its video tracks is a screen
+	// ("" for none). EventChat: a chat message to the room.
+	EventSelfMuted          = "self_muted"
+	EventScreenShare        = "screen_share"
+	EventChat               = "chat"
 	EventClosed             = "closed"
 	EventConnectionFailed   = "connection_failed"
 	EventRenegotiationError = "renegotiation_error"
@@ -46,6 +52,12 @@ type Event struct {
 	Candidate     *webrtc.ICECandidateInit
 	// Speakers, in a speakers event, are who speak now, loudest first.
 	Speakers []string
+	// Muted, in a self-muted event: whether the participant turned its
+	// microphone or camera (Kind) off.
+	Muted bool
+	// Text and At, in a chat event: the message and when it was sent.
+	Text string
+	At   time.Time
 }
 
 // Manager holds the live rooms. It is safe for concurrent use.

@@ -24,7 +24,11 @@ type Participant struct {
 	pc        *webrtc.PeerConnection
 	muted     atomic.Bool
 	// away: its signaling connection dropped and it may come back.
-	away      atomic.Bool
+	away atomic.Bool
+	// selfMuted is what it turned off itself: audio, video.
+	selfMutedAudio, selfMutedVideo atomic.Bool
+	// screen is the id of its video track that is a screen, or "".
+	screen    atomic.Value
 	connected atomic.Bool
 	done      chan struct{}
 	// iceStarted is closed once ICE has left its "new" state (see
@@ -126,7 +130,11 @@ type Member struct {
 	ID, Context string
 	Muted       bool
 	// Away: its signaling connection dropped and it may come back.
-	Away   bool
+	Away bool
+	// SelfMutedAudio and SelfMutedVideo: it turned them off itself.
+	SelfMutedAudio, SelfMutedVideo bool
+	// Screen is the id of its video track that is a screen, or "".
+	Screen string
 	Tracks []TrackInfo
 }
 
@@ -145,7 +153,8 @@ func (p *Participant) Roster() []Member {
 		if o == p || o.isClosed() {
 			continue
 		}
-		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Away: o.away.Load(), Tracks: []TrackInfo{}}
+		m := Member{ID: o.id, Context: o.context, Muted: o.muted.Load(), Away: o.away.Load(), SelfMutedAudio: o.selfMutedAudio.Load(),
+			SelfMutedVideo: o.selfMutedVideo.Load(), Screen: o.screenTrack(), Tracks: []TrackInfo{}}
 		for _, t := range o.published() {
 			m.Tracks = append(m.Tracks, TrackInfo{ID: t.id, Kind: t.kind.String()})
 		}
@@ -643,6 +652,49 @@ func (p *Participant) unsubscribeFrom(owner *Participant) {
 	}
 }
 
+// SetSelfMuted records that the participant turned its microphone
+// (kind audio) or camera (video) off or on, and tells the others.
+func (p *Participant) SetSelfMuted(kind string, muted bool) {
+	flag := &p.selfMutedAudio
+	if kind == "video" {
+		flag = &p.selfMutedVideo
+	}
+	if flag.Swap(muted) == muted {
+		return
+	}
+	p.toOthers(Event{Type: EventSelfMuted, ParticipantID: p.id, Kind: kind, Muted: muted})
+}
+
+// SetScreen records which of the participant's video tracks is a screen
+// (its full track id, "" for none), and tells the others.
+func (p *Participant) SetScreen(trackID string) {
+	if old, _ := p.screen.Swap(trackID).(string); old == trackID {
+		return
+	}
+	p.toOthers(Event{Type: EventScreenShare, ParticipantID: p.id, TrackID: trackID})
+}
+
+// Chat sends a chat message to everyone in the room, the sender too, so
+// that all see the same order. Nothing is kept.
+func (p *Participant) Chat(text string, at time.Time) {
+	p.room.broadcast(Event{Type: EventChat, ParticipantID: p.id, Text: text, At: at})
+}
+
+// screenTrack is the participant's screen track id, or "".
+func (p *Participant) screenTrack() string {
+	s, _ := p.screen.Load().(string)
+	return s
+}
+
+// toOthers sends ev to everyone in the room but p.
+func (p *Participant) toOthers(ev Event) {
+	for _, o := range p.room.snapshot() {
+		if o != p {
+			o.emit(ev)
+		}
+	}
+}
+
 // SetAway tells the others that the participant's signaling connection
 // dropped (away) and it may come back, or that it is back.
 func (p *Participant) SetAway(away bool) {
@@ -653,11 +705,7 @@ func (p *Participant) SetAway(away bool) {
 	if away {
 		ev = EventReconnecting
 	}
-	for _, o := range p.room.snapshot() {
-		if o != p {
-			o.emit(Event{Type: ev, ParticipantID: p.id})
-		}
-	}
+	p.toOthers(Event{Type: ev, ParticipantID: p.id})
 }
 
 func (p *Participant) setMuted(muted bool) {

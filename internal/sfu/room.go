@@ -76,6 +76,14 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		if o.away.Load() {
 			p.emit(Event{Type: EventReconnecting, ParticipantID: o.id})
 		}
+		for kind, muted := range map[string]bool{"audio": o.selfMutedAudio.Load(), "video": o.selfMutedVideo.Load()} {
+			if muted {
+				p.emit(Event{Type: EventSelfMuted, ParticipantID: o.id, Kind: kind, Muted: true})
+			}
+		}
+		if s := o.screenTrack(); s != "" {
+			p.emit(Event{Type: EventScreenShare, ParticipantID: o.id, TrackID: s})
+		}
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
 			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String()})

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/time/rate"
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
@@ -40,17 +42,19 @@ type Handler struct {
 	iceServers   []webrtc.ICEServer
 
 	mu      sync.Mutex
-	dropped map[string]*time.Timer   // participant id → its grace timer
-	conns   map[string]*conn         // participant id → its current socket
-	secrets map[string]string        // participant id → its resume token
-	joining map[string]chan struct{} // participant id → closed when its media join is done
+	dropped map[string]*time.Timer // participant id → its grace timer
+	conns   map[string]*conn       // participant id → its current socket
+	// chatLimits is each participant's chat rate.
+	chatLimits map[string]*rate.Limiter
+	secrets    map[string]string        // participant id → its resume token
+	joining    map[string]chan struct{} // participant id → closed when its media join is done
 }
 
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
 func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
 	return &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{},
-		conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}}
+		conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}, chatLimits: map[string]*rate.Limiter{}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -228,6 +232,7 @@ func (h *Handler) afterLeave(p *sfu.Participant, reason string) {
 	c := h.conns[p.ID()]
 	delete(h.conns, p.ID())
 	delete(h.secrets, p.ID())
+	delete(h.chatLimits, p.ID())
 	h.mu.Unlock()
 	if c == nil {
 		return
@@ -305,7 +310,8 @@ func stateMessage(roster []sfu.Member) Message {
 		for j, t := range m.Tracks {
 			tracks[j] = Track{TrackID: t.ID, StreamID: m.ID, Kind: t.Kind}
 		}
-		members[i] = Member{ParticipantID: m.ID, Context: m.Context, Muted: m.Muted, Reconnecting: m.Away, Tracks: tracks}
+		members[i] = Member{ParticipantID: m.ID, Context: m.Context, Muted: m.Muted, Reconnecting: m.Away, SelfMutedAudio: m.SelfMutedAudio,
+			SelfMutedVideo: m.SelfMutedVideo, ScreenTrackID: m.Screen, Tracks: tracks}
 	}
 	return Message{Type: TypeState, Participants: &members}
 }
@@ -374,12 +380,61 @@ func (h *Handler) handle(c *conn, p *sfu.Participant, m Message) error {
 		if msg := h.trackSettings(p, m); msg != "" {
 			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: msg})
 		}
+	case TypeSelfMute:
+		if (m.Kind != "audio" && m.Kind != "video") || m.Muted == nil {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: `self_mute needs kind "audio" or "video" and muted true or false`})
+			return nil
+		}
+		p.SetSelfMuted(m.Kind, *m.Muted)
+	case TypeScreenShare:
+		if len(m.TrackID) > maxTrackIDLen {
+			c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: fmt.Sprintf("screen_share: track_id is over %d bytes", maxTrackIDLen)})
+			return nil
+		}
+		screen := ""
+		if m.TrackID != "" {
+			screen = p.ID() + "-video-" + m.TrackID
+		}
+		p.SetScreen(screen)
+	case TypeChat:
+		h.chat(c, p, m.Text)
 	case TypeJoin:
 		c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: "already joined"})
 	default:
 		c.send(Message{Type: TypeError, Code: CodeUnknownType, Message: fmt.Sprintf("unknown message type %q", m.Type)})
 	}
 	return nil
+}
+
+// Chat limits: the length of a message, and how fast one participant may
+// send them (a burst, then one a second).
+const (
+	maxChatRunes  = 1000
+	chatBurst     = 5
+	chatPerSecond = 1
+	maxTrackIDLen = 256
+)
+
+// chat relays a chat message to the room, within its length and the
+// participant's rate; nothing is stored.
+func (h *Handler) chat(c *conn, p *sfu.Participant, text string) {
+	n := utf8.RuneCountInString(strings.TrimSpace(text))
+	if n == 0 || n > maxChatRunes {
+		c.send(Message{Type: TypeError, Code: CodeBadMessage, Message: fmt.Sprintf("chat needs a text of 1 to %d characters", maxChatRunes)})
+		return
+	}
+	h.mu.Lock()
+	lim := h.chatLimits[p.ID()]
+	if lim == nil {
+		lim = rate.NewLimiter(chatPerSecond, chatBurst)
+		h.chatLimits[p.ID()] = lim
+	}
+	h.mu.Unlock()
+	if !lim.Allow() {
+		c.send(Message{Type: TypeError, Code: CodeRateLimited, Message: "chat messages are sent too fast; this one was not sent"})
+		return
+	}
+	p.Chat(text, time.Now())
 }
 
 // trackSettings applies a track_settings message; it returns what is
@@ -416,6 +471,13 @@ func (h *Handler) events(c *conn) func(sfu.Event) {
 			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID})
 		case sfu.EventRenegotiationError:
 			c.send(Message{Type: TypeError, Code: CodeNegotiation, Message: ev.Reason})
+		case sfu.EventSelfMuted:
+			muted := ev.Muted
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Kind: ev.Kind, Muted: &muted})
+		case sfu.EventScreenShare:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, TrackID: ev.TrackID})
+		case sfu.EventChat:
+			c.send(Message{Type: ev.Type, ParticipantID: ev.ParticipantID, Text: ev.Text, SentAt: ev.At.UTC().Format(time.RFC3339Nano)})
 		case sfu.EventSpeakers:
 			speakers := ev.Speakers
 			c.send(Message{Type: ev.Type, Speakers: &speakers})

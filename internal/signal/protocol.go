@@ -53,6 +53,13 @@ type Message struct {
 	// redirect: the signaling URL to join at instead.
 	URL string `json:"url,omitempty"`
 
+	// self_mute (client) and self_muted (server): Kind audio or video,
+	// turned off (true) or on.
+	Muted *bool `json:"muted,omitempty"`
+	// chat: the message; SentAt (server) when the server relayed it.
+	Text   string `json:"text,omitempty"`
+	SentAt string `json:"sent_at,omitempty"`
+
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -64,8 +71,13 @@ type Member struct {
 	Context       string `json:"context"`
 	Muted         bool   `json:"muted"`
 	// Reconnecting: its connection dropped and it may come back.
-	Reconnecting bool    `json:"reconnecting"`
-	Tracks       []Track `json:"tracks"`
+	Reconnecting bool `json:"reconnecting"`
+	// SelfMutedAudio and SelfMutedVideo: it turned its microphone or its
+	// camera off itself. ScreenTrackID is its screen share, if any.
+	SelfMutedAudio bool    `json:"self_muted_audio"`
+	SelfMutedVideo bool    `json:"self_muted_video"`
+	ScreenTrackID  string  `json:"screen_track_id,omitempty"`
+	Tracks         []Track `json:"tracks"`
 }
 
 // Track is a track a member publishes.
@@ -85,6 +97,12 @@ const (
 	TypePing      = "ping"
 	// TypeTrackSettings says how a remote video is shown.
 	TypeTrackSettings = "track_settings"
+	// TypeSelfMute: the client turned its microphone or camera off or on.
+	TypeSelfMute = "self_mute"
+	// TypeScreenShare: which of the client's video tracks is a screen.
+	TypeScreenShare = "screen_share"
+	// TypeChat: a chat message to the room (also what the server relays).
+	TypeChat = "chat"
 )
 
 // maxVideoSide bounds width and height in track_settings.
@@ -118,4 +136,6 @@ const (
 	// CodeKicked: the token or meeting link was used by someone kicked
 	// from the room a short while ago.
 	CodeKicked = "kicked"
+	// CodeRateLimited: chat messages sent faster than the server relays.
+	CodeRateLimited = "rate_limited"
 )
