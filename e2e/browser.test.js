@@ -101,7 +101,9 @@ describe('meeting page in headless Chromium', () => {
     const page = await openPage('erin', { denied: true });
     t.after(() => page.context().close());
     await joinPage(page, room, 'erin');
-    assert.match(await status(page), /Your camera and microphone are blocked: allow them in the browser \(the camera icon in the address bar\) and join again/);
+    await eventually('the page says the camera and microphone are blocked', async () =>
+      /Your camera and microphone are blocked: allow them in the browser \(the camera icon in the address bar\) and join again/.test(await status(page)),
+    JOIN_DEADLINE_MS, 100);
     const said = await page.evaluate(() => window.roomsd.deviceProblem);
     assert.equal(said, 'denied');
   });
@@ -133,7 +135,7 @@ describe('meeting page in headless Chromium', () => {
     const pages = {
       camera: await openPage('camera'),
       thumb: await openPage('thumb', { watchOnly: true, viewport: { width: 240, height: 400 } }),
-      large: await openPage('large', { watchOnly: true, viewport: { width: 1280, height: 720 } }),
+      large: await openPage('large', { watchOnly: true, viewport: { width: 1920, height: 1080 } }),
     };
     t.after(() => Promise.all(Object.values(pages).map((p) => p.context().close())));
     try {
@@ -159,7 +161,7 @@ describe('meeting page in headless Chromium', () => {
         250,
       );
       // The thumbnail's window grows: it moves up to the high layer.
-      await pages.thumb.setViewportSize({ width: 1280, height: 720 });
+      await pages.thumb.setViewportSize({ width: 1920, height: 1080 });
       await eventually('the enlarged window decodes the high layer', async () => (await size(pages.thumb)).width > 640, MEDIA_DEADLINE_MS, 250);
     } catch (err) {
       err.message += `\n${await diag(pages)}`;

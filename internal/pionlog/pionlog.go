@@ -28,23 +28,22 @@ func (l leveled) at(level slog.Level, msg string) {
 	}
 }
 
-func (l leveled) Trace(msg string) { l.at(slog.LevelDebug-4, msg) }
-func (l leveled) Tracef(format string, args ...any) {
-	l.at(slog.LevelDebug-4, fmt.Sprintf(format, args...))
+// atf formats only when the level is on: pion passes its own live objects
+// to its debug lines, and formatting them when nobody reads the line
+// would read them while pion's other goroutines change them.
+func (l leveled) atf(level slog.Level, format string, args []any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
 }
-func (l leveled) Debug(msg string) { l.at(slog.LevelDebug, msg) }
-func (l leveled) Debugf(format string, args ...any) {
-	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
-}
-func (l leveled) Info(msg string) { l.at(slog.LevelDebug, msg) }
-func (l leveled) Infof(format string, args ...any) {
-	l.at(slog.LevelDebug, fmt.Sprintf(format, args...))
-}
-func (l leveled) Warn(msg string) { l.at(slog.LevelWarn, msg) }
-func (l leveled) Warnf(format string, args ...any) {
-	l.at(slog.LevelWarn, fmt.Sprintf(format, args...))
-}
-func (l leveled) Error(msg string) { l.at(slog.LevelError, msg) }
-func (l leveled) Errorf(format string, args ...any) {
-	l.at(slog.LevelError, fmt.Sprintf(format, args...))
-}
+
+func (l leveled) Trace(msg string)                  { l.at(slog.LevelDebug-4, msg) }
+func (l leveled) Tracef(format string, args ...any) { l.atf(slog.LevelDebug-4, format, args) }
+func (l leveled) Debug(msg string)                  { l.at(slog.LevelDebug, msg) }
+func (l leveled) Debugf(format string, args ...any) { l.atf(slog.LevelDebug, format, args) }
+func (l leveled) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
+func (l leveled) Infof(format string, args ...any)  { l.atf(slog.LevelDebug, format, args) }
+func (l leveled) Warn(msg string)                   { l.at(slog.LevelWarn, msg) }
+func (l leveled) Warnf(format string, args ...any)  { l.atf(slog.LevelWarn, format, args) }
+func (l leveled) Error(msg string)                  { l.at(slog.LevelError, msg) }
+func (l leveled) Errorf(format string, args ...any) { l.atf(slog.LevelError, format, args) }

@@ -14,7 +14,19 @@ const form = $('join');
 const statusLine = $('status');
 const grid = $('grid');
 const leaveButton = $('leave');
+const controls = $('controls');
+const stage = $('stage');
+const roomEl = $('room');
+const micButton = $('mic');
+const camButton = $('cam');
+const shareButton = $('share');
+const chatButton = $('chat-toggle');
+const speakerButton = $('speaker-view');
+const chatPanel = $('chat');
+const chatList = $('messages');
+const chatForm = $('chat-form');
 const self = { el: $('self'), video: $('self').querySelector('video') };
+self.el.dataset.name = 'You';
 
 const tiles = new Map(); // remote participant id → { el, video, caption, name, videoTrack, visible, sent }
 const owners = new Map(); // remote track id → participant id
@@ -26,6 +38,13 @@ let queue = Promise.resolve(); // server messages are handled one at a time
 let target = null; // { url, token, name } of the meeting joined, for rejoining it
 let retry = null; // { attempts } while joining again after a lost connection
 let resuming = null; // { started, attempts } while resuming after a dropped connection
+const senders = {}; // kind → the RTCRtpSender of the local microphone or camera
+let screen = null; // { track, sender } while this page shares its screen
+const screens = new Map(); // remote participant id → the track id of its screen
+const remoteTracks = new Map(); // remote track id → MediaStreamTrack
+let pinned = null; // the participant id shown large, or null
+let wantOffer = false; // a local offer is to be made once signaling is stable
+let offerFailures = 0; // local offers refused in a row
 
 const live = () => ['joining', 'joined', 'reconnecting', 'leaving'].includes(state.state);
 
@@ -39,6 +58,11 @@ const state = (window.roomsd = {
   roomId: null,
   connection: 'new', // the PeerConnection's connectionState
   rejoins: 0, // times the page joined again after losing its connection
+  micOn: true, // the page's own microphone and camera switches
+  camOn: true,
+  sharing: false, // this page shares its screen
+  chat: [], // chat messages heard: { from, text, sentAt }
+  speakerView: false,
   tokenRefreshes: 0, // times its token was renewed during the meeting
   get pc() { return pc; },
   remotes: () => [...tiles.keys()],
@@ -136,6 +160,148 @@ form.addEventListener('submit', (e) => {
   join().catch((err) => finish('error', `Could not join: ${err.message || err}`));
 });
 leaveButton.addEventListener('click', leave);
+micButton.addEventListener('click', () => setMic(!state.micOn));
+camButton.addEventListener('click', () => setCam(!state.camOn));
+shareButton.addEventListener('click', () => (screen ? stopShare() : startShare()));
+chatButton.addEventListener('click', () => showChat(chatPanel.hidden));
+speakerButton.addEventListener('click', () => {
+  state.speakerView = !state.speakerView;
+  speakerButton.setAttribute('aria-pressed', String(state.speakerView));
+  arrange();
+});
+chatForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = chatForm.elements.text.value.trim();
+  if (!text) return;
+  send({ type: 'chat', text });
+  chatForm.elements.text.value = '';
+});
+new ResizeObserver(() => arrange()).observe(roomEl);
+
+// setMic and setCam switch the page's own microphone and camera: off,
+// the track is taken off its sender (nothing is sent, not even silence
+// or black frames) and the others are told.
+async function setMic(on) { await setDevice('audio', on); }
+async function setCam(on) { await setDevice('video', on); }
+
+async function setDevice(kind, on) {
+  const track = local && (kind === 'audio' ? local.getAudioTracks() : local.getVideoTracks())[0];
+  if (kind === 'audio') state.micOn = on; else state.camOn = on;
+  const button = kind === 'audio' ? micButton : camButton;
+  button.setAttribute('aria-pressed', String(!on));
+  button.textContent = kind === 'audio' ? (on ? 'Mute microphone' : 'Unmute microphone') : (on ? 'Turn camera off' : 'Turn camera on');
+  self.el.classList.toggle(kind === 'audio' ? 'mic-off' : 'cam-off', !on);
+  if (senders[kind] && track) await switchSender(senders[kind], on ? track : null);
+  send({ type: 'self_mute', kind, muted: !on });
+}
+
+// switchSender puts a track on a sender, or none; with none, its
+// encodings are stopped too, or the browser keeps sending padding to probe
+// the link.
+async function switchSender(sender, track) {
+  await sender.replaceTrack(track).catch(() => {});
+  const params = sender.getParameters();
+  if (!params.encodings || !params.encodings.length) return;
+  for (const e of params.encodings) e.active = Boolean(track);
+  await sender.setParameters(params).catch(() => {});
+}
+
+// startShare publishes the screen as a second video, which the others
+// show large; stopShare takes it back.
+async function startShare() {
+  if (!pc || !navigator.mediaDevices.getDisplayMedia) return say('This browser cannot share its screen.');
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch {
+    return say('Screen sharing was not started.');
+  }
+  const track = stream.getVideoTracks()[0];
+  const { sender } = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  screen = { track, sender };
+  track.onended = () => stopShare();
+  state.sharing = true;
+  shareButton.setAttribute('aria-pressed', 'true');
+  shareButton.textContent = 'Stop sharing';
+  send({ type: 'screen_share', track_id: track.id });
+  offerChange();
+}
+
+function stopShare() {
+  if (!screen) return;
+  const s = screen;
+  screen = null;
+  s.track.stop();
+  if (pc) { try { pc.removeTrack(s.sender); } catch { /* closed */ } }
+  state.sharing = false;
+  shareButton.setAttribute('aria-pressed', 'false');
+  shareButton.textContent = 'Share screen';
+  send({ type: 'screen_share', track_id: '' });
+  offerChange();
+}
+
+// offerChange offers what the page now publishes, in turn with the
+// server's messages; if a server offer crosses it, the page answers that
+// first and offers again (the page is the polite peer).
+function offerChange() {
+  wantOffer = true;
+  queue = queue.then(makeOffer).catch((err) => say(`Could not change what you send: ${err.message || err}`));
+}
+
+async function makeOffer() {
+  if (!pc || !wantOffer || pc.signalingState !== 'stable') return;
+  wantOffer = false;
+  await pc.setLocalDescription(await pc.createOffer());
+  send({ type: 'offer', sdp: pc.localDescription.sdp });
+}
+
+function showChat(open) {
+  chatPanel.hidden = !open;
+  chatButton.setAttribute('aria-pressed', String(open));
+  chatButton.classList.remove('unread');
+  if (open) chatForm.elements.text.focus();
+  arrange();
+}
+
+function heard(m) {
+  const from = m.participant_id === state.participantId ? 'You' : (tiles.get(m.participant_id)?.name || `Guest ${m.participant_id.slice(-4)}`);
+  state.chat.push({ from, text: m.text, sentAt: m.sent_at });
+  const li = document.createElement('li');
+  const who = document.createElement('b');
+  who.textContent = `${from}: `;
+  li.append(who, document.createTextNode(m.text));
+  chatList.append(li);
+  li.scrollIntoView({ block: 'end' });
+  if (chatPanel.hidden) chatButton.classList.add('unread');
+}
+
+// arrange lays the tiles out: a screen share, or a pinned tile, or the
+// active speaker in speaker view, is shown large (the stage) and the rest
+// in a strip; otherwise every tile is in a grid sized to fill the space
+// at the video's aspect ratio.
+function arrange() {
+  let star = null;
+  for (const [id, t] of tiles) if (t.screen) star = id;
+  if (!star && pinned && tiles.has(pinned)) star = pinned;
+  if (!star && state.speakerView && state.speakers[0] && tiles.has(state.speakers[0])) star = state.speakers[0];
+  for (const el of [...stage.children]) if (el.dataset.participant !== star) grid.append(el);
+  if (star && tiles.get(star).el.parentElement !== stage) stage.append(tiles.get(star).el);
+  stage.hidden = !star;
+  roomEl.classList.toggle('staged', Boolean(star));
+  // The grid: the number of columns that gives the largest 16:9 tiles.
+  const phone = window.matchMedia('(max-width: 600px)').matches;
+  const inGrid = [...grid.children].filter((el) => !el.hidden && !(phone && el === self.el));
+  const gap = 8;
+  const W = grid.clientWidth;
+  const H = grid.clientHeight;
+  let best = 160;
+  for (let cols = 1; cols <= Math.max(1, inGrid.length); cols++) {
+    const rows = Math.ceil(inGrid.length / cols);
+    const w = Math.min((W - gap * (cols - 1)) / cols, ((H - gap * (rows - 1)) / rows) * 16 / 9);
+    if (w > best) best = w;
+  }
+  grid.style.setProperty('--tile-w', `${Math.floor(best)}px`);
+}
 window.addEventListener('pagehide', () => send({ type: 'leave' }));
 
 async function join() {
@@ -153,7 +319,6 @@ async function join() {
   }
   if (!room || !token) return say('A room id and a token are needed.');
   form.hidden = true;
-  leaveButton.hidden = false;
   setState('joining', 'Starting camera and microphone…');
   local = await capture();
   if (state.state !== 'joining') return stopLocal(); // left meanwhile
@@ -204,6 +369,9 @@ function lost(why = 'Connection lost; joining again…') {
   if (pc) { pc.close(); pc = null; }
   for (const id of [...tiles.keys()]) drop(id);
   owners.clear();
+  remoteTracks.clear();
+  screens.clear();
+  endShare();
   early = [];
   retry = retry || { attempts: 0, why };
   if (retry.attempts >= 27) {
@@ -319,6 +487,11 @@ async function handle(m) {
         const t = tile(x.participant_id, x.context);
         t.el.classList.toggle('muted', x.muted);
         t.el.classList.toggle('reconnecting', x.reconnecting);
+        t.el.classList.toggle('mic-off', x.self_muted_audio);
+        t.el.classList.toggle('cam-off', x.self_muted_video);
+        if (x.screen_track_id) screens.set(x.participant_id, x.screen_track_id);
+        else screens.delete(x.participant_id);
+        placeAll(x.participant_id);
       }
       return count();
     }
@@ -329,13 +502,29 @@ async function handle(m) {
       return;
     }
     case 'answer':
+      offerFailures = 0;
       await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
-      return flush();
+      await flush();
+      return makeOffer(); // a change made while the offer was out
     case 'offer':
+      // A local offer crossing it is rolled back by the browser, and made
+      // again once this one is answered.
+      if (pc.signalingState === 'have-local-offer') wantOffer = true;
       await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
       await flush();
       await pc.setLocalDescription(await pc.createAnswer());
-      return send({ type: 'answer', sdp: pc.localDescription.sdp });
+      send({ type: 'answer', sdp: pc.localDescription.sdp });
+      return makeOffer();
+    case 'self_muted': {
+      const t = tiles.get(m.participant_id);
+      if (t) t.el.classList.toggle(m.kind === 'audio' ? 'mic-off' : 'cam-off', Boolean(m.muted));
+      return;
+    }
+    case 'screen_share':
+      if (m.track_id) screens.set(m.participant_id, m.track_id);
+      else screens.delete(m.participant_id);
+      return placeAll(m.participant_id);
+    case 'chat': return heard(m);
     case 'candidate':
       if (!m.candidate) return;
       if (pc && pc.remoteDescription) return addCandidate(m.candidate);
@@ -346,16 +535,23 @@ async function handle(m) {
       return count();
     case 'participant_left':
       drop(m.participant_id);
+      drop(`${m.participant_id}#screen`);
+      screens.delete(m.participant_id);
+      arrange();
       return count();
     case 'track_published': {
-      const t = tile(m.participant_id);
       if (m.kind === 'video') {
+        const t = screens.get(m.participant_id) === m.track_id ? screenTile(m.participant_id) : tile(m.participant_id);
         t.videoTrack = m.track_id;
         t.sent = '';
         report(t);
       }
       return;
     }
+    case 'track_unpublished':
+      remoteTracks.delete(m.track_id);
+      if (screens.get(m.participant_id) === m.track_id) drop(`${m.participant_id}#screen`);
+      return arrange();
     case 'muted':
     case 'unmuted': {
       const t = m.participant_id === state.participantId ? self : tiles.get(m.participant_id);
@@ -371,6 +567,7 @@ async function handle(m) {
         t.el.classList.toggle('dominant', ids[0] === id);
       }
       state.speakers = ids;
+      if (state.speakerView) arrange();
       return;
     }
     case 'kicked': return finish('kicked', 'You were removed from this meeting.');
@@ -384,6 +581,16 @@ async function handle(m) {
       if (m.reason === 'server_shutdown' && state.state === 'joined') return lost('The server is restarting; joining again when it is back…');
       return finish('disconnected', m.reason === 'room_deleted' ? 'The meeting was deleted: it is over.' : 'You were disconnected from the meeting.');
     case 'error':
+      if (m.code === 'negotiation_failed' && pc && state.state === 'joined') {
+        // The server's offer crossed ours and it refused ours: take ours
+        // back (unless answering its offer did already) and offer again
+        // once signaling is stable.
+        if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+        if (++offerFailures > 3) return say(`The server did not accept what this page sends: ${m.message}`);
+        wantOffer = true;
+        return makeOffer();
+      }
+      if (m.code === 'rate_limited') return say('Chat messages were sent too fast: the last one was not sent.');
       // The server no longer holds us (the grace period passed): join afresh.
       if (state.state === 'reconnecting' && m.code === 'not_found') return lost();
       if (state.state === 'joining' && !pc) return finish('error', refusal(m));
@@ -434,8 +641,16 @@ async function joined(m) {
     // size); the server gives each viewer the one that fits its window
     // and its link. The browser drops the ones its uplink cannot carry.
     if (t.kind === 'video') init.sendEncodings = SIMULCAST;
-    pc.addTransceiver(t, init);
+    senders[t.kind] = pc.addTransceiver(t, init).sender;
+    const on = t.kind === 'audio' ? state.micOn : state.camOn;
+    if (!on) {
+      await switchSender(senders[t.kind], null);
+      send({ type: 'self_mute', kind: t.kind, muted: true });
+    }
   }
+  controls.hidden = false;
+  micButton.disabled = !tracks.some((t) => t.kind === 'audio');
+  camButton.disabled = !tracks.some((t) => t.kind === 'video');
   // An offer needs something in it: a data channel when nothing is published.
   if (!tracks.length) pc.createDataChannel('roomsd');
   await pc.setLocalDescription(await pc.createOffer());
@@ -456,7 +671,7 @@ async function flush() {
 
 function count() {
   if (state.state !== 'joined') return;
-  const n = tiles.size;
+  const n = [...tiles.values()].filter((t) => !t.screen).length;
   const media = state.connection === 'connected' ? '' : ' (connecting media…)';
   // Blocked devices stay said: the others neither see nor hear this page.
   const blocked = state.deviceProblem === 'denied' ? ' Your camera and microphone are blocked: allow them in the browser (the camera icon in the address bar) and join again to be seen and heard.' : '';
@@ -512,24 +727,76 @@ function tile(id, name) {
     video.autoplay = true;
     video.playsInline = true;
     const caption = document.createElement('figcaption');
-    el.append(video, caption);
+    const quality = document.createElement('span');
+    quality.className = 'quality';
+    quality.setAttribute('role', 'img');
+    quality.setAttribute('aria-label', 'connection: measuring');
+    el.append(video, caption, quality);
+    // Click, or Enter on a focused tile, shows it large (again: back).
+    el.tabIndex = 0;
+    const pin = () => { pinned = pinned === id ? null : id; arrange(); };
+    el.addEventListener('click', pin);
+    el.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pin(); } });
     grid.append(el);
-    t = { el, video, caption, name: '', videoTrack: null, visible: true, sent: '' };
+    t = { el, video, caption, quality, name: '', videoTrack: null, visible: true, sent: '', tracks: [] };
     tiles.set(id, t);
     sizes.observe(el);
     seen.observe(el);
+    arrange();
   }
   if (name) t.name = name;
-  t.caption.textContent = t.name || `Guest ${id.slice(-4)}`;
+  const shown = t.name || `Guest ${id.slice(-4)}`;
+  t.caption.textContent = shown;
+  t.el.dataset.name = shown;
+  t.el.setAttribute('aria-label', `${shown}: press Enter to show large`);
   return t;
 }
 
-// attach shows a received track in its publisher's tile.
+// screenTile is the tile of a participant's screen share.
+function screenTile(pid) {
+  const owner = tile(pid);
+  const t = tile(`${pid}#screen`, `${owner.name || `Guest ${pid.slice(-4)}`}'s screen`);
+  t.screen = true;
+  t.el.classList.add('screen');
+  return t;
+}
+
+// placeAll puts each of a participant's received tracks in its tile: its
+// screen share in the screen tile, the rest in its own.
+function placeAll(pid) {
+  for (const [id, track] of remoteTracks) if (owners.get(id) === pid) place(pid, track);
+  if (!screens.has(pid)) drop(`${pid}#screen`);
+  arrange();
+}
+
+function place(pid, track) {
+  const isScreen = track.kind === 'video' && screens.get(pid) === track.id;
+  const t = isScreen ? screenTile(pid) : tile(pid);
+  for (const other of [tiles.get(pid), tiles.get(`${pid}#screen`)]) {
+    if (other && other !== t && other.tracks.includes(track)) {
+      other.tracks = other.tracks.filter((x) => x !== track);
+      other.video.srcObject = new MediaStream(other.tracks);
+    }
+  }
+  if (!t.tracks.includes(track)) {
+    // One video per tile: a new one replaces the last.
+    t.tracks = t.tracks.filter((x) => track.kind !== 'video' || x.kind !== 'video').concat(track);
+    t.video.srcObject = new MediaStream(t.tracks);
+    play(t);
+  }
+  if (isScreen) arrange();
+}
+
+// attach shows a received track in its publisher's tile (the stream id is
+// the publisher's participant id), or in its screen tile.
 function attach(e) {
-  const stream = e.streams[0] || new MediaStream([e.track]);
-  const t = tile(stream.id);
-  owners.set(e.track.id, stream.id);
-  if (t.video.srcObject !== stream) t.video.srcObject = stream;
+  const pid = e.streams[0] ? e.streams[0].id : e.track.id;
+  owners.set(e.track.id, pid);
+  remoteTracks.set(e.track.id, e.track);
+  place(pid, e.track);
+}
+
+function play(t) {
   t.video.play().catch(() => {
     // Autoplay with sound was refused: play muted until a click.
     t.video.muted = true;
@@ -547,6 +814,7 @@ function drop(id) {
   t.video.srcObject = null;
   t.el.remove();
   tiles.delete(id);
+  if (pinned === id) pinned = null;
 }
 
 function leave() {
@@ -565,15 +833,31 @@ function finish(name, text) {
   clearTimeout(refreshTimer);
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   if (pc) { pc.close(); pc = null; }
+  endShare();
   stopLocal();
   for (const id of [...tiles.keys()]) drop(id);
   owners.clear();
+  remoteTracks.clear();
+  screens.clear();
   early = [];
   self.el.hidden = true;
-  self.el.classList.remove('muted');
+  self.el.classList.remove('muted', 'mic-off', 'cam-off');
   self.video.srcObject = null;
-  leaveButton.hidden = true;
+  controls.hidden = true;
+  chatPanel.hidden = true;
+  stage.hidden = true;
+  roomEl.classList.remove('staged');
   form.hidden = false;
+}
+
+// endShare forgets a screen share whose connection is gone.
+function endShare() {
+  if (!screen) return;
+  screen.track.stop();
+  screen = null;
+  state.sharing = false;
+  shareButton.setAttribute('aria-pressed', 'false');
+  shareButton.textContent = 'Share screen';
 }
 
 function stopLocal() {
@@ -584,7 +868,7 @@ function stopLocal() {
 // stats sums, per remote participant, the video frames decoded and the
 // audio packets received, and gives the size of the frames received.
 async function stats() {
-  const out = { framesDecoded: 0, byParticipant: {}, audioPackets: {}, frameWidth: {}, frameHeight: {} };
+  const out = { framesDecoded: 0, byParticipant: {}, audioPackets: {}, frameWidth: {}, frameHeight: {}, screenFrames: {}, audioBytesSent: 0, videoBytesSent: 0 };
   if (!pc) return out;
   for (const r of pc.getReceivers()) {
     const owner = r.track && owners.get(r.track.id);
@@ -597,9 +881,52 @@ async function stats() {
         out.frameHeight[owner] = s.frameHeight;
       }
       if (s.kind !== 'video' || !s.framesDecoded) return;
+      if (screens.get(owner) === r.track.id) {
+        out.screenFrames[owner] = (out.screenFrames[owner] || 0) + s.framesDecoded;
+        return;
+      }
       out.framesDecoded += s.framesDecoded;
       out.byParticipant[owner] = (out.byParticipant[owner] || 0) + s.framesDecoded;
     });
   }
+  // What this page sends, for tests that check a switch stops it.
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== 'outbound-rtp') return;
+    if (s.kind === 'audio') out.audioBytesSent += s.bytesSent || 0;
+    if (s.kind === 'video') out.videoBytesSent += s.bytesSent || 0;
+  });
   return out;
 }
+
+// Each remote tile's connection quality, from what its tracks report
+// (loss, jitter, freezes) over the last two seconds: good, fair or poor.
+const qualityPrev = new Map(); // track id → { lost, received, freezes }
+setInterval(async () => {
+  if (!pc || state.state !== 'joined') return;
+  const per = new Map(); // participant id → { lost, received, jitter, freezes }
+  for (const r of pc.getReceivers()) {
+    const owner = r.track && owners.get(r.track.id);
+    if (!owner) continue;
+    (await r.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const prev = qualityPrev.get(r.track.id) || { lost: 0, received: 0, freezes: 0 };
+      const now = { lost: s.packetsLost || 0, received: s.packetsReceived || 0, freezes: s.freezeCount || 0 };
+      qualityPrev.set(r.track.id, now);
+      const q = per.get(owner) || { lost: 0, received: 0, jitter: 0, freezes: 0 };
+      q.lost += Math.max(0, now.lost - prev.lost);
+      q.received += Math.max(0, now.received - prev.received);
+      q.freezes += Math.max(0, now.freezes - prev.freezes);
+      q.jitter = Math.max(q.jitter, s.jitter || 0);
+      per.set(owner, q);
+    });
+  }
+  for (const [id, q] of per) {
+    const t = tiles.get(id);
+    if (!t || !q.received) continue;
+    const loss = q.lost / (q.lost + q.received);
+    const level = loss < 0.02 && q.jitter < 0.03 && !q.freezes ? 'good' : loss < 0.08 && q.jitter < 0.1 ? 'fair' : 'poor';
+    t.el.dataset.quality = level;
+    t.quality.setAttribute('aria-label', `connection: ${level}`);
+    t.quality.title = `Connection ${level}: ${(loss * 100).toFixed(1)} % lost, ${Math.round(q.jitter * 1000)} ms jitter`;
+  }
+}, 2000);
