@@ -96,6 +96,30 @@ describe('meeting page in headless Chromium', () => {
     }
   });
 
+  it('says plainly that the meeting is full', async (t) => {
+    const room = (await client.rooms.create({ max_participants: 2 })).data;
+    // Two participants fill the room: roomsd bot, watching only.
+    const bot = spawn(ts.bin, ['bot', '--server', ts.baseURL, '--room', room.id, '--publish', 'none', '--count', '2', '--duration', '10m',
+      '--progress', '0'], { env: cleanEnv({ ROOMSD_API_KEY: ts.apiKey }), stdio: ['ignore', 'ignore', 'ignore'] });
+    t.after(async () => {
+      bot.kill('SIGTERM');
+      await waitExit(bot, STOP_DEADLINE_MS);
+    });
+    await eventually('the bots are in', async () => {
+      const r = (await client.rooms.retrieve(room.id)).data;
+      if (!r.active_session_id) return false;
+      const s = (await client.rooms.sessions.retrieve(r.active_session_id, { include_participants: true })).data;
+      return s.participants.filter((p) => !p.left_at).length === 2;
+    }, JOIN_DEADLINE_MS, 250);
+    const page = await openPage('frank', { watchOnly: true });
+    t.after(() => page.context().close());
+    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+    await page.goto(`${ts.rootURL}?${new URLSearchParams({ room: room.id, token })}`);
+    await page.click('button[type=submit]');
+    await page.waitForFunction(() => window.roomsd.state === 'error', null, { timeout: JOIN_DEADLINE_MS });
+    assert.match(await status(page), /^The meeting is full: it has as many participants as it allows\. Try again when someone leaves/);
+  });
+
   it('says what to do when the camera is blocked, and joins to watch and listen', async (t) => {
     const room = (await client.rooms.create({})).data;
     const page = await openPage('erin', { denied: true });

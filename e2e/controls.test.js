@@ -162,3 +162,45 @@ describe('meeting page controls', () => {
     });
   }
 });
+
+describe('the pre-join screen', () => {
+  const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
+  let browser;
+  let client;
+
+  before(async () => {
+    await ts.start();
+    client = ts.sdk();
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await ts.close();
+  });
+
+  it('previews the camera, lists the devices, remembers the choice, and joins with it', async (t) => {
+    const room = (await client.rooms.create({ unique_name: 'prejoin' })).data;
+    const context = await browser.newContext();
+    t.after(() => context.close());
+    const page = await context.newPage();
+    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+    const url = `${ts.rootURL}?${new URLSearchParams({ room: room.id, token, name: 'ann' })}`;
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('preview').srcObject?.getVideoTracks().length === 1, null, { timeout: JOIN_DEADLINE_MS });
+    const options = await page.evaluate(() => ({
+      mic: [...document.querySelectorAll('#mic-select option')].map((o) => o.value),
+      cam: [...document.querySelectorAll('#cam-select option')].map((o) => o.value),
+    }));
+    assert.ok(options.mic.length >= 1 && options.cam.length >= 1, `devices listed: ${JSON.stringify(options)}`);
+    const choice = options.mic[options.mic.length - 1];
+    await page.selectOption('#mic-select', choice);
+    await page.reload();
+    await page.waitForFunction(() => document.getElementById('preview').srcObject?.getAudioTracks().length === 1, null, { timeout: JOIN_DEADLINE_MS });
+    assert.equal(await page.inputValue('#mic-select'), choice, 'the microphone chosen is remembered');
+    await page.click('#join button[type=submit]');
+    await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+    const used = await page.evaluate(() => window.roomsd.pc.getSenders().find((s) => s.track?.kind === 'audio')?.track.getSettings().deviceId);
+    assert.equal(used, choice, 'the meeting uses the chosen microphone');
+  });
+});

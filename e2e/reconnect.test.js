@@ -6,8 +6,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import path from 'node:path';
 import { launchChromium } from './chromium.js';
-import { TestServer, eventually } from './server.js';
+import { STOP_DEADLINE_MS, TestServer, eventually, startServer, waitExit } from './server.js';
 
 const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
@@ -89,5 +90,48 @@ describe('a dropped connection in the page', () => {
     await eventually('far\'s video keeps coming', async () => (await frames(near.page, far.id)) > before + 30, MEDIA_DEADLINE_MS, 250);
     const p = (await client.roomParticipants.retrieve(far.id)).data;
     assert.equal(p.left_at, null, 'far never left');
+  });
+});
+
+describe('a server that restarts', () => {
+  const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
+  let browser;
+  let client;
+  let again;
+
+  before(async () => {
+    await ts.start();
+    client = ts.sdk();
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (again && again.child.exitCode === null) {
+      again.child.kill('SIGKILL');
+      await waitExit(again.child, STOP_DEADLINE_MS).catch(() => {});
+    }
+    await ts.close();
+  });
+
+  it('tells the page why, and the page joins again once the server is back', async (t) => {
+    const room = (await client.rooms.create({ unique_name: 'restart' })).data;
+    const context = await browser.newContext();
+    t.after(() => context.close());
+    const page = await context.newPage();
+    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+    await page.goto(`${ts.rootURL}?${new URLSearchParams({ room: room.id, token, name: 'stays' })}`);
+    await page.click('#join button[type=submit]');
+    await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+    const first = await page.evaluate(() => window.roomsd.participantId);
+    const { code } = await ts.terminate();
+    assert.equal(code, 0);
+    await eventually('the page says the server is restarting', async () =>
+      /The server is restarting; joining again when it is back/.test(await page.locator('#status').textContent()), JOIN_DEADLINE_MS, 100);
+    // The same server again, on the same address and database.
+    again = await startServer(ts.bin, { dbPath: ts.dbPath, apiKey: ts.apiKey, cwd: ts.dir,
+      env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_ADDR: new URL(ts.rootURL).host, ROOMSD_DATA_DIR: path.join(ts.dir, 'roomsd-data') } });
+    await page.waitForFunction(() => window.roomsd.state === 'joined' && window.roomsd.rejoins === 1, null, { timeout: MEDIA_DEADLINE_MS });
+    assert.notEqual(await page.evaluate(() => window.roomsd.participantId), first, 'a new participant in the room\'s next session');
   });
 });

@@ -105,6 +105,60 @@ if (link) {
   }).catch((err) => say(err.message));
 }
 
+// The pre-join screen: a preview of the camera, and the choice of
+// microphone, camera and speaker, remembered in this browser.
+const preview = $('preview');
+const devicesBox = $('devices');
+const pick = { audioinput: $('mic-select'), videoinput: $('cam-select'), audiooutput: $('speaker-select') };
+const canPickSpeaker = 'setSinkId' in HTMLMediaElement.prototype;
+if (!canPickSpeaker) $('speaker-label').hidden = true;
+let previewing = null; // the preview's MediaStream: it becomes the meeting's
+
+function remembered() {
+  try { return JSON.parse(localStorage.getItem('roomsd.devices') || '{}'); } catch { return {}; }
+}
+
+async function startPreview() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !navigator.mediaDevices.enumerateDevices) return;
+  const want = remembered();
+  if (previewing) for (const t of previewing.getTracks()) t.stop();
+  previewing = null;
+  const video = { width: { ideal: 1280 }, height: { ideal: 720 } };
+  if (want.videoinput) video.deviceId = { exact: want.videoinput };
+  try {
+    previewing = await navigator.mediaDevices.getUserMedia({ audio: want.audioinput ? { deviceId: { exact: want.audioinput } } : true, video });
+  } catch {
+    return; // join asks again, and says why if it cannot have them
+  }
+  preview.srcObject = previewing;
+  preview.hidden = false;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [kind, select] of Object.entries(pick)) {
+    select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
+    const inUse = kind === 'audioinput' ? previewing.getAudioTracks()[0] : kind === 'videoinput' ? previewing.getVideoTracks()[0] : null;
+    select.value = (inUse && inUse.getSettings().deviceId) || want[kind] || select.value;
+  }
+  devicesBox.hidden = false;
+}
+
+for (const [kind, select] of Object.entries(pick)) {
+  select.addEventListener('change', () => {
+    const want = remembered();
+    want[kind] = select.value;
+    localStorage.setItem('roomsd.devices', JSON.stringify(want));
+    if (kind === 'audiooutput') return speakerTo(select.value);
+    startPreview();
+  });
+}
+
+// speakerTo plays every remote tile through the chosen speaker.
+function speakerTo(id) {
+  if (!canPickSpeaker || !id) return;
+  for (const t of tiles.values()) t.video.setSinkId(id).catch(() => {});
+}
+
+startPreview();
+
 // openLink exchanges the meeting link for a fresh client token; its
 // errors are the server's plain words.
 async function openLink() {
@@ -320,7 +374,10 @@ async function join() {
   if (!room || !token) return say('A room id and a token are needed.');
   form.hidden = true;
   setState('joining', 'Starting camera and microphone…');
-  local = await capture();
+  // The preview's camera and microphone, as chosen; else ask now.
+  local = previewing || await capture();
+  previewing = null;
+  preview.srcObject = null;
   if (state.state !== 'joining') return stopLocal(); // left meanwhile
   if (local) {
     self.el.querySelector('figcaption').textContent = name ? `You (${name})` : 'You';
@@ -739,6 +796,7 @@ function tile(id, name) {
     el.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pin(); } });
     grid.append(el);
     t = { el, video, caption, quality, name: '', videoTrack: null, visible: true, sent: '', tracks: [] };
+    if (canPickSpeaker && remembered().audiooutput) video.setSinkId(remembered().audiooutput).catch(() => {});
     tiles.set(id, t);
     sizes.observe(el);
     seen.observe(el);
@@ -845,6 +903,7 @@ function finish(name, text) {
   self.video.srcObject = null;
   controls.hidden = true;
   chatPanel.hidden = true;
+  preview.hidden = true;
   stage.hidden = true;
   roomEl.classList.remove('staged');
   form.hidden = false;
