@@ -530,18 +530,30 @@ func TestBotRejoinsThroughSurvivor(t *testing.T) {
 		}
 		return *room.Data.ActiveSessionID, n
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("bot log:\n%s", logs)
+		}
+	}()
+	line := regexp.MustCompile(`snapshot t=\S+ connected=(\d+)/2 failed=(\d+) packets=(\d+)`)
+	connected := func() bool {
+		snapshot <- struct{}{}
+		m := line.FindAllStringSubmatch(logs.String(), -1)
+		return len(m) > 0 && m[len(m)-1][1] == "2"
+	}
 	var first string
-	testutil.Eventually(t, 60*time.Second, "both bots in a's session", func() bool {
+	// Both in a's session with their media connected before a dies, so
+	// that what follows is their rejoin, not a first connection cut short.
+	testutil.Eventually(t, 60*time.Second, "both bots in a's session, media connected", func() bool {
 		s, n := present(b)
 		first = s
-		return n == 2
+		return n == 2 && connected()
 	})
 	a.Kill(t)
-	testutil.Eventually(t, 60*time.Second, "both bots rejoined, in a new session", func() bool {
+	testutil.Eventually(t, 2*time.Minute, "both bots rejoined, in a new session", func() bool {
 		s, n := present(b)
 		return s != "" && s != first && n == 2
 	})
-	line := regexp.MustCompile(`snapshot t=\S+ connected=(\d+)/2 failed=(\d+) packets=(\d+)`)
 	testutil.Eventually(t, 60*time.Second, "media between the rejoined bots", func() bool {
 		snapshot <- struct{}{}
 		m := line.FindAllStringSubmatch(logs.String(), -1)
