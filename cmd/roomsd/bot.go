@@ -105,17 +105,7 @@ func botMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 func runBot(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, snapshot <-chan struct{}) int {
 	fs := flag.NewFlagSet("roomsd bot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envOr := func(def string, envs ...string) string {
-		for _, e := range envs {
-			if v := strings.TrimSpace(getenv(e)); v != "" {
-				if e == "ROOMSD_API_KEYS" { // on the server's own machine
-					v, _, _ = strings.Cut(v, ",")
-				}
-				return v
-			}
-		}
-		return def
-	}
+	envOr := func(def string, envs ...string) string { return envDefault(getenv, def, envs...) }
 	server := fs.String("server", envOr("http://127.0.0.1:8080", "ROOMSD_BOT_SERVER"),
 		"roomsd base URL, with or without /v2; or the comma-separated URLs of a cluster's nodes, tried in turn by --rejoin (env ROOMSD_BOT_SERVER)")
 	apiKey := fs.String("api-key", envOr("", "ROOMSD_API_KEY", "ROOMSD_API_KEYS"),
@@ -135,13 +125,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	loss := fs.Float64("loss", 0, "drop this share (0 to 0.5, e.g. 0.05) of the packets each participant sends, at random, as a lossy uplink would")
 	rejoin := fs.Bool("rejoin", false, "a participant whose connection drops (its server went away, its media failed; not a kick, an end or a deleted room) joins again, through the next --server, until the run ends")
 	view := fs.String("view", "", "the size each remote video is shown at, WIDTHxHEIGHT (e.g. 320x180): the server sends the layer that fits; empty: no limit")
-	fs.Usage = func() {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-		fmt.Fprintf(stderr, botUsage, b.String())
-	}
+	fs.Usage = usageWith(fs, stderr, botUsage)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

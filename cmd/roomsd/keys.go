@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/config"
@@ -25,21 +24,9 @@ Flags:
 func keysMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("roomsd keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := func(env, fallback string) string {
-		if v := strings.TrimSpace(getenv(env)); v != "" {
-			return v
-		}
-		return fallback
-	}
-	db := fs.String("db", def("ROOMSD_DB", "./roomsd.db"), "the server's database: its SQLite file or postgres:// URL (env ROOMSD_DB)")
-	tokenKey := fs.String("token-key", def("ROOMSD_TOKEN_KEY", ""), "the server's ROOMSD_TOKEN_KEY, if it sets one (env ROOMSD_TOKEN_KEY)")
-	fs.Usage = func() {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-		fmt.Fprintf(stdout, keysUsage, b.String())
-	}
+	db := fs.String("db", envDefault(getenv, "./roomsd.db", "ROOMSD_DB"), "the server's database: its SQLite file or postgres:// URL (env ROOMSD_DB)")
+	tokenKey := fs.String("token-key", envDefault(getenv, "", "ROOMSD_TOKEN_KEY"), "the server's ROOMSD_TOKEN_KEY, if it sets one (env ROOMSD_TOKEN_KEY)")
+	fs.Usage = usageWith(fs, stdout, keysUsage)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -32,29 +32,13 @@ Flags:
 func linkMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("roomsd link", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envOr := func(def string, envs ...string) string {
-		for _, e := range envs {
-			if v := strings.TrimSpace(getenv(e)); v != "" {
-				if e == "ROOMSD_API_KEYS" {
-					v, _, _ = strings.Cut(v, ",")
-				}
-				return v
-			}
-		}
-		return def
-	}
+	envOr := func(def string, envs ...string) string { return envDefault(getenv, def, envs...) }
 	server := fs.String("server", envOr("http://127.0.0.1:8080", "ROOMSD_BOT_SERVER"), "roomsd base URL, with or without /v2 (env ROOMSD_BOT_SERVER)")
 	apiKey := fs.String("api-key", envOr("", "ROOMSD_API_KEY", "ROOMSD_API_KEYS"), "API key (env ROOMSD_API_KEY, else the first of ROOMSD_API_KEYS)")
 	room := fs.String("room", "", "the room: its id or its unique_name (required)")
 	name := fs.String("name", "", "who the link is for: shown to the others as their name (empty: the person types one)")
 	ttl := fs.Duration("ttl", 7*24*time.Hour, "how long the link keeps working, from 1m to 2160h (90 days)")
-	fs.Usage = func() {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
-		fmt.Fprintf(stdout, linkUsage, b.String())
-	}
+	fs.Usage = usageWith(fs, stdout, linkUsage)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -271,3 +271,16 @@ func writeList[T, J any](w http.ResponseWriter, p store.Page, total int, items [
 	}
 	writeJSON(w, http.StatusOK, listBody{Data: data, Meta: newPageMeta(p, total)})
 }
+
+// requiredString reads a body field that must be a non-empty string;
+// missing, null or empty is a 422 naming it, with what the detail says.
+func requiredString(obj map[string]json.RawMessage, field, detail string) (string, error) {
+	var v rooms.Opt[*string]
+	if err := optNullString(obj, field, &v); err != nil {
+		return "", err
+	}
+	if !v.Set || v.Value == nil || *v.Value == "" {
+		return "", fieldError(codeMissingParameter, "Missing required parameter", field, detail)
+	}
+	return *v.Value, nil
+}

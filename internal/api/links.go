@@ -152,17 +152,12 @@ func (a *API) openLink(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	var link rooms.Opt[*string]
-	if err := optNullString(obj, "link", &link); err != nil {
+	link, err := requiredString(obj, "link", "link is required: the part after #link= in the meeting link.")
+	if err != nil {
 		a.fail(w, r, err, "")
 		return
 	}
-	if !link.Set || link.Value == nil || *link.Value == "" {
-		a.fail(w, r, fieldError(codeMissingParameter, "Missing required parameter", "link",
-			"link is required: the part after #link= in the meeting link."), "")
-		return
-	}
-	o, err := a.rooms.OpenLink(r.Context(), *link.Value)
+	o, err := a.rooms.OpenLink(r.Context(), link)
 	switch {
 	case errors.Is(err, rooms.ErrLinkExpired):
 		a.fail(w, r, newError(http.StatusForbidden, codeForbidden, "Link expired",

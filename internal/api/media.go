@@ -78,14 +78,9 @@ func (a *API) refreshToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	var refresh rooms.Opt[*string]
-	if err := optNullString(obj, "refresh_token", &refresh); err != nil {
+	refresh, err := requiredString(obj, "refresh_token", "refresh_token is required: the refresh_token returned by generate_join_client_token.")
+	if err != nil {
 		a.fail(w, r, err, "")
-		return
-	}
-	if !refresh.Set || refresh.Value == nil || *refresh.Value == "" {
-		a.fail(w, r, fieldError(codeMissingParameter, "Missing required parameter", "refresh_token",
-			"refresh_token is required: the refresh_token returned by generate_join_client_token."), "")
 		return
 	}
 	tokenTTL, err := optIntPtr(obj, "token_ttl_secs")
@@ -93,7 +88,7 @@ func (a *API) refreshToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	tok, exp, err := a.rooms.RefreshToken(r.Context(), id, *refresh.Value, tokenTTL)
+	tok, exp, err := a.rooms.RefreshToken(r.Context(), id, refresh, tokenTTL)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return

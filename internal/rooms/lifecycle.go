@@ -169,7 +169,7 @@ func (s *Service) EndRoomSession(ctx context.Context, roomID, reason string) err
 func (s *Service) EndStaleSessions(ctx context.Context) (int, error) {
 	n := 0
 	for _, node := range []string{s.node, ""} {
-		m, err := s.endStaleSessionsOf(ctx, node)
+		m, err := s.endSessionsOf(ctx, node, domain.ReasonRestart)
 		n += m
 		if err != nil || s.node == "" {
 			return n, err
@@ -187,10 +187,6 @@ func (s *Service) EndOwnSessions(ctx context.Context, reason string) (int, error
 		return 0, nil
 	}
 	return s.endSessionsOf(ctx, s.node, reason)
-}
-
-func (s *Service) endStaleSessionsOf(ctx context.Context, node string) (int, error) {
-	return s.endSessionsOf(ctx, node, domain.ReasonRestart)
 }
 
 func (s *Service) endSessionsOf(ctx context.Context, node, reason string) (int, error) {
