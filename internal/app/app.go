@@ -190,7 +190,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	composer = compose.New(compose.Config{Rooms: svc, Files: files, Workers: cfg.ComposeWorkers, Log: opts.Logger,
 		URL: func(id string) string { return links.URL(download.Compositions, id) }})
 	people := participants.New(svc, media, opts.Logger)
-	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
+	// The sweep (reconcile every live room, take over lost nodes) runs
+	// every lease; alone on its database, every 5 s.
+	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, Sweep: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
 		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
 	mux := http.NewServeMux()

@@ -303,11 +303,14 @@ func TestMediaAcrossNodes(t *testing.T) {
 	}
 }
 
-// Orders served by one node act on media held by the other: a mute and a
+// Orders served by one node act on media held by the other, through the
+// database's notification (not the periodic sweep): a mute and a
 // kick through a, for a participant held by b; an end through b for a
 // session held by a; a room deleted through a while b holds its session.
 func TestOrdersAcrossNodes(t *testing.T) {
-	a, b := cluster(t, nil)
+	// A lease (and so a sweep) of a minute: within the waits below only
+	// the notification can carry an order to the other node.
+	a, b := cluster(t, map[string]string{"ROOMSD_NODE_LEASE": "1m"})
 
 	t.Run("mute and kick on a, held by b", func(t *testing.T) {
 		id := createRoom(t, b, map[string]any{})
