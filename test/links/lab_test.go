@@ -61,9 +61,10 @@ func newLab(t *testing.T) *lab {
 	}
 	l.run("ip", "netns", "del", probe)
 	// The server's address sits on the loopback interface: every
-	// namespace routes to it through its own link.
+	// namespace routes to it through its own link. ("replace": a run
+	// killed before its cleanup may have left the address there.)
 	l.server = fmt.Sprintf("10.%d.0.1", l.subnet)
-	l.run("ip", "addr", "add", l.server+"/32", "dev", "lo")
+	l.run("ip", "addr", "replace", l.server+"/32", "dev", "lo")
 	t.Cleanup(func() { exec.Command("ip", "addr", "del", l.server+"/32", "dev", "lo").Run() })
 	return l
 }
