@@ -3,7 +3,9 @@
 // and microphone, driven through playwright-core. Two pages join one room
 // with their own client tokens, each decodes the other's video and receives
 // its audio, the REST API shows both present, and the page reacts to mute,
-// leave and the end of the session.
+// leave and the end of the session; each refusal (a bad invitation, a
+// full or deleted meeting, a blocked camera, a network that blocks the
+// media) is said in plain words.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchChromium } from './chromium.js';
@@ -12,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { STOP_DEADLINE_MS, TestServer, cleanEnv, eventually, waitExit } from './server.js';
+import { STOP_DEADLINE_MS, TestServer, cleanEnv, eventually, freeUDPPort, waitExit } from './server.js';
 
 const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
@@ -130,6 +132,112 @@ describe('meeting page in headless Chromium', () => {
     JOIN_DEADLINE_MS, 100);
     const said = await page.evaluate(() => window.roomsd.deviceProblem);
     assert.equal(said, 'denied');
+  });
+
+  it('says plainly that the meeting was deleted, before joining and during it', async (t) => {
+    const room = (await client.rooms.create({})).data;
+    const page = await openPage('gina', { watchOnly: true });
+    t.after(() => page.context().close());
+    await joinPage(page, room, 'gina');
+    await client.rooms.delete(room.id);
+    await page.waitForFunction(() => window.roomsd.state === 'disconnected', null, { timeout: EVENT_DEADLINE_MS });
+    assert.equal(await status(page), 'The meeting was deleted: it is over.');
+    // A token minted before the room was deleted.
+    const gone = (await client.rooms.create({})).data;
+    const token = (await client.rooms.actions.generateJoinClientToken(gone.id, {})).data.token;
+    await client.rooms.delete(gone.id);
+    const late = await openPage('hal', { watchOnly: true });
+    t.after(() => late.context().close());
+    await late.goto(`${ts.rootURL}?${new URLSearchParams({ room: gone.id, token })}`);
+    await late.click('button[type=submit]');
+    await late.waitForFunction(() => window.roomsd.state === 'error', null, { timeout: JOIN_DEADLINE_MS });
+    assert.equal(await status(late), 'This meeting no longer exists.');
+  });
+
+  /**
+   * Starts a server of its own whose media port firewall rules can
+   * touch: rules are iptables rule specifications (without the chain
+   * action), each added at once or later with add(), and all removed
+   * when the test ends.
+   */
+  async function firewalledServer(t) {
+    const port = await freeUDPPort();
+    const server = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: String(port) } });
+    await server.start();
+    t.after(() => server.close());
+    const added = [];
+    t.after(async () => {
+      for (const rule of added) await execFileP('iptables', ['-w', '-D', ...rule]);
+    });
+    const add = async (rule) => {
+      try {
+        await execFileP('iptables', ['-w', '-I', ...rule]);
+      } catch (err) {
+        throw new Error(`this test changes the firewall with iptables, which needs root and Debian's iptables package: ${err.message}`);
+      }
+      added.push(rule);
+      return async () => {
+        added.splice(added.indexOf(rule), 1);
+        await execFileP('iptables', ['-w', '-D', ...rule]);
+      };
+    };
+    const join = async (page, room, name) => {
+      const token = (await server.sdk().rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+      await page.goto(`${server.rootURL}?${new URLSearchParams({ room: room.id, token, name })}`);
+      await page.click('button[type=submit]');
+      await page.waitForFunction(() => ['joined', 'error'].includes(window.roomsd.state), null, { timeout: JOIN_DEADLINE_MS });
+      return page.evaluate(() => window.roomsd.participantId);
+    };
+    return { server, port, add, join };
+  }
+
+  it('says plainly that the network blocks the media when no media path works', async (t) => {
+    // The page reaches the server's HTTP port and signaling, but a
+    // firewall rule drops everything sent to its media port.
+    const fw = await firewalledServer(t);
+    await fw.add(['INPUT', '-p', 'udp', '--dport', String(fw.port), '-j', 'DROP']);
+    const room = (await fw.server.sdk().rooms.create({})).data;
+    const page = await openPage('ivan');
+    t.after(() => page.context().close());
+    await fw.join(page, room, 'ivan');
+    try {
+      await eventually('the page says the network blocks the media', async () => /^Your network blocks the meeting's audio and video/.test(await status(page)),
+        MEDIA_DEADLINE_MS, 250);
+    } catch (err) {
+      err.message += `\n${await diag({ ivan: page })}`;
+      throw err;
+    }
+  });
+
+  it("each tile's connection sign shows loss on the way to the viewer, and its end", async (t) => {
+    const fw = await firewalledServer(t);
+    const room = (await fw.server.sdk().rooms.create({})).data;
+    const pages = { sender: await openPage('sender'), viewer: await openPage('viewer') };
+    t.after(() => Promise.all(Object.values(pages).map((p) => p.context().close())));
+    const sender = await fw.join(pages.sender, room, 'sender');
+    await fw.join(pages.viewer, room, 'viewer');
+    const sign = () => pages.viewer.evaluate((id) => {
+      const el = document.querySelector(`figure[data-participant="${id}"]`);
+      return el ? { level: el.dataset.quality || '', label: el.querySelector('.quality').getAttribute('aria-label'), title: el.querySelector('.quality').title } : null;
+    }, sender);
+    const seen = [];
+    const becomes = (want) => async () => {
+      const s = await sign();
+      if (s && seen.at(-1) !== s.title) seen.push(s.title);
+      return s && s.level === want && s.label === `connection: ${want}`;
+    };
+    try {
+      await eventually('the sign says good on a clean network', becomes('good'), MEDIA_DEADLINE_MS, 250);
+      // A third of what the server sends is lost on the way.
+      const heal = await fw.add(['OUTPUT', '-p', 'udp', '--sport', String(fw.port), '-m', 'statistic', '--mode', 'random', '--probability', '0.33', '-j', 'DROP']);
+      await eventually('the sign says poor while packets are lost', becomes('poor'), MEDIA_DEADLINE_MS, 250);
+      await heal();
+      await eventually('the sign says good again once the loss ends', becomes('good'), MEDIA_DEADLINE_MS, 250);
+    } catch (err) {
+      err.message += `\nsigns seen: ${seen.join(' | ')}\n${await diag(pages)}`;
+      throw err;
+    }
+    t.diagnostic(`signs seen: ${seen.join(' | ')}`);
   });
 
   it('two pages in one room see and hear each other; a newcomer after a leave is seen too', async (t) => {

@@ -26,8 +26,11 @@ const CHROMIUM_FLAGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-/** Launches Chromium, or throws saying how to install it. */
-export async function launchChromium() {
+/**
+ * Launches Chromium, or throws saying how to install it; extraFlags are
+ * added to the usual ones.
+ */
+export async function launchChromium(extraFlags = []) {
   try {
     await access(CHROMIUM, constants.X_OK);
   } catch {
@@ -36,5 +39,5 @@ export async function launchChromium() {
         'Install it with `apt-get install -y chromium` (.ci/run does this) or set CHROMIUM_PATH.',
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: LAUNCH_DEADLINE_MS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...extraFlags], timeout: LAUNCH_DEADLINE_MS });
 }

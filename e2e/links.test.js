@@ -2,7 +2,8 @@
 // with the API key greets its guest by name, joins, and keeps the page's
 // token fresh during the meeting; it still joins after the first token
 // it minted has expired; once its guest is kicked, joining again through
-// it is refused with a plain message.
+// it is refused with a plain message, as is a link that has expired, was
+// revoked or was cut short.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,10 +16,13 @@ describe('meeting links in the page', () => {
   const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
   let browser;
   let client;
+  /** A link that expires a minute after the suite starts. */
+  let expiring;
 
   before(async () => {
     await ts.start();
     client = ts.sdk();
+    expiring = client.rooms.create({ unique_name: 'links-expired' }).then(({ data }) => makeLink(data.id, { ttl_secs: 60 }));
     browser = await launchChromium();
   });
 
@@ -96,5 +100,14 @@ describe('meeting links in the page', () => {
     const cut = await openPage(t);
     await cut.goto(link.url.slice(0, -4));
     await eventually('the page says the link is incomplete', async () => /check that the whole link was copied/.test(await status(cut)), JOIN_DEADLINE_MS);
+  });
+
+  it('says plainly when a link has expired', async (t) => {
+    // Made before the other tests, with the shortest life a link may have.
+    const link = await expiring;
+    await eventually('the link has expired', async () => Date.now() > Date.parse(link.expires_at) + 1000, 2 * 60_000, 250);
+    const page = await openPage(t);
+    await page.goto(link.url);
+    await eventually('the page says the link expired', async () => /^This meeting link expired at .*; ask whoever sent it for a new one\.$/.test(await status(page)), JOIN_DEADLINE_MS);
   });
 });
