@@ -53,6 +53,7 @@ const state = (window.roomsd = {
   state: 'idle', // idle, joining, joined, reconnecting, leaving, left, kicked, ended, disconnected, error
   resumeToken: null, // from joined: lets this page, and only it, resume its participant
   resumes: 0, // times the page resumed its participant after a dropped connection
+  iceRestarts: 0, // times a resume found the media path lost and restarted ICE
   participantId: null,
   sessionId: null,
   roomId: null,
@@ -662,10 +663,33 @@ async function resumed(m) {
   state.resumes++;
   setState('joined');
   count();
-  if (pc && ['disconnected', 'failed'].includes(pc.iceConnectionState)) {
-    await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
-    send({ type: 'offer', sdp: pc.localDescription.sdp });
-  }
+  if (pc && ['disconnected', 'failed'].includes(pc.iceConnectionState)) restartIce();
+}
+
+// restartIce looks for a new media path (the old one is gone: the
+// network changed, or a firewall started dropping it): the next offer
+// carries new ICE credentials and candidates.
+function restartIce() {
+  if (!pc) return;
+  state.iceRestarts++;
+  pc.restartIce();
+  wantOffer = true;
+  queue = queue.then(makeOffer).catch((err) => say(`Error: ${err.message || err}`));
+}
+
+// watchICE restarts ICE when a media path that worked stops working for
+// more than two seconds while signaling is up (during a resume, resumed
+// does it); a path that never worked is a blocked network instead.
+let iceTimer = null;
+function watchICE() {
+  clearTimeout(iceTimer);
+  if (!['disconnected', 'failed'].includes(pc.iceConnectionState) || !state.mediaConnected) return;
+  const which = pc;
+  iceTimer = setTimeout(() => {
+    if (pc !== which || state.state !== 'joined' || !['disconnected', 'failed'].includes(pc.iceConnectionState)) return;
+    say('The media connection was lost; reconnecting it…');
+    restartIce();
+  }, pc.iceConnectionState === 'failed' ? 0 : 2000);
 }
 
 async function joined(m) {
@@ -683,13 +707,14 @@ async function joined(m) {
   pc = new RTCPeerConnection({ iceServers });
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', candidate: e.candidate.toJSON() }); };
   pc.ontrack = attach;
+  pc.oniceconnectionstatechange = watchICE;
   pc.onconnectionstatechange = () => {
     state.connection = pc.connectionState;
     if (pc.connectionState === 'connected') {
       state.mediaConnected = true;
       count();
     }
-    if (pc.connectionState === 'failed') say(MEDIA_BLOCKED);
+    if (pc.connectionState === 'failed' && !state.mediaConnected) say(MEDIA_BLOCKED);
   };
   const tracks = local ? local.getTracks() : [];
   for (const t of tracks) {
