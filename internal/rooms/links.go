@@ -105,10 +105,11 @@ type OpenedLink struct {
 // (a kick keeps both out). A token that names no link, or the wrong
 // secret, is domain.ErrNotFound; an expired or revoked link is
 // ErrLinkExpired or ErrLinkRevoked; a deleted room, domain.ErrNotFound.
-func (s *Service) OpenLink(ctx context.Context, raw string) (OpenedLink, error) {
+func (s *Service) OpenLink(ctx context.Context, raw string) (_ OpenedLink, err error) {
 	if err := s.requireSigner(); err != nil {
 		return OpenedLink{}, err
 	}
+	defer func() { counted(err, &s.tokens.link, &s.tokens.refusedLinks) }()
 	id, enc, ok := strings.Cut(raw, ".")
 	secret, err := base64.RawURLEncoding.DecodeString(enc)
 	if !ok || err != nil || len(secret) == 0 {

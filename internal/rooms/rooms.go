@@ -37,6 +37,7 @@ type Service struct {
 	composed func()
 	now      func() time.Time
 	newID    func() string
+	tokens   tokenCounts
 }
 
 // Option configures a Service.

@@ -67,7 +67,9 @@ func (s *Service) IssueTokens(ctx context.Context, roomID string, tokenTTL, refr
 	if _, err := s.store.GetRoom(ctx, roomID); err != nil {
 		return Tokens{}, err
 	}
-	return s.issuePair(roomID, access, refresh, "")
+	t, err := s.issuePair(roomID, access, refresh, "")
+	counted(err, &s.tokens.issued, nil)
+	return t, err
 }
 
 // issuePair mints an access token and its refresh token, of one new
@@ -100,11 +102,14 @@ func (s *Service) RefreshToken(ctx context.Context, roomID, refreshToken string,
 	}
 	c, err := s.verify(ctx, roomID, refreshToken, token.TypeRefresh)
 	if err != nil {
+		counted(err, nil, &s.tokens.refusedRefresh)
 		return "", time.Time{}, err
 	}
 	// Of the refresh token's family and link: a kick that keeps them out
 	// keeps this token out too.
-	return s.signer.IssueFrom(roomID, token.TypeAccess, access, c.Origin)
+	raw, exp, err := s.signer.IssueFrom(roomID, token.TypeAccess, access, c.Origin)
+	counted(err, &s.tokens.refreshed, nil)
+	return raw, exp, err
 }
 
 // VerifyJoinToken checks an access token for joining roomID: signature,
@@ -113,7 +118,11 @@ func (s *Service) VerifyJoinToken(ctx context.Context, roomID, raw string) (toke
 	if err := s.requireSigner(); err != nil {
 		return token.Claims{}, err
 	}
-	return s.verify(ctx, roomID, raw, token.TypeAccess)
+	c, err := s.verify(ctx, roomID, raw, token.TypeAccess)
+	if err != nil {
+		counted(err, nil, &s.tokens.refusedJoin)
+	}
+	return c, err
 }
 
 func (s *Service) verify(ctx context.Context, roomID, raw, typ string) (token.Claims, error) {

@@ -297,6 +297,10 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 		}
 		return
 	}
+	if c := d.t.counts; c != nil {
+		c.packets.Add(1)
+		c.bytes.Add(uint64(h.MarshalSize() + len(payload)))
+	}
 	d.noteSentLocked(l, p.SequenceNumber, seq, h.Timestamp)
 	if !d.begun || int16(seq-d.lastSeq) > 0 {
 		d.begun = true

@@ -75,6 +75,8 @@ type Manager struct {
 	emu        sync.Mutex
 	estimators map[string]*bwe
 
+	counts counters
+
 	mu           sync.Mutex
 	rooms        map[string]*Room
 	participants map[string]*Participant

@@ -30,7 +30,9 @@ type Participant struct {
 	// screen is the id of its video track that is a screen, or "".
 	screen    atomic.Value
 	connected atomic.Bool
-	done      chan struct{}
+	// path is the kind of its media path once connected (Stats).
+	path atomic.Value
+	done chan struct{}
 	// iceStarted is closed once ICE has left its "new" state (see
 	// HandleOffer).
 	iceStarted chan struct{}
@@ -91,6 +93,7 @@ func newParticipant(m *Manager, room *Room, sessionID, id, context string, event
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			p.connected.Store(true)
+			p.notePath()
 		case webrtc.PeerConnectionStateFailed:
 			p.Close(EventConnectionFailed)
 		}
@@ -604,6 +607,8 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 			case *rtcp.TransportLayerNack:
 				seqs = nackedSeqs(seqs[:0], pkt.Nacks)
 				c := d.retransmit(seqs, time.Now())
+				p.m.counts.nacked.Add(uint64(len(seqs)))
+				p.m.counts.resent.Add(uint64(c.sent))
 				if c.missing+c.overBudget > 0 {
 					p.m.log.Debug("retransmission", "participant_id", p.id, "track", d.t.id, "asked", len(seqs),
 						"sent", c.sent, "gone", c.missing, "early", c.early, "over_budget", c.overBudget)

@@ -54,6 +54,8 @@ type track struct {
 	keyframeEvery time.Duration
 	// batch gathers a packet's copies into one system call (nil: none).
 	batch *batchConn
+	// counts are the media server's running counts (nil in tests).
+	counts *counters
 	// levelID is the audio-level extension's id (audio; 0 if not
 	// negotiated); level adds up what it says.
 	levelID uint8
@@ -106,11 +108,13 @@ func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.R
 	t := &track{owner: owner, id: owner.id + "-" + remote.Kind().String() + "-" + remote.ID(), kind: remote.Kind(),
 		codec: codec, receiver: receiver, done: make(chan struct{}),
 		vp8:  strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval, batch: owner.m.batch}
+		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval, batch: owner.m.batch,
+		counts: &owner.m.counts}
 	if t.kind == webrtc.RTPCodecTypeAudio {
 		t.levelID = audioLevelID(receiver)
 	}
 	t.askKeyframe = func(ssrc uint32) {
+		owner.m.counts.keyframes.Add(1)
 		if err := owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
 			owner.m.log.Debug("keyframe request", "participant_id", owner.id, "err", err)
 		}

@@ -48,6 +48,7 @@ type Handler struct {
 	chatLimits map[string]*rate.Limiter
 	secrets    map[string]string        // participant id → its resume token
 	joining    map[string]chan struct{} // participant id → closed when its media join is done
+	counts     counts
 }
 
 // New returns the signaling handler. grace is how long a participant whose
@@ -82,6 +83,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
+	h.counts.sockets.Add(1)
+	defer h.counts.sockets.Add(-1)
 	c := newConn(ws, h.log)
 	h.serve(r.Context(), c, roomID.String())
 	c.finish(websocket.StatusNormalClosure, "")
@@ -119,6 +122,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	if err != nil {
 		if errors.Is(err, domain.ErrForbidden) {
 			h.log.Info("join refused", "room_id", roomID, "reason", CodeUnauthorized, "why", err.Error())
+			h.counts.refuse(CodeUnauthorized)
 			c.fail(websocket.StatusPolicyViolation, CodeUnauthorized, "the token does not allow joining this room: "+err.Error())
 		} else {
 			h.log.Error("verify join token", "room_id", roomID, "err", err)
@@ -181,16 +185,20 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string, origin 
 		h.redirect(c, elsewhere, roomID)
 	case errors.As(err, &keptOut):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeKicked, "until", keptOut.Until)
+		h.counts.refuse(CodeKicked)
 		c.fail(websocket.StatusPolicyViolation, CodeKicked, "you were removed from this room; this token or meeting link can join again from "+
 			keptOut.Until.UTC().Format(time.RFC3339))
 	case errors.Is(err, domain.ErrRoomFull):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeRoomFull)
+		h.counts.refuse(CodeRoomFull)
 		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
 	case errors.Is(err, domain.ErrNotFound):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeNotFound)
+		h.counts.refuse(CodeNotFound)
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
 	case errors.Is(err, participants.ErrUnavailable):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeUnavailable)
+		h.counts.refuse(CodeUnavailable)
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
 	default:
 		h.log.Error("join", "room_id", roomID, "err", err)

@@ -230,6 +230,9 @@ type Store interface {
 	// Taking only the head of each room's queue keeps a room's events in
 	// order.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]domain.Delivery, error)
+	// PendingDeliveries counts the webhook events not yet delivered nor
+	// failed for good.
+	PendingDeliveries(ctx context.Context) (int, error)
 	// NextDelivery returns a room's oldest pending event if it is due at
 	// now; ok is false when there is none.
 	NextDelivery(ctx context.Context, roomID string, now time.Time) (d domain.Delivery, ok bool, err error)
@@ -292,5 +295,8 @@ type Store interface {
 	// ready and waits for ctx.
 	Listen(ctx context.Context, ready func(), fn func(roomID string)) error
 
+	// Ready checks that the database answers and that every migration
+	// this build knows has been applied.
+	Ready(ctx context.Context) error
 	Close() error
 }

@@ -91,6 +91,7 @@ type Dispatcher struct {
 	busy   map[string]bool          // rooms with an attempt in flight
 	hosts  map[string]chan struct{} // per-host slots
 	stopMu sync.Once
+	counts counts
 }
 
 // New returns a dispatcher over st.
@@ -368,12 +369,15 @@ func (d *Dispatcher) deliver(del domain.Delivery) bool {
 	del.Attempts, del.UpdatedAt, del.LastStatus = attempt, now, status
 	switch {
 	case err == nil:
+		d.counts.delivered.Add(1)
 		del.Status, del.DeliveredTo, del.DeliveredAt, del.LastError = domain.DeliveryDelivered, to, &now, ""
 		d.log.Info("webhook delivered", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", redactURL(to), "attempt", attempt)
 	case attempt >= d.cfg.MaxAttempts || errors.Is(err, errPermanent):
+		d.counts.failed.Add(1)
 		del.Status, del.LastError = domain.DeliveryFailed, err.Error()
 		d.log.Error("webhook failed for good", "event_id", del.Event.ID, "event_type", del.Event.Type, "url", redactURL(to), "attempts", attempt, "err", err)
 	default:
+		d.counts.retried.Add(1)
 		del.LastError, del.NextAttemptAt = err.Error(), now.Add(d.backoff(attempt))
 		d.log.Warn("webhook failed; will retry", "event_id", del.Event.ID, "url", redactURL(to), "attempt", attempt, "next_attempt_at", del.NextAttemptAt, "err", err)
 	}

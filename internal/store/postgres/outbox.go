@@ -164,3 +164,12 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p st
 	return tableListing("list deliveries", "webhook_events", deliveryColumns, "seq", w, order{"created_at", "seq"}, scanDelivery,
 		func(d domain.Delivery) []any { return []any{micros(d.CreatedAt), d.Seq} }).read(ctx, s.queries, p)
 }
+
+// PendingDeliveries implements store.Store.
+func (s *Store) PendingDeliveries(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_events WHERE status = 'pending'`).Scan(&n); err != nil {
+		return 0, wrap("pending deliveries", err)
+	}
+	return n, nil
+}

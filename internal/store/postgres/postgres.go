@@ -274,3 +274,29 @@ func Initialized(ctx context.Context, url string) (bool, error) {
 	}
 	return found, nil
 }
+
+// Ready implements store.Store.
+func (s *Store) Ready(ctx context.Context) error {
+	var applied int
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
+		return wrap("ready", err)
+	}
+	latest, err := latestMigration()
+	if err != nil {
+		return err
+	}
+	if applied < latest {
+		return fmt.Errorf("postgres: the database is at migration %d; this build needs %d", applied, latest)
+	}
+	return nil
+}
+
+// latestMigration is the version of the newest embedded migration.
+func latestMigration() (int, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		return 0, fmt.Errorf("postgres: no migrations embedded: %v", err)
+	}
+	sort.Strings(names)
+	return strconv.Atoi(strings.SplitN(strings.TrimPrefix(names[len(names)-1], "migrations/"), "_", 2)[0])
+}

@@ -159,3 +159,12 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter, p st
 	return listPage(ctx, s.queries, "list deliveries", "webhook_events", deliveryColumns, w, order{"created_at", "seq"}, p, scanDelivery,
 		func(d domain.Delivery) []any { return []any{micros(d.CreatedAt), d.Seq} })
 }
+
+// PendingDeliveries implements store.Store.
+func (s *Store) PendingDeliveries(ctx context.Context) (int, error) {
+	var n int
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM webhook_events INDEXED BY webhook_events_queue WHERE status = 'pending'`).Scan(&n); err != nil {
+		return 0, wrap("pending deliveries", err)
+	}
+	return n, nil
+}

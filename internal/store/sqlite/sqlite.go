@@ -236,3 +236,29 @@ func isUnique(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
+
+// Ready implements store.Store.
+func (s *Store) Ready(ctx context.Context) error {
+	var applied int
+	if err := s.reader.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
+		return wrap("ready", err)
+	}
+	latest, err := latestMigration()
+	if err != nil {
+		return err
+	}
+	if applied < latest {
+		return fmt.Errorf("sqlite: the database is at migration %d; this build needs %d", applied, latest)
+	}
+	return nil
+}
+
+// latestMigration is the version of the newest embedded migration.
+func latestMigration() (int, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		return 0, fmt.Errorf("sqlite: no migrations embedded: %v", err)
+	}
+	sort.Strings(names)
+	return strconv.Atoi(strings.SplitN(strings.TrimPrefix(names[len(names)-1], "migrations/"), "_", 2)[0])
+}

@@ -324,6 +324,9 @@ func testOutbox(t *testing.T, st store.Store) {
 	b1 := add(roomB, day(2), domain.EventSessionStarted)
 	add(roomB, day(9), domain.EventParticipantLeft)
 
+	if n, err := st.PendingDeliveries(ctx); n != 4 || err != nil {
+		t.Errorf("PendingDeliveries = %d, %v; want 4", n, err)
+	}
 	due, err := st.DueDeliveries(ctx, day(3), 10)
 	if err != nil || len(due) != 2 || due[0].Event.ID != a1.Event.ID || due[1].Event.ID != b1.Event.ID {
 		t.Fatalf("DueDeliveries = %+v, %v; want the head of each room", due, err)
@@ -374,6 +377,9 @@ func testOutbox(t *testing.T, st store.Store) {
 	got.Status, got.DeliveredTo, got.DeliveredAt = domain.DeliveryDelivered, got.URL, ptr(day(5))
 	if err := st.UpdateDelivery(ctx, got); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := st.PendingDeliveries(ctx); n != 3 || err != nil {
+		t.Errorf("after a delivery, PendingDeliveries = %d, %v; want 3", n, err)
 	}
 	due, _ = st.DueDeliveries(ctx, day(5), 10)
 	if len(due) != 2 || due[0].Event.Type != domain.EventParticipantJoined {

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		name string
 		fn   func(t *testing.T, st store.Store)
 	}{
+		{"Ready", testReady},
 		{"RoomRoundTrip", testRoomRoundTrip},
 		{"RoomNotFound", testRoomNotFound},
 		{"UniqueName", testUniqueName},
@@ -50,6 +51,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+// testReady: a freshly opened store is migrated and answers.
+func testReady(t *testing.T, st store.Store) {
+	if err := st.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready on a migrated store: %v", err)
 	}
 }
 

@@ -1,0 +1,39 @@
+package signal
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
+
+// Stats is what the signaling server holds now and has refused so far,
+// for metrics.
+type Stats struct {
+	// Sockets are the signaling connections open now.
+	Sockets int
+	// Refused counts refused joins by the error code sent (unauthorized,
+	// room_full, kicked, not_found, unavailable).
+	Refused map[string]uint64
+}
+
+type counts struct {
+	sockets atomic.Int64
+	mu      sync.Mutex
+	refused map[string]uint64
+}
+
+func (c *counts) refuse(code string) {
+	c.mu.Lock()
+	if c.refused == nil {
+		c.refused = map[string]uint64{}
+	}
+	c.refused[code]++
+	c.mu.Unlock()
+}
+
+// Stats reports the open sockets and the joins refused so far.
+func (h *Handler) Stats() Stats {
+	h.counts.mu.Lock()
+	defer h.counts.mu.Unlock()
+	return Stats{Sockets: int(h.counts.sockets.Load()), Refused: maps.Clone(h.counts.refused)}
+}
