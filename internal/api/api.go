@@ -14,6 +14,7 @@ import (
 	"github.com/roomsd/roomsd/internal/blob"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/download"
+	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/store"
 )
@@ -47,7 +48,7 @@ func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger, opts ...Optio
 		o(a)
 	}
 	a.routes()
-	return a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.withQuery(a.mux)))))
+	return httpx.RouteOf(a.mux, a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.withQuery(a.mux))))))
 }
 
 // routes is the whole route table.

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -31,7 +33,9 @@ import (
 	"github.com/roomsd/roomsd/internal/cors"
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/download"
+	"github.com/roomsd/roomsd/internal/health"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/metrics"
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/recording"
 	"github.com/roomsd/roomsd/internal/rooms"
@@ -61,6 +65,10 @@ type App struct {
 	node         *cluster.Node
 	files        *blob.Dir
 	links        *download.Signer
+	// closing is set once shutdown begins: /readyz says not ready.
+	closing   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Options carries what the process provides besides configuration.
@@ -195,8 +203,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, Sweep: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
 		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
+	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, media: media,
+		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
+		node: members}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
+	// For orchestrators and monitoring: public, cheap.
+	mux.Handle("GET /healthz", health.Alive())
+	mux.Handle("GET /readyz", health.Ready(
+		health.Check{Name: "database", Fn: st.Ready},
+		health.Check{Name: "media", Fn: a.mediaReady},
+	))
+	var handler http.Handler = httpx.RouteOf(mux, mux)
+	if cfg.Metrics {
+		m := metrics.New(metrics.Sources{Media: media.Stats, Signal: sig.Stats, Tokens: svc.TokenStats, Webhooks: hooks.Stats,
+			Pending: hooks.Pending}, cfg.MetricsToken, opts.Logger)
+		mux.Handle("GET /metrics", m.Handler())
+		handler = m.Instrument(handler)
+	}
 	// The meeting page (/ and /join) and its script and style are public;
 	// every other path is the REST API's, with its API key and JSON errors.
 	page := web.New(web.WithPeers(members.Peers))
@@ -207,9 +231,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		api.WithDownloads(links, files)))
 	hooks.Start()
 	composer.Start()
-	return &App{cfg: cfg, log: opts.Logger, store: st, handler: httpx.Guard(policy.Wrap(mux)), udp: udp, media: media,
-		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
-		node: members}, nil
+	a.handler = httpx.Guard(policy.Wrap(handler))
+	return a, nil
+}
+
+// mediaReady reports whether the media server takes participants: its
+// UDP port is bound and the server is not shutting down.
+func (a *App) mediaReady(context.Context) error {
+	if a.closing.Load() {
+		return errors.New("the server is shutting down")
+	}
+	if a.udp.LocalAddr() == nil {
+		return errors.New("the media UDP port is not bound")
+	}
+	return nil
 }
 
 // mediaAddr is the address the node's media is reached at, as the node
@@ -422,6 +457,12 @@ func (a *App) Handler() http.Handler { return a.handler }
 // shutdown timeout), lets webhook attempts in flight finish, and releases
 // the media port and the database.
 func (a *App) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *App) close() error {
+	a.closing.Store(true)
 	a.media.Close(domain.ReasonShutdown)
 	// The tracks ended with their participants: recordings finish their
 	// files and rows before the database closes.
@@ -557,6 +598,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 		a.log.Info("shutting down", "grace", a.cfg.ShutdownTimeout)
+		a.closing.Store(true)
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		serveErr = srv.Shutdown(sctx)
 		cancel()

@@ -53,6 +53,10 @@ type Config struct {
 	LogFormat        string
 	ShutdownTimeout  time.Duration
 	DebugAddr        string
+	// Metrics serves Prometheus metrics at /metrics, to holders of
+	// MetricsToken when it is set.
+	Metrics      bool
+	MetricsToken string
 	// DataDir holds recordings and compositions ("" : roomsd-data next
 	// to the database file).
 	DataDir string
@@ -104,6 +108,8 @@ func settings() []setting {
 		{"log-level", "level", "ROOMSD_LOG_LEVEL", "info", "log level: debug (adds one line per request), info, warn or error"},
 		{"log-format", "text|json", "ROOMSD_LOG_FORMAT", "text", "log format: text or json"},
 		{"shutdown-timeout", "duration", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
+		{"metrics", "on|off", "ROOMSD_METRICS", "on", "serve Prometheus metrics at /metrics on the listen address: on or off"},
+		{"metrics-token", "secret", "ROOMSD_METRICS_TOKEN", "", "bearer token that /metrics requires ('Authorization: Bearer <token>'); empty: /metrics is public, like /healthz and /readyz"},
 		{"debug-addr", "host:port", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
 		{"data-dir", "dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the SQLite file, or in the working directory with PostgreSQL"},
 		{"public-url", "url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
@@ -175,6 +181,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		WebhookAttempts:  r.number("webhook-attempts", 1, math.MaxInt, "a positive number"),
 		ShutdownTimeout:  r.duration("shutdown-timeout", false, "15s"),
 		DebugAddr:        r.str("debug-addr"),
+		Metrics:          r.onOff("metrics"),
+		MetricsToken:     r.str("metrics-token"),
 		DataDir:          r.str("data-dir"),
 		PublicURL:        strings.TrimRight(r.str("public-url"), "/"),
 		DownloadTTL:      r.duration("download-url-ttl", true, "1h"),

@@ -16,6 +16,7 @@ import (
 // Error codes of the envelope written here. They are strings on the wire.
 const (
 	CodeNotFound   = "10005"
+	CodeAuthFailed = "10009"
 	CodeUnexpected = "10007"
 	CodeBadRequest = "10015"
 )
