@@ -29,6 +29,7 @@ type API struct {
 	publicURL  string
 	links      *download.Signer
 	files      blob.Store
+	limits     Limits
 }
 
 // Option tunes the API.
@@ -48,7 +49,7 @@ func New(svc *rooms.Service, keys *auth.Keyring, log *slog.Logger, opts ...Optio
 		o(a)
 	}
 	a.routes()
-	return httpx.RouteOf(a.mux, a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.withQuery(a.mux))))))
+	return httpx.RouteOf(a.mux, a.withRequestID(a.withRecover(a.withAccessLog(a.withAuth(a.withLimits(a.withQuery(a.mux)))))))
 }
 
 // routes is the whole route table.

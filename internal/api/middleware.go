@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/roomsd/roomsd/internal/auth"
 )
 
 type ctxKey int
@@ -16,6 +19,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	queryKey
+	apiKeyIDKey
 )
 
 func requestID(ctx context.Context) string {
@@ -118,6 +122,9 @@ func (a *API) withAuth(next http.Handler) http.Handler {
 				"Send a roomsd API key as 'Authorization: Bearer <key>'. The key is printed once when roomsd first starts, or set with ROOMSD_API_KEYS."), "")
 			return
 		}
-		next.ServeHTTP(w, r)
+		// The key's identity (a hash prefix, never the key) for the rate
+		// limits, which are per key.
+		id := "key:" + hex.EncodeToString(auth.Hash(strings.TrimSpace(key))[:8])
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiKeyIDKey, id)))
 	})
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/roomsd/roomsd/internal/download"
 	"github.com/roomsd/roomsd/internal/health"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/limit"
 	"github.com/roomsd/roomsd/internal/metrics"
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/recording"
@@ -197,12 +198,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	// has passed, is picked up again.
 	composer = compose.New(compose.Config{Rooms: svc, Files: files, Workers: cfg.ComposeWorkers, Log: opts.Logger,
 		URL: func(id string) string { return links.URL(download.Compositions, id) }})
-	people := participants.New(svc, media, opts.Logger)
+	people := participants.New(svc, media, opts.Logger, cfg.MaxParticipants)
 	// The sweep (reconcile every live room, take over lost nodes) runs
 	// every lease; alone on its database, every 5 s.
 	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, Sweep: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
 		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
-	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers)
+	clients := httpx.ClientAddr{Trusted: cfg.TrustedProxies}
+	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers,
+		signal.WithLimits(limit.NewKeyed(cfg.LimitConnects), clients, cfg.MaxSockets))
 	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, media: media,
 		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
 		node: members}
@@ -228,7 +231,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		mux.Handle("GET "+p, page)
 	}
 	mux.Handle("/", api.New(svc, keys, opts.Logger, api.WithWebhookPublicKey(hookSigner.PublicKey()), api.WithPublicURL(PublicURL(cfg)),
-		api.WithDownloads(links, files)))
+		api.WithDownloads(links, files), api.WithLimits(api.Limits{Tokens: limit.NewKeyed(cfg.LimitTokens), Writes: limit.NewKeyed(cfg.LimitWrites),
+			Client: clients})))
 	hooks.Start()
 	composer.Start()
 	a.handler = httpx.Guard(policy.Wrap(handler))
@@ -587,7 +591,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.Close()
 			return fmt.Errorf("debug listener on %s: %w (set ROOMSD_DEBUG_ADDR to a free address, or empty)", a.cfg.DebugAddr, err)
 		}
-		dsrv := &http.Server{Handler: profiler(), ReadHeaderTimeout: 10 * time.Second}
+		// A CPU profile or trace runs for the seconds it asks for (at
+		// most a few minutes here); the other timeouts are as usual.
+		dsrv := &http.Server{Handler: profiler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
 		go dsrv.Serve(dbg)
 		defer dsrv.Close()
 		a.log.Warn("profiler listening without authentication", "url", "http://"+dbg.Addr().String()+"/debug/pprof/")

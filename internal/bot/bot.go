@@ -584,15 +584,28 @@ func (r *runner) attempt(ctx context.Context, m *member, ready func()) (dropped,
 // token asks the REST API at base for a client token.
 func (r *runner) token(ctx context.Context, base string) (string, error) {
 	u := base + "/v2/rooms/" + url.PathEscape(r.cfg.Room) + "/actions/generate_join_client_token"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("token request: %w", err)
+	var resp *http.Response
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("{}"))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err = r.http.Do(req); err != nil {
+			return "", fmt.Errorf("token request: %w", err)
+		}
+		// Over the server's token rate: wait as it says, and ask again.
+		wait, limited := client.RetryAfter(resp)
+		if !limited {
+			break
+		}
+		resp.Body.Close()
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return "", fmt.Errorf("token request: POST %s: still over the server's rate limit: %w", u, ctx.Err())
+		}
 	}
 	defer resp.Body.Close()
 	var body struct {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,9 +187,37 @@ type redirectError struct{ url string }
 
 func (e *redirectError) Error() string { return "redirected to " + e.url }
 
+// RetryAfter says how long a 429 answer asks the client to wait (its
+// Retry-After, in seconds, 1 s if absent); ok is false for any other
+// answer.
+func RetryAfter(resp *http.Response) (wait time.Duration, ok bool) {
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 1 {
+		secs = 1
+	}
+	return time.Duration(secs) * time.Second, true
+}
+
 func dialJoin(ctx context.Context, url, token string, opts Options) (*Client, error) {
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
-	if err != nil {
+	var ws *websocket.Conn
+	for {
+		conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
+		if err == nil {
+			ws = conn
+			break
+		}
+		// Over the server's connection rate: wait as long as it says
+		// (within ctx), and dial again.
+		if wait, ok := RetryAfter(resp); ok {
+			select {
+			case <-time.After(wait):
+				continue
+			case <-ctx.Done():
+			}
+		}
 		return nil, fmt.Errorf("client: dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(1 << 20)

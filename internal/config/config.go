@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/cors"
+	"github.com/roomsd/roomsd/internal/limit"
 )
 
 // Config is everything roomsd serve needs to start.
@@ -57,6 +59,13 @@ type Config struct {
 	// MetricsToken when it is set.
 	Metrics      bool
 	MetricsToken string
+	// Rate limits per API key and per client address (zero: none), and
+	// caps on what this server holds at once (0: none).
+	LimitTokens, LimitWrites, LimitConnects limit.Rate
+	MaxSockets, MaxParticipants             int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client address.
+	TrustedProxies []netip.Prefix
 	// DataDir holds recordings and compositions ("" : roomsd-data next
 	// to the database file).
 	DataDir string
@@ -110,6 +119,12 @@ func settings() []setting {
 		{"shutdown-timeout", "duration", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
 		{"metrics", "on|off", "ROOMSD_METRICS", "on", "serve Prometheus metrics at /metrics on the listen address: on or off"},
 		{"metrics-token", "secret", "ROOMSD_METRICS_TOKEN", "", "bearer token that /metrics requires ('Authorization: Bearer <token>'); empty: /metrics is public, like /healthz and /readyz"},
+		{"limit-tokens", "rate", "ROOMSD_LIMIT_TOKENS", "100/s:500", "how fast each API key, and each client address, may have client tokens minted (generate_join_client_token, refresh_client_token, opening a meeting link): N/s, N/m or N/h, with :B for bursts of up to B; off for no limit; over it, 429 with Retry-After"},
+		{"limit-writes", "rate", "ROOMSD_LIMIT_WRITES", "100/s:500", "how fast each API key, and each client address, may make other changes through the REST API (POST, PATCH, DELETE); reads are not limited"},
+		{"limit-connects", "rate", "ROOMSD_LIMIT_CONNECTS", "20/s:100", "how fast each client address may open signaling connections (joins and resumes)"},
+		{"max-sockets", "number", "ROOMSD_MAX_SOCKETS", "10000", "signaling connections this server holds at once; past it, 503 with Retry-After (0: no cap)"},
+		{"max-participants", "number", "ROOMSD_MAX_PARTICIPANTS", "1000", "participants this server's media holds at once, in all rooms; past it, joins are refused as unavailable (0: no cap)"},
+		{"trusted-proxies", "list", "ROOMSD_TRUSTED_PROXIES", "", "comma-separated addresses or CIDR blocks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client, for the per-address limits; empty: the connection's peer is the client"},
 		{"debug-addr", "host:port", "ROOMSD_DEBUG_ADDR", "", "host:port of a second listener serving Go's profiler (/debug/pprof/) WITHOUT authentication, e.g. 127.0.0.1:6060; keep it off the network; empty: off"},
 		{"data-dir", "dir", "ROOMSD_DATA_DIR", "", "directory for recordings and compositions, created on start and checked writable; empty: roomsd-data beside the SQLite file, or in the working directory with PostgreSQL"},
 		{"public-url", "url", "ROOMSD_PUBLIC_URL", "", "the server's address as clients reach it (https://rooms.example.com), used in download links; empty: http:// and the listen address"},
@@ -183,6 +198,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		DebugAddr:        r.str("debug-addr"),
 		Metrics:          r.onOff("metrics"),
 		MetricsToken:     r.str("metrics-token"),
+		LimitTokens:      r.rate("limit-tokens"),
+		LimitWrites:      r.rate("limit-writes"),
+		LimitConnects:    r.rate("limit-connects"),
+		MaxSockets:       r.number("max-sockets", 0, math.MaxInt32, "a number, 0 or more"),
+		MaxParticipants:  r.number("max-participants", 0, math.MaxInt32, "a number, 0 or more"),
+		TrustedProxies:   r.prefixes("trusted-proxies"),
 		DataDir:          r.str("data-dir"),
 		PublicURL:        strings.TrimRight(r.str("public-url"), "/"),
 		DownloadTTL:      r.duration("download-url-ttl", true, "1h"),
@@ -226,6 +247,33 @@ func (r *reader) list(name string) []string {
 		if v = strings.TrimSpace(v); v != "" {
 			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// rate reads a rate limit (limit.ParseRate).
+func (r *reader) rate(name string) limit.Rate {
+	rt, err := limit.ParseRate(r.str(name))
+	if err != nil {
+		r.fail(name, err.Error())
+	}
+	return rt
+}
+
+// prefixes reads a list of addresses and CIDR blocks.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range r.list(name) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				r.fail(name, "has "+strconv.Quote(v)+", which is neither an address nor a CIDR block")
+				return nil
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }

@@ -197,7 +197,8 @@ func (s *sourced) Collect(ch chan<- prometheus.Metric) {
 	if s.src.Signal != nil {
 		st := s.src.Signal()
 		gauge(descSockets, float64(st.Sockets))
-		for _, reason := range []string{signal.CodeUnauthorized, signal.CodeRoomFull, signal.CodeKicked, signal.CodeNotFound, signal.CodeUnavailable} {
+		for _, reason := range []string{signal.CodeUnauthorized, signal.CodeRoomFull, signal.CodeKicked, signal.CodeNotFound, signal.CodeUnavailable,
+			signal.RefusedRateLimited, signal.RefusedServerFull} {
 			counter(descRefused, st.Refused[reason], reason)
 		}
 	}

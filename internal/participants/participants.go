@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomsd/roomsd/internal/domain"
@@ -30,11 +31,20 @@ const recordTimeout = 10 * time.Second
 // connection); the admission is undone.
 var ErrUnavailable = errors.New("the media server is not accepting participants")
 
+// ErrServerFull is returned by Join when this server holds as many
+// participants as it may; nothing changed. It matches ErrUnavailable.
+var ErrServerFull = fmt.Errorf("%w: this server holds as many participants as it may", ErrUnavailable)
+
 // Service joins participants and records their leaves.
 type Service struct {
 	rooms *rooms.Service
 	media *sfu.Manager
 	log   *slog.Logger
+
+	// max caps the participants in the media server at once (0: none);
+	// live counts them, with the joins under way.
+	max  int64
+	live atomic.Int64
 
 	mu      sync.Mutex
 	closing bool
@@ -44,9 +54,10 @@ type Service struct {
 	unrecorded map[string]string
 }
 
-// New returns the service.
-func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger) *Service {
-	return &Service{rooms: r, media: media, log: log, unrecorded: map[string]string{}}
+// New returns the service. maxParticipants caps the participants this
+// server holds at once (0: no cap).
+func New(r *rooms.Service, media *sfu.Manager, log *slog.Logger, maxParticipants int) *Service {
+	return &Service{rooms: r, media: media, log: log, unrecorded: map[string]string{}, max: int64(maxParticipants)}
 }
 
 // Request is one participant asking to join a room.
@@ -73,7 +84,19 @@ type Request struct {
 // Join admits a participant and joins it to the media server. The errors
 // are domain.ErrRoomFull and domain.ErrNotFound (nothing changed),
 // ErrUnavailable (the admission was undone), or a database error.
-func (s *Service) Join(ctx context.Context, req Request) (*sfu.Participant, error) {
+func (s *Service) Join(ctx context.Context, req Request) (_ *sfu.Participant, err error) {
+	// A place on this server is taken first, so that a full server
+	// changes nothing in the database; it is given back when the join
+	// fails or the participant is gone.
+	if n := s.live.Add(1); s.max > 0 && n > s.max {
+		s.live.Add(-1)
+		return nil, ErrServerFull
+	}
+	defer func() {
+		if err != nil {
+			s.live.Add(-1)
+		}
+	}()
 	part, err := s.rooms.JoinFrom(ctx, req.RoomID, req.Context, req.Origin)
 	if err != nil {
 		return nil, err
@@ -100,6 +123,7 @@ func (s *Service) Join(ctx context.Context, req Request) (*sfu.Participant, erro
 	}
 	go func() {
 		defer s.leaves.Done()
+		defer s.live.Add(-1)
 		<-p.Done()
 		reason := p.Reason()
 		s.record(p.ID(), rooms.LeftReason(reason))

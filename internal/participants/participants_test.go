@@ -35,7 +35,7 @@ func newSetup(t *testing.T) *setup {
 	}
 	st := testutil.OpenStore(t)
 	r := rooms.New(st, rooms.WithMedia(media))
-	s := &setup{rooms: r, media: media, svc: participants.New(r, media, log)}
+	s := &setup{rooms: r, media: media, svc: participants.New(r, media, log, 0)}
 	t.Cleanup(func() {
 		media.Close(domain.ReasonDisconnected)
 		s.svc.Wait()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/limit"
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
@@ -49,13 +50,31 @@ type Handler struct {
 	secrets    map[string]string        // participant id → its resume token
 	joining    map[string]chan struct{} // participant id → closed when its media join is done
 	counts     counts
+
+	connects   *limit.Keyed // per client address
+	client     httpx.ClientAddr
+	maxSockets int
 }
 
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
-func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer) *Handler {
-	return &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{},
+func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer,
+	opts ...Option) *Handler {
+	h := &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{},
 		conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}, chatLimits: map[string]*rate.Limiter{}}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Option tunes the handler.
+type Option func(*Handler)
+
+// WithLimits limits each client address to connects (nil: no limit), and
+// the sockets open at once to maxSockets (0: no limit).
+func WithLimits(connects *limit.Keyed, client httpx.ClientAddr, maxSockets int) Option {
+	return func(h *Handler) { h.connects, h.client, h.maxSockets = connects, client, maxSockets }
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +91,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "This is the signaling WebSocket: open it with a WebSocket client (Connection: Upgrade, Upgrade: websocket, over HTTP/1.1), then send a join message. docs/signaling.md describes the protocol."})
 		return
 	}
+	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
+		rt := h.connects.Rate()
+		h.counts.refuse(RefusedRateLimited)
+		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %g a second, in bursts of up to %d (ROOMSD_LIMIT_CONNECTS).",
+			rt.PerSecond, rt.Burst))
+		return
+	}
+	if h.maxSockets > 0 && h.counts.sockets.Add(1) > int64(h.maxSockets) {
+		h.counts.sockets.Add(-1)
+		h.counts.refuse(RefusedServerFull)
+		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
+		return
+	} else if h.maxSockets <= 0 {
+		h.counts.sockets.Add(1)
+	}
+	defer h.counts.sockets.Add(-1)
 	// The server's read and write timeouts are for requests; a socket lives
 	// for a whole meeting and keeps itself alive with pings.
 	rc := http.NewResponseController(w)
@@ -83,8 +118,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the client
 	}
-	h.counts.sockets.Add(1)
-	defer h.counts.sockets.Add(-1)
 	c := newConn(ws, h.log)
 	h.serve(r.Context(), c, roomID.String())
 	c.finish(websocket.StatusNormalClosure, "")
@@ -196,6 +229,10 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string, origin 
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeNotFound)
 		h.counts.refuse(CodeNotFound)
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
+	case errors.Is(err, participants.ErrServerFull):
+		h.log.Info("join refused", "room_id", roomID, "reason", RefusedServerFull)
+		h.counts.refuse(RefusedServerFull)
+		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "this server holds as many participants as it may (ROOMSD_MAX_PARTICIPANTS); try again later")
 	case errors.Is(err, participants.ErrUnavailable):
 		h.log.Info("join refused", "room_id", roomID, "reason", CodeUnavailable)
 		h.counts.refuse(CodeUnavailable)

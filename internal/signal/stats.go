@@ -12,9 +12,18 @@ type Stats struct {
 	// Sockets are the signaling connections open now.
 	Sockets int
 	// Refused counts refused joins by the error code sent (unauthorized,
-	// room_full, kicked, not_found, unavailable).
+	// room_full, kicked, not_found, unavailable), and connections refused
+	// before they open (RefusedRateLimited, RefusedServerFull).
 	Refused map[string]uint64
 }
+
+// Refusals before the socket opens, counted with the join refusals: a
+// client address over its connection rate, and a server holding all the
+// sockets it may.
+const (
+	RefusedRateLimited = "rate_limited"
+	RefusedServerFull  = "server_full"
+)
 
 type counts struct {
 	sockets atomic.Int64
