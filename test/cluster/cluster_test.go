@@ -708,9 +708,11 @@ func TestKilledNodeIsTakenOver(t *testing.T) {
 		"video.room.session.started", "video.room.participant.joined",
 	}
 	// Once the outbox says every event is delivered, the receiver has had
-	// one request per attempt, and no more.
+	// one request per attempt, and no more. An event the killed node had
+	// claimed for an attempt when it died waits out that claim (both
+	// requests' timeouts, 10 s each here, and a minute) before b sends it.
 	attempts := 0
-	testutil.Eventually(t, 60*time.Second, "every webhook of the room delivered", func() bool {
+	testutil.Eventually(t, 3*time.Minute, "every webhook of the room delivered", func() bool {
 		var body struct {
 			Data []struct {
 				Status   string `json:"status"`
