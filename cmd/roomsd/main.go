@@ -119,6 +119,19 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "roomsd: %v\n", err)
 		return 1
 	}
+	// SIGHUP reads the TLS certificate files again (after a renewal).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := a.ReloadTLS(); err != nil {
+				logger.Error("SIGHUP: the TLS certificate was not reloaded; the previous one stays", "err", err)
+			} else if cfg.TLS() {
+				logger.Info("SIGHUP: TLS certificate reloaded")
+			}
+		}
+	}()
 	if err := a.Serve(ctx, ln); err != nil {
 		fmt.Fprintf(stderr, "roomsd: %v\n", err)
 		return 1

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,7 @@ import (
 	"github.com/roomsd/roomsd/internal/store"
 	"github.com/roomsd/roomsd/internal/store/postgres"
 	"github.com/roomsd/roomsd/internal/store/sqlite"
+	"github.com/roomsd/roomsd/internal/tlsconf"
 	"github.com/roomsd/roomsd/internal/token"
 	"github.com/roomsd/roomsd/internal/web"
 	"github.com/roomsd/roomsd/internal/webhook"
@@ -57,6 +59,7 @@ type App struct {
 	store        store.Store
 	handler      http.Handler
 	udp          net.PacketConn
+	tcp          net.Listener // nil: no ICE-TCP
 	media        *sfu.Manager
 	participants *participants.Service
 	rooms        *rooms.Service
@@ -66,6 +69,7 @@ type App struct {
 	node         *cluster.Node
 	files        *blob.Dir
 	links        *download.Signer
+	certs        *tlsconf.Server // nil: plain HTTP
 	// closing is set once shutdown begins: /readyz says not ready.
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -121,28 +125,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	certs, err := tlsconf.New(tlsconf.Config{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ACMEDomains: cfg.ACMEDomains,
+		ACMEEmail: cfg.ACMEEmail, ACMEDirectory: cfg.ACMEDirectory, ACMECAFile: cfg.ACMECA,
+		CacheDir: filepath.Join(files.Root(), "acme"), Log: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
 	node := nodeID(cfg, files)
 	hooks := webhook.New(st, hookSigner, webhook.Config{DefaultTimeout: cfg.WebhookTimeout, MaxAttempts: cfg.WebhookAttempts,
 		BaseBackoff: cfg.WebhookBackoff, Retention: cfg.WebhookRetention, SignURL: links.Sign, Node: node}, opts.Logger)
-	udpAddr := fmt.Sprintf(":%d", cfg.RTCUDPPort)
-	if cfg.RTCLoopback {
-		udpAddr = fmt.Sprintf("127.0.0.1:%d", cfg.RTCUDPPort)
-	}
-	udp, err := net.ListenPacket("udp", udpAddr)
+	udp, tcp, err := listenMedia(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", udpAddr, err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			udp.Close()
+			if tcp != nil {
+				tcp.Close()
+			}
 		}
 	}()
-	// Every participant's media arrives on this one socket: ask for a
-	// large receive buffer (the kernel caps it at net.core.rmem_max).
-	if uc, ok := udp.(*net.UDPConn); ok {
-		_ = uc.SetReadBuffer(8 << 20)
-		_ = uc.SetWriteBuffer(8 << 20)
-	}
 	iceServers := parseICEServers(cfg.RTCICEServers)
 	var (
 		svc      *rooms.Service
@@ -152,7 +155,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	)
 	media, err := sfu.NewManager(sfu.Config{
 		OnPublish: func(t sfu.PublishedTrack) { recorder.Published(t) },
-		UDP:       udp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
+		UDP:       udp, TCP: tcp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
 		EmptyTimeout: cfg.EmptyTimeout,
 		OnEmpty: func(roomID string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -206,7 +209,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	clients := httpx.ClientAddr{Trusted: cfg.TrustedProxies}
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers,
 		signal.WithLimits(limit.NewKeyed(cfg.LimitConnects), clients, cfg.MaxSockets))
-	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, media: media,
+	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, tcp: tcp, media: media, certs: certs,
 		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
 		node: members}
 	mux := http.NewServeMux()
@@ -235,8 +238,29 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 			Client: clients})))
 	hooks.Start()
 	composer.Start()
+	if certs != nil {
+		handler = hsts(handler)
+	}
 	a.handler = httpx.Guard(policy.Wrap(handler))
 	return a, nil
+}
+
+// hsts tells browsers to come back over HTTPS only, for a year: the
+// listener serves nothing else.
+func hsts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ReloadTLS reads the certificate files again (SIGHUP). Meetings go on:
+// only new connections see the new certificate.
+func (a *App) ReloadTLS() error {
+	if a.certs == nil {
+		return nil
+	}
+	return a.certs.Reload()
 }
 
 // mediaReady reports whether the media server takes participants: its
@@ -249,6 +273,42 @@ func (a *App) mediaReady(context.Context) error {
 		return errors.New("the media UDP port is not bound")
 	}
 	return nil
+}
+
+// listenMedia binds the media port: UDP, and (ROOMSD_RTC_TCP) TCP on the
+// same port number for ICE over TCP. Port 0 picks a number free for both.
+func listenMedia(cfg config.Config) (net.PacketConn, net.Listener, error) {
+	host := ""
+	if cfg.RTCLoopback {
+		host = "127.0.0.1"
+	}
+	for attempt := 0; ; attempt++ {
+		addr := net.JoinHostPort(host, fmt.Sprint(cfg.RTCUDPPort))
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", addr, err)
+		}
+		// Every participant's media arrives on this one socket: ask for
+		// a large receive buffer (the kernel caps it at
+		// net.core.rmem_max).
+		if uc, ok := udp.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(8 << 20)
+			_ = uc.SetWriteBuffer(8 << 20)
+		}
+		if !cfg.RTCTCP {
+			return udp, nil, nil
+		}
+		tcpAddr := net.JoinHostPort(host, fmt.Sprint(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if cfg.RTCUDPPort != 0 || attempt == 20 {
+			return nil, nil, fmt.Errorf("media TCP port %s: %w (free it, or set ROOMSD_RTC_TCP=off)", tcpAddr, err)
+		}
+		// The number picked for UDP is taken for TCP: pick another.
+	}
 }
 
 // mediaAddr is the address the node's media is reached at, as the node
@@ -309,20 +369,32 @@ func dataDir(cfg config.Config) string {
 	return filepath.Join(filepath.Dir(cfg.DB), "roomsd-data")
 }
 
-// PublicURL is how clients reach the server: ROOMSD_PUBLIC_URL, or http://
-// and the listen address (127.0.0.1 for an address that names no host).
+// PublicURL is how clients reach the server: ROOMSD_PUBLIC_URL, or the
+// first ACME domain (on the listen port unless it is 443), or http:// (or
+// https:// with a certificate) and the listen address (127.0.0.1 for an
+// address that names no host).
 func PublicURL(cfg config.Config) string {
 	if cfg.PublicURL != "" {
 		return cfg.PublicURL
 	}
+	scheme := "http://"
+	if cfg.TLS() {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return "http://" + cfg.Addr
+		return scheme + cfg.Addr
+	}
+	if len(cfg.ACMEDomains) > 0 {
+		if port == "443" {
+			return scheme + cfg.ACMEDomains[0]
+		}
+		return scheme + net.JoinHostPort(cfg.ACMEDomains[0], port)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // downloadSigner is the signer of download links, keyed by a secret kept
@@ -490,6 +562,9 @@ func (a *App) close() error {
 	a.node.Close()
 	a.hooks.Stop()
 	a.udp.Close()
+	if a.tcp != nil {
+		a.tcp.Close()
+	}
 	return a.store.Close()
 }
 
@@ -571,15 +646,36 @@ func (a *App) HTTPServer(ctx context.Context) *http.Server {
 // requests finish (up to the shutdown timeout) and closes the database.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := a.HTTPServer(ctx)
+	scheme := "http://"
+	if a.certs != nil {
+		scheme = "https://"
+		// TLS inside the JSON rewriting of net/http's own answers (see
+		// httpx.Listener).
+		ln = tls.NewListener(ln, a.certs.TLSConfig())
+	}
 	url := a.cfg.PublicURL
 	if url == "" {
-		url = "http://" + ln.Addr().String()
+		url = scheme + ln.Addr().String()
+		if len(a.cfg.ACMEDomains) > 0 {
+			url = PublicURL(a.cfg)
+		}
 	}
 	if err := a.StartNode(ctx, url); err != nil {
 		a.Close()
 		return err
 	}
-	a.log.Info("roomsd listening", "url", "http://"+ln.Addr().String()+"/v2", "meeting_page", url+"/",
+	if a.cfg.HTTPAddr != "" {
+		hln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			a.Close()
+			return fmt.Errorf("plain-HTTP listener on %s: %w (set ROOMSD_HTTP_ADDR to a free address, or off)", a.cfg.HTTPAddr, err)
+		}
+		hsrv := a.redirectServer(url)
+		go hsrv.Serve(httpx.Listener(hln))
+		defer hsrv.Close()
+		a.log.Info("redirecting plain HTTP to HTTPS", "addr", hln.Addr().String(), "acme_http_01", len(a.cfg.ACMEDomains) > 0)
+	}
+	a.log.Info("roomsd listening", "url", scheme+ln.Addr().String()+"/v2", "meeting_page", url+"/",
 		"db", DatabaseName(a.cfg), "media_udp", a.udp.LocalAddr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpx.Listener(ln)) }()
@@ -624,6 +720,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return serveErr
+}
+
+// redirectServer serves the plain-HTTP listener beside HTTPS: ACME
+// HTTP-01 challenges, and a permanent redirect to the same path at base
+// (the public HTTPS address) for everything else.
+func (a *App) redirectServer(base string) *http.Server {
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, base+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+	return &http.Server{Handler: httpx.Guard(a.certs.HTTPHandler(redirect)), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: httpx.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 }
 
 // Keys are the public halves of the server's signing keys.

@@ -64,6 +64,9 @@ type Options struct {
 	// the right shape (parameter sets and an IDR slice for a keyframe,
 	// then non-IDR slices), not a picture.
 	H264 bool
+	// TCPOnly connects media over ICE-TCP alone, as a participant whose
+	// UDP is blocked must.
+	TCPOnly bool
 }
 
 // TrackStats counts what arrived from one remote track.
@@ -257,7 +260,7 @@ func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e
 // nacksPerPacket is how many times the client asks for one lost packet.
 const nacksPerPacket = 5
 
-func newAPI(loopback bool, delay time.Duration, loss float64) (*webrtc.API, net.PacketConn, error) {
+func newAPI(loopback, tcpOnly bool, delay time.Duration, loss float64) (*webrtc.API, net.PacketConn, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, nil, err
@@ -291,6 +294,9 @@ func newAPI(loopback bool, delay time.Duration, loss float64) (*webrtc.API, net.
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
+	if tcpOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	var conn net.PacketConn
 	if delay > 0 {
 		addr := "0.0.0.0:0"
@@ -310,7 +316,7 @@ func newAPI(loopback bool, delay time.Duration, loss float64) (*webrtc.API, net.
 // setup builds the PeerConnection, starts publishing and sends the first
 // offer.
 func (c *Client) setup(ctx context.Context, opts Options) error {
-	api, conn, err := newAPI(opts.Loopback, opts.Delay, opts.SendLoss)
+	api, conn, err := newAPI(opts.Loopback, opts.TCPOnly, opts.Delay, opts.SendLoss)
 	if err != nil {
 		return err
 	}

@@ -23,16 +23,19 @@ import (
 
 // Config is everything roomsd serve needs to start.
 type Config struct {
-	Addr            string
-	DB              string
-	APIKeys         []string
-	CORSOrigins     []string
-	TokenKey        string
-	ListCache       bool
-	RTCUDPPort      int
-	RTCPublicIP     string
-	RTCICEServers   []string
-	RTCLoopback     bool
+	Addr          string
+	DB            string
+	APIKeys       []string
+	CORSOrigins   []string
+	TokenKey      string
+	ListCache     bool
+	RTCUDPPort    int
+	RTCPublicIP   string
+	RTCICEServers []string
+	RTCLoopback   bool
+	// RTCTCP also carries media over TCP (ICE-TCP) on the media port
+	// number.
+	RTCTCP          bool
 	EmptyTimeout    time.Duration
 	ReconnectGrace  time.Duration
 	WebhookSecret   string
@@ -66,6 +69,15 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client address.
 	TrustedProxies []netip.Prefix
+	// TLS on the listen address: a certificate and key from files, or
+	// ACME for ACMEDomains. HTTPAddr is the plain-HTTP listener beside it
+	// (redirects to HTTPS, ACME HTTP-01 challenges; "" none).
+	TLSCert, TLSKey string
+	ACMEDomains     []string
+	ACMEEmail       string
+	ACMEDirectory   string
+	ACMECA          string
+	HTTPAddr        string
 	// DataDir holds recordings and compositions ("" : roomsd-data next
 	// to the database file).
 	DataDir string
@@ -103,6 +115,7 @@ func settings() []setting {
 		{"rtc-udp-port", "port", "ROOMSD_RTC_UDP_PORT", "7882", "UDP port that carries all WebRTC media (one port for everyone; 0 picks a free one)"},
 		{"rtc-public-ip", "ip", "ROOMSD_RTC_PUBLIC_IP", "", "address to advertise for media when roomsd sits behind 1:1 NAT"},
 		{"rtc-ice-servers", "list", "ROOMSD_RTC_ICE_SERVERS", "", "comma-separated STUN/TURN URLs handed to participants (turn:user:pass@host:port for TURN with credentials)"},
+		{"rtc-tcp", "on|off", "ROOMSD_RTC_TCP", "on", "also carry media over TCP (ICE-TCP) on the same port number as ROOMSD_RTC_UDP_PORT, for participants whose network blocks UDP: on or off"},
 		{"rtc-loopback", "on|off", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
 		{"empty-timeout", "duration", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
 		{"reconnect-grace", "duration", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
@@ -119,6 +132,13 @@ func settings() []setting {
 		{"shutdown-timeout", "duration", "ROOMSD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests may run after SIGINT/SIGTERM"},
 		{"metrics", "on|off", "ROOMSD_METRICS", "on", "serve Prometheus metrics at /metrics on the listen address: on or off"},
 		{"metrics-token", "secret", "ROOMSD_METRICS_TOKEN", "", "bearer token that /metrics requires ('Authorization: Bearer <token>'); empty: /metrics is public, like /healthz and /readyz"},
+		{"tls-cert", "file", "ROOMSD_TLS_CERT", "", "PEM certificate (with its chain) for HTTPS on the listen address; read again when the file changes, or on SIGHUP, without dropping meetings"},
+		{"tls-key", "file", "ROOMSD_TLS_KEY", "", "PEM private key of ROOMSD_TLS_CERT"},
+		{"acme-domains", "list", "ROOMSD_ACME_DOMAINS", "", "comma-separated domain names (rooms.example.com) to get HTTPS certificates for automatically from an ACME CA (Let's Encrypt), renewed by themselves; kept under the data directory; instead of ROOMSD_TLS_CERT/KEY"},
+		{"acme-email", "email", "ROOMSD_ACME_EMAIL", "", "contact address given to the ACME CA (expiry warnings)"},
+		{"acme-directory", "url", "ROOMSD_ACME_DIRECTORY", "", "ACME directory URL; empty: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)"},
+		{"acme-ca", "file", "ROOMSD_ACME_CA", "", "PEM file of root certificates to trust when talking to the ACME directory, besides the system's (a private ACME CA)"},
+		{"http-addr", "host:port", "ROOMSD_HTTP_ADDR", "", "with HTTPS: a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges; empty: :80 with ACME, none otherwise; off: none"},
 		{"limit-tokens", "rate", "ROOMSD_LIMIT_TOKENS", "100/s:500", "how fast each API key, and each client address, may have client tokens minted (generate_join_client_token, refresh_client_token, opening a meeting link): N/s, N/m or N/h, with :B for bursts of up to B; off for no limit; over it, 429 with Retry-After"},
 		{"limit-writes", "rate", "ROOMSD_LIMIT_WRITES", "100/s:500", "how fast each API key, and each client address, may make other changes through the REST API (POST, PATCH, DELETE); reads are not limited"},
 		{"limit-connects", "rate", "ROOMSD_LIMIT_CONNECTS", "20/s:100", "how fast each client address may open signaling connections (joins and resumes)"},
@@ -184,6 +204,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		RTCPublicIP:      r.str("rtc-public-ip"),
 		RTCICEServers:    r.list("rtc-ice-servers"),
 		RTCLoopback:      r.onOff("rtc-loopback"),
+		RTCTCP:           r.onOff("rtc-tcp"),
 		EmptyTimeout:     r.duration("empty-timeout", false, "30s"),
 		ReconnectGrace:   r.duration("reconnect-grace", false, "30s"),
 		WebhookSecret:    r.str("webhook-secret"),
@@ -204,6 +225,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		MaxSockets:       r.number("max-sockets", 0, math.MaxInt32, "a number, 0 or more"),
 		MaxParticipants:  r.number("max-participants", 0, math.MaxInt32, "a number, 0 or more"),
 		TrustedProxies:   r.prefixes("trusted-proxies"),
+		TLSCert:          r.str("tls-cert"),
+		TLSKey:           r.str("tls-key"),
+		ACMEDomains:      r.list("acme-domains"),
+		ACMEEmail:        r.str("acme-email"),
+		ACMEDirectory:    r.str("acme-directory"),
+		ACMECA:           r.str("acme-ca"),
+		HTTPAddr:         r.str("http-addr"),
 		DataDir:          r.str("data-dir"),
 		PublicURL:        strings.TrimRight(r.str("public-url"), "/"),
 		DownloadTTL:      r.duration("download-url-ttl", true, "1h"),
@@ -214,6 +242,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	if c.NodeLease > 0 && c.NodeLease < time.Second {
 		r.fail("node-lease", "is shorter than 1s; heartbeats would load the database")
+	}
+	switch {
+	case c.HTTPAddr == "off":
+		c.HTTPAddr = ""
+	case c.HTTPAddr == "" && len(c.ACMEDomains) > 0:
+		c.HTTPAddr = ":80"
 	}
 	if c.RTCPublicIP != "" && net.ParseIP(c.RTCPublicIP) == nil {
 		r.fail("rtc-public-ip", "is not an IP address")
@@ -323,6 +357,20 @@ func (c Config) Validate() error {
 			return fmt.Errorf("ROOMSD_DEBUG_ADDR/--debug-addr: %q is not host:port, e.g. 127.0.0.1:6060", c.DebugAddr)
 		}
 	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return fmt.Errorf("ROOMSD_HTTP_ADDR/--http-addr: %q is not host:port, e.g. :80", c.HTTPAddr)
+		}
+		if !c.TLS() {
+			return errors.New("ROOMSD_HTTP_ADDR/--http-addr: a plain-HTTP listener beside HTTPS needs HTTPS: set ROOMSD_TLS_CERT and ROOMSD_TLS_KEY, or ROOMSD_ACME_DOMAINS")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("ROOMSD_TLS_CERT/--tls-cert and ROOMSD_TLS_KEY/--tls-key go together: give both")
+	}
+	if c.TLSCert != "" && len(c.ACMEDomains) > 0 {
+		return errors.New("ROOMSD_TLS_CERT and ROOMSD_ACME_DOMAINS: give a certificate or ACME domains, not both")
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("ROOMSD_LOG_FORMAT/--log-format: %q is not text or json", c.LogFormat)
 	}
@@ -337,6 +385,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// TLS reports whether the listen address serves HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" || len(c.ACMEDomains) > 0 }
 
 // IsPostgres reports whether DB names a PostgreSQL database.
 func (c Config) IsPostgres() bool {

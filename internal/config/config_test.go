@@ -83,6 +83,12 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"ROOMSD_CORS_ORIGINS", "https://app.example.com/", `ROOMSD_CORS_ORIGINS/--cors-origins: "https://app.example.com/" is not an origin`},
 		{"ROOMSD_CORS_ORIGINS", "https://a.example, app.example.com", `ROOMSD_CORS_ORIGINS/--cors-origins: "app.example.com" is not an origin`},
 		{"ROOMSD_CORS_ORIGINS", "ftp://app.example.com", "give scheme://host[:port] with scheme http or https"},
+		{"ROOMSD_LIMIT_TOKENS", "20", `ROOMSD_LIMIT_TOKENS/--limit-tokens: "20" is not a rate such as "20/s"`},
+		{"ROOMSD_LIMIT_CONNECTS", "5/s:0", `ROOMSD_LIMIT_CONNECTS/--limit-connects: "5/s:0" has a burst`},
+		{"ROOMSD_MAX_SOCKETS", "-1", `ROOMSD_MAX_SOCKETS/--max-sockets: "-1" is not a number, 0 or more`},
+		{"ROOMSD_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal", `ROOMSD_TRUSTED_PROXIES/--trusted-proxies: "10.0.0.0/8, proxy.internal" has "proxy.internal", which is neither`},
+		{"ROOMSD_TLS_CERT", "cert.pem", "ROOMSD_TLS_CERT/--tls-cert and ROOMSD_TLS_KEY/--tls-key go together: give both"},
+		{"ROOMSD_HTTP_ADDR", ":80", "a plain-HTTP listener beside HTTPS needs HTTPS"},
 	} {
 		_, err := load(t, nil, map[string]string{c.env: c.value})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -119,5 +125,25 @@ func TestLoadCORSOrigins(t *testing.T) {
 	_, err := load(t, []string{"--cors-origins", "https://*.example.com"}, map[string]string{"ROOMSD_CORS_ORIGINS": "https://ok.example"})
 	if err == nil || !strings.Contains(err.Error(), `ROOMSD_CORS_ORIGINS/--cors-origins: "https://*.example.com" is not an origin`) {
 		t.Errorf("wildcard host: error %v", err)
+	}
+}
+
+// With ACME the plain-HTTP listener (HTTP-01 challenges, redirects) is on
+// :80 unless said otherwise; "off" turns it off.
+func TestLoadTLS(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"ROOMSD_ACME_DOMAINS": "rooms.example.com"})
+	if err != nil || c.HTTPAddr != ":80" || !c.TLS() {
+		t.Errorf("ACME: %v, HTTPAddr %q", err, c.HTTPAddr)
+	}
+	c, err = load(t, nil, map[string]string{"ROOMSD_ACME_DOMAINS": "rooms.example.com", "ROOMSD_HTTP_ADDR": "off"})
+	if err != nil || c.HTTPAddr != "" {
+		t.Errorf("ACME, HTTP off: %v, HTTPAddr %q", err, c.HTTPAddr)
+	}
+	if _, err := load(t, nil, map[string]string{"ROOMSD_ACME_DOMAINS": "a.example", "ROOMSD_TLS_CERT": "c", "ROOMSD_TLS_KEY": "k"}); err == nil {
+		t.Error("a certificate and ACME at once were accepted")
+	}
+	c, err = load(t, nil, map[string]string{"ROOMSD_TLS_CERT": "c.pem", "ROOMSD_TLS_KEY": "k.pem"})
+	if err != nil || c.HTTPAddr != "" || !c.TLS() {
+		t.Errorf("certificate files: %v, HTTPAddr %q", err, c.HTTPAddr)
 	}
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// UDP carries all ICE traffic (pion's UDP mux), one port for every
 	// participant. The caller owns it and closes it after the Manager.
 	UDP net.PacketConn
+	// TCP, when set, carries ICE over TCP (pion's TCP mux: passive
+	// candidates on its port) for participants whose UDP is blocked.
+	// The caller owns it and closes it after the Manager.
+	TCP net.Listener
 	// PublicIP, when set, is advertised instead of the host's own
 	// addresses (1:1 NAT).
 	PublicIP string
@@ -154,12 +158,20 @@ func newAPI(cfg Config, conn net.PacketConn, log *slog.Logger, onEstimator func(
 	// A server has nothing to find or announce by multicast DNS; without
 	// this, every participant's ICE agent opens sockets of its own for it.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCP != nil {
+		se.SetICETCPMux(webrtc.NewICETCPMux(lf.NewLogger("tcpmux"), cfg.TCP, 16))
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
 	if cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+		if cfg.TCP != nil {
+			networks = append(networks, webrtc.NetworkTypeTCP4)
+		}
 	}
+	se.SetNetworkTypes(networks)
 	if cfg.PublicIP != "" {
 		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
 	}

@@ -1,0 +1,236 @@
+package app_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/roomsd/roomsd/internal/app"
+	"github.com/roomsd/roomsd/internal/client"
+	"github.com/roomsd/roomsd/internal/config"
+	"github.com/roomsd/roomsd/internal/testutil"
+)
+
+// testCA is a certificate authority of the test's own.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roomsd test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue writes a certificate for 127.0.0.1 and localhost, with serial,
+// and its key, to certFile and keyFile (each replaced whole, by rename).
+func (ca *testCA) issue(t *testing.T, serial int64, certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "roomsd test"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	writeAtomically(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	writeAtomically(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func writeAtomically(t *testing.T, name string, b []byte) {
+	t.Helper()
+	tmp := name + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort is a TCP port of 127.0.0.1 free when asked.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// servedSerial is the serial number of the certificate a new TLS
+// connection to addr is given.
+func servedSerial(t *testing.T, addr string, roots *x509.CertPool) int64 {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", addr, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+func TestHTTPS(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 100, certFile, keyFile)
+	addr, plain := freePort(t), freePort(t)
+	c := config.Config{Addr: addr, HTTPAddr: plain, DB: filepath.Join(dir, "roomsd.db"), APIKeys: []string{"k"}, LogFormat: "text",
+		ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute, ReconnectGrace: 5 * time.Second,
+		TLSCert: certFile, TLSKey: keyFile}
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+	})
+	base := "https://" + addr
+	httpsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	testutil.Eventually(t, 20*time.Second, "the HTTPS listener answers", func() bool {
+		res, err := httpsClient.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+
+	// HTTPS, with HSTS; the API and its key as usual.
+	req, _ := http.NewRequest("POST", base+"/v2/rooms", nil)
+	req.Header.Set("Authorization", "Bearer k")
+	res, err := httpsClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var room struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	json.NewDecoder(res.Body).Decode(&room)
+	res.Body.Close()
+	if res.StatusCode != 201 || res.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+		t.Fatalf("create room over HTTPS: %d, HSTS %q", res.StatusCode, res.Header.Get("Strict-Transport-Security"))
+	}
+
+	// Plain HTTP beside it: a permanent redirect to the same path over
+	// HTTPS, and no HSTS (browsers ignore it there).
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err = noFollow.Get("http://" + plain + "/v2/rooms?page[size]=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != base+"/v2/rooms?page[size]=1" ||
+		res.Header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("plain HTTP: %d to %q, HSTS %q", res.StatusCode, res.Header.Get("Location"), res.Header.Get("Strict-Transport-Security"))
+	}
+
+	// A meeting over wss://.
+	tok := func() string {
+		req, _ := http.NewRequest("POST", base+"/v2/rooms/"+room.Data.ID+"/actions/generate_join_client_token", nil)
+		req.Header.Set("Authorization", "Bearer k")
+		res, err := httpsClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out struct {
+			Data struct {
+				Token string `json:"token"`
+			} `json:"data"`
+		}
+		json.NewDecoder(res.Body).Decode(&out)
+		return out.Data.Token
+	}
+	jctx, jcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer jcancel()
+	join := func(who string) *client.Client {
+		c, err := client.Join(jctx, client.ConnectURL(base, room.Data.ID), tok(), client.Options{Context: who, Audio: true, Video: true,
+			Loopback: true, HTTPClient: httpsClient})
+		if err != nil {
+			t.Fatalf("%s joins over wss: %v", who, err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	alice, bob := join("Alice"), join("Bob")
+	testutil.Eventually(t, 30*time.Second, "the two exchange media", func() bool {
+		return received(alice, bob.ParticipantID, "video") > 10 && received(bob, alice.ParticipantID, "video") > 10
+	})
+
+	// A renewed certificate is served once its files change, without a
+	// restart; the meeting goes on.
+	ca.issue(t, 200, certFile, keyFile)
+	testutil.Eventually(t, 20*time.Second, "the renewed certificate is served", func() bool {
+		return servedSerial(t, addr, ca.pool) == 200
+	})
+	before := received(bob, alice.ParticipantID, "video")
+	testutil.Eventually(t, 20*time.Second, "the meeting goes on after the renewal", func() bool {
+		return received(bob, alice.ParticipantID, "video") > before+20
+	})
+	// SIGHUP's reload takes the files at once.
+	ca.issue(t, 300, certFile, keyFile)
+	if err := a.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, addr, ca.pool); got != 300 {
+		t.Errorf("after a reload, serial %d is served; want 300", got)
+	}
+	// Files that do not read (half written) leave the certificate in use.
+	writeAtomically(t, certFile, []byte("not a certificate"))
+	if err := a.ReloadTLS(); err == nil {
+		t.Error("a reload of a broken certificate file succeeded")
+	}
+	if got := servedSerial(t, addr, ca.pool); got != 300 {
+		t.Errorf("after a failed reload, serial %d is served; want 300 still", got)
+	}
+	for _, c := range []*client.Client{alice, bob} {
+		select {
+		case <-c.Done():
+			t.Errorf("%s was dropped: %v", c.ParticipantID, c.CloseErr())
+		default:
+		}
+	}
+}
