@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { STOP_DEADLINE_MS, TestServer, cleanEnv, eventually, freeUDPPort, waitExit } from './server.js';
+import { STOP_DEADLINE_MS, TestServer, cleanEnv, eventually, freeMediaPort, waitExit } from './server.js';
 
 const JOIN_DEADLINE_MS = 20_000;
 const MEDIA_DEADLINE_MS = 45_000;
@@ -161,7 +161,7 @@ describe('meeting page in headless Chromium', () => {
    * when the test ends.
    */
   async function firewalledServer(t) {
-    const port = await freeUDPPort();
+    const port = await freeMediaPort();
     const server = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: String(port) } });
     await server.start();
     t.after(() => server.close());
@@ -192,10 +192,11 @@ describe('meeting page in headless Chromium', () => {
   }
 
   it('says plainly that the network blocks the media when no media path works', async (t) => {
-    // The page reaches the server's HTTP port and signaling, but a
-    // firewall rule drops everything sent to its media port.
+    // The page reaches the server's HTTP port and signaling, but firewall
+    // rules drop everything sent to its media port, UDP and TCP.
     const fw = await firewalledServer(t);
     await fw.add(['INPUT', '-p', 'udp', '--dport', String(fw.port), '-j', 'DROP']);
+    await fw.add(['INPUT', '-p', 'tcp', '--dport', String(fw.port), '-j', 'DROP']);
     const room = (await fw.server.sdk().rooms.create({})).data;
     const page = await openPage('ivan');
     t.after(() => page.context().close());

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { launchChromium } from './chromium.js';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
-import { STOP_DEADLINE_MS, TestServer, eventually, freeUDPPort, startServer, waitExit } from './server.js';
+import { STOP_DEADLINE_MS, TestServer, eventually, freeMediaPort, startServer, waitExit } from './server.js';
 
 const execFileP = promisify(execFile);
 
@@ -110,8 +110,10 @@ describe('a dropped connection that took the media path with it', () => {
   before(async () => {
     // The server's media port is known, so that a firewall rule can cut
     // one page's media path.
-    port = await freeUDPPort();
-    ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: String(port) } });
+    port = await freeMediaPort();
+    // UDP only: the new path must come from the restart, not from a
+    // fallback to TCP.
+    ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: String(port), ROOMSD_RTC_TCP: 'off' } });
     await ts.start();
     client = ts.sdk();
     browser = await launchChromium();

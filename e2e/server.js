@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -261,13 +262,24 @@ export class TestServer {
  * Polls fn every intervalMs until it returns a truthy value, and resolves
  * to that value; fails after deadlineMs, saying what was awaited.
  */
-/** A UDP port of 127.0.0.1 free at the time of asking. */
-export async function freeUDPPort() {
-  const sock = dgram.createSocket('udp4');
-  await new Promise((resolve, reject) => sock.once('error', reject).bind(0, '127.0.0.1', resolve));
-  const { port } = sock.address();
-  await new Promise((resolve) => sock.close(resolve));
-  return port;
+/**
+ * A port of 127.0.0.1 free for both UDP and TCP at the time of asking:
+ * a media port (the server takes the number for both).
+ */
+export async function freeMediaPort() {
+  for (;;) {
+    const sock = dgram.createSocket('udp4');
+    await new Promise((resolve, reject) => sock.once('error', reject).bind(0, '127.0.0.1', resolve));
+    const { port } = sock.address();
+    const tcp = net.createServer();
+    const ok = await new Promise((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) await new Promise((resolve) => tcp.close(resolve));
+    await new Promise((resolve) => sock.close(resolve));
+    if (ok) return port;
+  }
 }
 
 export async function eventually(what, fn, deadlineMs = 15_000, intervalMs = 50) {
