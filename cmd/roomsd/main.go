@@ -32,17 +32,18 @@ Usage:
                            arrived, as one participant or many (load)
   roomsd link --room ID    make a lasting meeting link to a room and print it
   roomsd keys              print the public keys that verify webhooks and tokens
+  roomsd backup --to FILE  copy the SQLite database while the server runs
   roomsd version           print the version and the source revision
   roomsd help              print this help (also: roomsd --help)
 
 Each command has its own help: "roomsd serve --help" lists the server's
 flags and ROOMSD_* variables, "roomsd bot --help" the bot's flags and its
 JSON report, "roomsd link --help" how to make a meeting link, "roomsd
-keys --help" what keys reads.
+keys --help" what keys reads, "roomsd backup --help" what a backup holds.
 `
 
 // commands are the first arguments that name a command.
-var commands = map[string]bool{"serve": true, "bot": true, "link": true, "keys": true, "version": true, "help": true}
+var commands = map[string]bool{"serve": true, "bot": true, "link": true, "keys": true, "backup": true, "version": true, "help": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -60,7 +61,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		case commands[a]:
 			cmd, args = a, args[1:]
 		case !strings.HasPrefix(a, "-"):
-			fmt.Fprintf(stderr, "roomsd: unknown command %q; the commands are serve, bot, link, keys, version and help (run \"roomsd help\")\n", a)
+			fmt.Fprintf(stderr, "roomsd: unknown command %q; the commands are serve, bot, link, keys, backup, version and help (run \"roomsd help\")\n", a)
 			return 2
 		}
 	}
@@ -74,6 +75,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return keysMain(args, getenv, stdout, stderr)
 	case "link":
 		return linkMain(args, getenv, stdout, stderr)
+	case "backup":
+		return backupMain(args, getenv, stdout, stderr)
 	case "version":
 		if len(args) > 0 {
 			fmt.Fprint(stdout, "Usage: roomsd version (or roomsd --version)\n\nPrints the roomsd version, the source revision it was built from and the Go version.\n")

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -261,4 +262,26 @@ func latestMigration() (int, error) {
 	}
 	sort.Strings(names)
 	return strconv.Atoi(strings.SplitN(strings.TrimPrefix(names[len(names)-1], "migrations/"), "_", 2)[0])
+}
+
+// Backup writes a consistent copy of the database at path to a new file,
+// to, while servers may be using it (VACUUM INTO: one read transaction,
+// so the copy is the database as of one moment, compacted). to must not
+// exist. It creates no database: a missing path is an error.
+func Backup(ctx context.Context, path, to string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sqlite: backup of %s: %w", path, err)
+	}
+	if _, err := os.Stat(to); err == nil {
+		return fmt.Errorf("sqlite: backup to %s: the file exists; give a new file", to)
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("sqlite: backup of %s: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
+		return fmt.Errorf("sqlite: backup of %s to %s: %w", path, to, err)
+	}
+	return nil
 }
