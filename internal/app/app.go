@@ -48,6 +48,7 @@ import (
 	"github.com/roomsd/roomsd/internal/store/sqlite"
 	"github.com/roomsd/roomsd/internal/tlsconf"
 	"github.com/roomsd/roomsd/internal/token"
+	"github.com/roomsd/roomsd/internal/turnserver"
 	"github.com/roomsd/roomsd/internal/web"
 	"github.com/roomsd/roomsd/internal/webhook"
 )
@@ -59,7 +60,8 @@ type App struct {
 	store        store.Store
 	handler      http.Handler
 	udp          net.PacketConn
-	tcp          net.Listener // nil: no ICE-TCP
+	tcp          net.Listener       // nil: no ICE-TCP
+	relay        *turnserver.Server // nil: no TURN
 	media        *sfu.Manager
 	participants *participants.Service
 	rooms        *rooms.Service
@@ -146,6 +148,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 			}
 		}
 	}()
+	relay, turnURLs, err := startTURN(ctx, cfg, st, certs, udp.LocalAddr().(*net.UDPAddr).Port, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && relay != nil {
+			relay.Close()
+		}
+	}()
 	iceServers := parseICEServers(cfg.RTCICEServers)
 	var (
 		svc      *rooms.Service
@@ -207,9 +218,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, Sweep: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
 		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
 	clients := httpx.ClientAddr{Trusted: cfg.TrustedProxies}
-	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers,
-		signal.WithLimits(limit.NewKeyed(cfg.LimitConnects), clients, cfg.MaxSockets))
-	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, tcp: tcp, media: media, certs: certs,
+	sigOpts := []signal.Option{signal.WithLimits(limit.NewKeyed(cfg.LimitConnects), clients, cfg.MaxSockets)}
+	if relay != nil {
+		// Each participant gets TURN credentials of its own, for a day
+		// (a meeting's relay renews its allocation with them).
+		sigOpts = append(sigOpts, signal.WithICEServers(func(participantID string) []webrtc.ICEServer {
+			user, pass := relay.Credentials(participantID, 24*time.Hour)
+			return []webrtc.ICEServer{{URLs: turnURLs, Username: user, Credential: pass}}
+		}))
+	}
+	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers, sigOpts...)
+	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, tcp: tcp, media: media, certs: certs, relay: relay,
 		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
 		node: members}
 	mux := http.NewServeMux()
@@ -309,6 +328,69 @@ func listenMedia(cfg config.Config) (net.PacketConn, net.Listener, error) {
 		}
 		// The number picked for UDP is taken for TCP: pick another.
 	}
+}
+
+// startTURN starts the embedded TURN server when cfg asks for it, and
+// returns it with the URLs participants are given.
+func startTURN(ctx context.Context, cfg config.Config, st store.Store, certs *tlsconf.Server, mediaPort int, log *slog.Logger) (*turnserver.Server, []string, error) {
+	if !cfg.TURN {
+		return nil, nil, nil
+	}
+	bind, relayIP := "", net.ParseIP(cfg.RTCPublicIP)
+	if cfg.RTCLoopback {
+		bind, relayIP = "127.0.0.1", net.IPv4(127, 0, 0, 1)
+	}
+	if relayIP == nil {
+		return nil, nil, errors.New("ROOMSD_TURN: the embedded TURN server needs ROOMSD_RTC_PUBLIC_IP, the address its relays are announced at")
+	}
+	host := cfg.TURNHost
+	switch {
+	case host != "":
+	case len(cfg.ACMEDomains) > 0:
+		host = cfg.ACMEDomains[0]
+	case cfg.RTCPublicIP != "" || cfg.RTCLoopback:
+		host = relayIP.String()
+	}
+	key, err := storedKey(ctx, st, "turn")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := net.JoinHostPort(bind, fmt.Sprint(cfg.TURNPort))
+	udp, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TURN UDP port %s: %w (set ROOMSD_TURN_PORT to a free port)", addr, err)
+	}
+	tcp, err := net.Listen("tcp", net.JoinHostPort(bind, fmt.Sprint(udp.LocalAddr().(*net.UDPAddr).Port)))
+	if err != nil {
+		udp.Close()
+		return nil, nil, fmt.Errorf("TURN TCP port %s: %w (set ROOMSD_TURN_PORT to a free port)", addr, err)
+	}
+	port := udp.LocalAddr().(*net.UDPAddr).Port
+	urls := []string{fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, fmt.Sprint(port))),
+		fmt.Sprintf("turn:%s?transport=tcp", net.JoinHostPort(host, fmt.Sprint(port)))}
+	var tlsLn net.Listener
+	if certs != nil && cfg.TURNTLSPort != 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(bind, fmt.Sprint(cfg.TURNTLSPort)))
+		if err != nil {
+			udp.Close()
+			tcp.Close()
+			return nil, nil, fmt.Errorf("TURN TLS port %d: %w (set ROOMSD_TURN_TLS_PORT to a free port, or 0)", cfg.TURNTLSPort, err)
+		}
+		tlsLn = tls.NewListener(ln, certs.TLSConfig())
+		urls = append(urls, fmt.Sprintf("turns:%s?transport=tcp", net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))))
+	}
+	s, err := turnserver.New(turnserver.Config{UDP: udp, TCP: tcp, TLS: tlsLn, RelayIP: relayIP, RelayBind: bind,
+		Peer: &net.UDPAddr{IP: relayIP, Port: mediaPort}, Secret: key.Seed(), Realm: "roomsd", Log: log})
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
+		return nil, nil, err
+	}
+	log.Info("TURN server listening", "urls", urls)
+	return s, urls, nil
 }
 
 // mediaAddr is the address the node's media is reached at, as the node
@@ -561,6 +643,9 @@ func (a *App) close() error {
 	a.hooks.Flush(ctx)
 	a.node.Close()
 	a.hooks.Stop()
+	if a.relay != nil {
+		a.relay.Close()
+	}
 	a.udp.Close()
 	if a.tcp != nil {
 		a.tcp.Close()

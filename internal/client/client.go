@@ -67,6 +67,9 @@ type Options struct {
 	// TCPOnly connects media over ICE-TCP alone, as a participant whose
 	// UDP is blocked must.
 	TCPOnly bool
+	// RelayOnly connects media through the TURN servers the server gave
+	// in its joined message, and no other way.
+	RelayOnly bool
 }
 
 // TrackStats counts what arrived from one remote track.
@@ -122,17 +125,19 @@ type Client struct {
 	ParticipantID string
 	SessionID     string
 
-	ws      *websocket.Conn
-	pc      *webrtc.PeerConnection
-	wmu     sync.Mutex
-	events  chan signal.Message
-	stop    chan struct{}
-	done    chan struct{}
-	stopped sync.Once
-	sent    atomic.Int64
-	udp     net.PacketConn // the delaying socket, if any
-	silent  atomic.Bool    // the audio says it is silence (level 127)
-	sendErr atomic.Int64   // frames whose sending failed (see lenient)
+	ws *websocket.Conn
+	pc *webrtc.PeerConnection
+	// iceServers came in the joined message (STUN, TURN).
+	iceServers []webrtc.ICEServer
+	wmu        sync.Mutex
+	events     chan signal.Message
+	stop       chan struct{}
+	done       chan struct{}
+	stopped    sync.Once
+	sent       atomic.Int64
+	udp        net.PacketConn // the delaying socket, if any
+	silent     atomic.Bool    // the audio says it is silence (level 127)
+	sendErr    atomic.Int64   // frames whose sending failed (see lenient)
 
 	connected  chan struct{} // closed once media is connected
 	failed     chan struct{} // closed if ICE or DTLS fails
@@ -244,6 +249,7 @@ func dialJoin(ctx context.Context, url, token string, opts Options) (*Client, er
 		return nil, &JoinError{Code: first.Code, Message: first.Message}
 	}
 	c.ParticipantID, c.SessionID = first.ParticipantID, first.SessionID
+	c.iceServers = first.ICEServers
 	if err := c.setup(ctx, opts); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -321,7 +327,11 @@ func (c *Client) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	c.udp = conn
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	conf := webrtc.Configuration{ICEServers: c.iceServers}
+	if opts.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return err
 	}
@@ -681,6 +691,9 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 		return fmt.Errorf("%w waiting for media to connect", ErrTimeout)
 	}
 }
+
+// ICEServers are the STUN and TURN servers the joined message gave.
+func (c *Client) ICEServers() []webrtc.ICEServer { return c.iceServers }
 
 // CloseErr returns the error that ended the signaling connection (a
 // websocket.CloseError when the server closed it), once Done is closed.

@@ -35,7 +35,13 @@ type Config struct {
 	RTCLoopback   bool
 	// RTCTCP also carries media over TCP (ICE-TCP) on the media port
 	// number.
-	RTCTCP          bool
+	RTCTCP bool
+	// TURN runs the embedded TURN server: UDP and TCP on TURNPort, TLS on
+	// TURNTLSPort (with HTTPS), named TURNHost in the URLs handed out.
+	TURN            bool
+	TURNPort        int
+	TURNTLSPort     int
+	TURNHost        string
 	EmptyTimeout    time.Duration
 	ReconnectGrace  time.Duration
 	WebhookSecret   string
@@ -116,6 +122,10 @@ func settings() []setting {
 		{"rtc-public-ip", "ip", "ROOMSD_RTC_PUBLIC_IP", "", "address to advertise for media when roomsd sits behind 1:1 NAT"},
 		{"rtc-ice-servers", "list", "ROOMSD_RTC_ICE_SERVERS", "", "comma-separated STUN/TURN URLs handed to participants (turn:user:pass@host:port for TURN with credentials)"},
 		{"rtc-tcp", "on|off", "ROOMSD_RTC_TCP", "on", "also carry media over TCP (ICE-TCP) on the same port number as ROOMSD_RTC_UDP_PORT, for participants whose network blocks UDP: on or off"},
+		{"turn", "on|off", "ROOMSD_TURN", "off", "run the embedded TURN server, which relays media for participants whose network lets through neither UDP nor TCP to the media port (only to this server's media: no open relay); each participant gets credentials of its own when it joins"},
+		{"turn-port", "port", "ROOMSD_TURN_PORT", "3478", "TURN over UDP and TCP"},
+		{"turn-tls-port", "port", "ROOMSD_TURN_TLS_PORT", "5349", "TURN over TLS with the HTTPS certificate (only with HTTPS; 0: none)"},
+		{"turn-host", "host", "ROOMSD_TURN_HOST", "", "the name or address participants reach TURN at (the TLS certificate's name for turns:); empty: the ACME domain, or ROOMSD_RTC_PUBLIC_IP, or the host of ROOMSD_PUBLIC_URL"},
 		{"rtc-loopback", "on|off", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
 		{"empty-timeout", "duration", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
 		{"reconnect-grace", "duration", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},
@@ -205,6 +215,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		RTCICEServers:    r.list("rtc-ice-servers"),
 		RTCLoopback:      r.onOff("rtc-loopback"),
 		RTCTCP:           r.onOff("rtc-tcp"),
+		TURN:             r.onOff("turn"),
+		TURNPort:         r.number("turn-port", 0, 65535, "a port number"),
+		TURNTLSPort:      r.number("turn-tls-port", 0, 65535, "a port number"),
+		TURNHost:         r.str("turn-host"),
 		EmptyTimeout:     r.duration("empty-timeout", false, "30s"),
 		ReconnectGrace:   r.duration("reconnect-grace", false, "30s"),
 		WebhookSecret:    r.str("webhook-secret"),

@@ -51,6 +51,7 @@ type Handler struct {
 	joining    map[string]chan struct{} // participant id → closed when its media join is done
 	counts     counts
 
+	iceFor     func(participantID string) []webrtc.ICEServer
 	connects   *limit.Keyed // per client address
 	client     httpx.ClientAddr
 	maxSockets int
@@ -70,6 +71,20 @@ func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *sl
 
 // Option tunes the handler.
 type Option func(*Handler)
+
+// WithICEServers adds, to each joined message, ICE servers made for the
+// participant (TURN with credentials of its own).
+func WithICEServers(forParticipant func(participantID string) []webrtc.ICEServer) Option {
+	return func(h *Handler) { h.iceFor = forParticipant }
+}
+
+// iceServersFor are the ICE servers a participant is given.
+func (h *Handler) iceServersFor(participantID string) []webrtc.ICEServer {
+	if h.iceFor == nil {
+		return h.iceServers
+	}
+	return append(append([]webrtc.ICEServer(nil), h.iceServers...), h.iceFor(participantID)...)
+}
 
 // WithLimits limits each client address to connects (nil: no limit), and
 // the sockets open at once to maxSockets (0: no limit).
@@ -184,7 +199,7 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string, origin 
 		Admitted: func(part domain.Participant) {
 			id = part.ID
 			secret := resumeToken()
-			c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServers,
+			c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: part.SessionID, ParticipantID: part.ID, ICEServers: h.iceServersFor(part.ID),
 				ResumeToken: secret})
 			h.mu.Lock()
 			h.conns[part.ID] = c
@@ -338,7 +353,7 @@ func (h *Handler) resume(ctx context.Context, c *conn, roomID, participantID, se
 	// joined, then the room as it is now (events that happen meanwhile
 	// reach the new socket before the state that includes them), then
 	// the offer still waiting for its answer, if any.
-	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServers,
+	c.send(Message{Type: TypeJoined, RoomID: roomID, SessionID: p.SessionID(), ParticipantID: p.ID(), ICEServers: h.iceServersFor(p.ID()),
 		ResumeToken: secret})
 	p.SetEvents(h.events(c))
 	c.send(stateMessage(p.Roster()))
