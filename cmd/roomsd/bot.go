@@ -116,6 +116,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 	duration := fs.Duration("duration", 10*time.Second, "how long the participants stay once all have joined and connected their media (or failed)")
 	publish := fs.String("publish", "audio,video", "what each participant publishes: audio, video, audio,video or none")
 	loopback := fs.Bool("loopback", false, "pin ICE to 127.0.0.1 (default: true when the --server host is 127.0.0.1, ::1 or localhost)")
+	tcp := fs.Bool("tcp", false, "also connect media over TCP (ICE-TCP), as browsers do, where UDP is blocked")
 	connectTimeout := fs.Duration("connect-timeout", 20*time.Second, "how long each participant may take to get a token, join and connect its media")
 	progress := fs.Duration("progress", time.Second, "how often to write a progress line to stderr (0: never)")
 	videoBitrate := fs.String("video-bitrate", "1.5M", "video to publish: 1.5M (1280x720), 500k (640x360), 150k (320x180) at 30 fps, the nearest of them to another bitrate, or pattern (the 110 kbit/s test pattern)")
@@ -185,7 +186,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stdo
 
 	report, err := bot.Run(ctx, bot.Config{
 		Server: strings.Join(bases, ","), Rejoin: *rejoin, APIKey: *apiKey, Room: *room, Context: *name, Count: *count, Duration: *duration,
-		Audio: audio, Video: video, Loopback: pinned, ConnectTimeout: *connectTimeout,
+		Audio: audio, Video: video, Loopback: pinned, TCP: *tcp, ConnectTimeout: *connectTimeout,
 		VideoClip: clip, Simulcast: *simulcast, Quality: *quality, ViewWidth: viewW, ViewHeight: viewH, Delay: *delay, Loss: *loss,
 		Log: stderr, ProgressEvery: *progress, Snapshot: snapshot,
 	})

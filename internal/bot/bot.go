@@ -26,6 +26,9 @@ import (
 
 // Config is one run of the bot.
 type Config struct {
+	// TCP lets the participants connect media over TCP as well as UDP
+	// (ICE-TCP), as browsers do.
+	TCP bool
 	// Server is the roomsd base URL, http://host:port, with or without
 	// /v2; or several, comma-separated (the nodes of a cluster): each
 	// participant starts with the first, and rejoins through the next.
@@ -494,7 +497,7 @@ func (r *runner) attempt(ctx context.Context, m *member, ready func()) (dropped,
 		return false, false, err
 	}
 	c, err := client.Join(cctx, client.ConnectURL(base, r.cfg.Room), token,
-		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient,
+		client.Options{Context: m.ctxName, Audio: r.cfg.Audio, Video: r.cfg.Video, Loopback: r.cfg.Loopback, HTTPClient: r.cfg.HTTPClient, TCP: r.cfg.TCP,
 			VideoClip: r.cfg.VideoClip, Simulcast: r.cfg.Simulcast, Delay: r.cfg.Delay, SendLoss: r.cfg.Loss})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -65,8 +65,9 @@ type Options struct {
 	// then non-IDR slices), not a picture.
 	H264 bool
 	// TCPOnly connects media over ICE-TCP alone, as a participant whose
-	// UDP is blocked must.
-	TCPOnly bool
+	// UDP is blocked must; TCP offers TCP candidates besides UDP ones, as
+	// browsers do.
+	TCPOnly, TCP bool
 	// RelayOnly connects media through the TURN servers the server gave
 	// in its joined message, and no other way.
 	RelayOnly bool
@@ -266,7 +267,7 @@ func (e *JoinError) Error() string { return "join refused: " + e.Code + ": " + e
 // nacksPerPacket is how many times the client asks for one lost packet.
 const nacksPerPacket = 5
 
-func newAPI(loopback, tcpOnly bool, delay time.Duration, loss float64) (*webrtc.API, net.PacketConn, error) {
+func newAPI(loopback, tcpOnly, tcp bool, delay time.Duration, loss float64) (*webrtc.API, net.PacketConn, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, nil, err
@@ -300,8 +301,11 @@ func newAPI(loopback, tcpOnly bool, delay time.Duration, loss float64) (*webrtc.
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	if tcpOnly {
+	switch {
+	case tcpOnly:
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	case tcp:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 	var conn net.PacketConn
 	if delay > 0 {
@@ -322,7 +326,7 @@ func newAPI(loopback, tcpOnly bool, delay time.Duration, loss float64) (*webrtc.
 // setup builds the PeerConnection, starts publishing and sends the first
 // offer.
 func (c *Client) setup(ctx context.Context, opts Options) error {
-	api, conn, err := newAPI(opts.Loopback, opts.TCPOnly, opts.Delay, opts.SendLoss)
+	api, conn, err := newAPI(opts.Loopback, opts.TCPOnly, opts.TCP, opts.Delay, opts.SendLoss)
 	if err != nil {
 		return err
 	}

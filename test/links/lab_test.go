@@ -353,3 +353,26 @@ func received(t *testing.T, r *bot.Report, from, kind string) bot.Counts {
 	}
 	return r.Participants[0].Received[from][kind]
 }
+
+// mediaPaths is the server's count of connected participants whose media
+// goes over transport (udp or tcp), from its metrics.
+func (s *server) mediaPaths(t *testing.T, transport string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var n float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "roomsd_media_connections{") && strings.Contains(line, `transport="`+transport+`"`) {
+			var v float64
+			fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v)
+			n += v
+		}
+	}
+	return n
+}

@@ -177,3 +177,33 @@ func TestLossyPublisherKeepsItsLayers(t *testing.T) {
 		t.Errorf("the subscriber ends on a %d-line layer, want 720", fv.Height)
 	}
 }
+
+// A participant on a network that drops all UDP (its own and the
+// server's) joins all the same: its media goes over TCP to the media
+// port (ICE-TCP), both ways, and the server counts a TCP media path.
+func TestUDPBlockedJoinsOverTCP(t *testing.T) {
+	l := newLab(t)
+	s := l.startServer()
+	room := s.room(t)
+	open, walled := l.host("open"), l.host("walled")
+	walled.blockUDP()
+	pub := s.bot(t, open, "camera", room, "--duration", "10m")
+	sub := s.bot(t, walled, "walled", room, "--tcp", "--duration", "10s", "--progress", "200ms")
+	sub.waitStderr(t, "connected=1/1 failed=0", time.Minute)
+	if tcp := s.mediaPaths(t, "tcp"); tcp != 1 {
+		t.Errorf("media paths over TCP: %v; want the walled participant's", tcp)
+	}
+	r := sub.wait(t, 2*time.Minute)
+	pr := pub.stop(t)
+	if r.Failed > 0 || pr.Failed > 0 {
+		t.Fatalf("failed: walled %+v, open %+v", r.Participants, pr.Participants)
+	}
+	camera := publisherID(t, r)
+	if v, a := received(t, r, camera, "video"), received(t, r, camera, "audio"); v.Frames == 0 || a.Packets == 0 {
+		t.Errorf("the walled participant received %d video frames and %d audio packets", v.Frames, a.Packets)
+	}
+	walledID := publisherID(t, pr)
+	if v := received(t, pr, walledID, "video"); v.Frames == 0 {
+		t.Errorf("the open participant received %d video frames from the walled one", v.Frames)
+	}
+}
