@@ -28,9 +28,10 @@ const CHROMIUM_FLAGS = [
 
 /**
  * Launches Chromium, or throws saying how to install it; extraFlags are
- * added to the usual ones.
+ * added to the usual ones. executablePath runs another program that
+ * starts Chromium (a wrapper that puts it in a network namespace, say).
  */
-export async function launchChromium(extraFlags = []) {
+export async function launchChromium(extraFlags = [], { executablePath = CHROMIUM } = {}) {
   try {
     await access(CHROMIUM, constants.X_OK);
   } catch {
@@ -39,5 +40,5 @@ export async function launchChromium(extraFlags = []) {
         'Install it with `apt-get install -y chromium` (.ci/run does this) or set CHROMIUM_PATH.',
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...extraFlags], timeout: LAUNCH_DEADLINE_MS });
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_FLAGS, ...extraFlags], timeout: LAUNCH_DEADLINE_MS });
 }
