@@ -12,15 +12,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,6 +158,10 @@ type server struct {
 	bin      string
 	logMu    sync.Mutex
 	log      strings.Builder
+	// caFile, with HTTPS, is the certificate clients trust (SSL_CERT_FILE
+	// for bots); client trusts it for the test's own requests.
+	caFile string
+	client *http.Client
 }
 
 // dumpMedia shows, for a failed test, what the server logged of its
@@ -185,17 +198,17 @@ var listening = regexp.MustCompile(`msg="roomsd listening".*?\burl=(\S+)`)
 
 // startServer runs roomsd on the lab's server address (HTTP on a free
 // port there, media on a free UDP port of every address).
-func (l *lab) startServer() *server {
+func (l *lab) startServer(env ...string) *server {
 	l.t.Helper()
 	bin, err := buildOnce()
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	dir := l.t.TempDir()
-	s := &server{key: "links-key", bin: bin}
+	s := &server{key: "links-key", bin: bin, client: http.DefaultClient}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "ROOMSD_ADDR="+l.server+":0", "ROOMSD_DB="+filepath.Join(dir, "roomsd.db"),
-		"ROOMSD_API_KEYS="+s.key, "ROOMSD_RTC_UDP_PORT=0", "ROOMSD_RTC_LOOPBACK=off", "ROOMSD_LOG_LEVEL=debug")
+	cmd.Env = append(append(os.Environ(), "ROOMSD_ADDR="+l.server+":0", "ROOMSD_DB="+filepath.Join(dir, "roomsd.db"),
+		"ROOMSD_API_KEYS="+s.key, "ROOMSD_RTC_UDP_PORT=0", "ROOMSD_RTC_LOOPBACK=off", "ROOMSD_LOG_LEVEL=debug"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -251,7 +264,7 @@ func (s *server) room(t *testing.T) string {
 	req, _ := http.NewRequest("POST", s.url+"/v2/rooms", strings.NewReader(`{"max_participants":10}`))
 	req.Header.Set("Authorization", "Bearer "+s.key)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +293,7 @@ type botRun struct {
 // bot starts `roomsd bot` in h's namespace with the given flags.
 func (s *server) bot(t *testing.T, h *host, name, room string, args ...string) *botRun {
 	t.Helper()
-	full := append([]string{"netns", "exec", h.ns, s.bin, "bot", "--server", s.url, "--api-key", s.key, "--room", room,
+	full := append([]string{"netns", "exec", h.ns, "env", "SSL_CERT_FILE=" + s.caFile, s.bin, "bot", "--server", s.url, "--api-key", s.key, "--room", room,
 		"--context", name, "--progress", "0", "--connect-timeout", "30s"}, args...)
 	b := &botRun{name: name, cmd: exec.Command("ip", full...), done: make(chan struct{})}
 	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.errb
@@ -358,7 +371,66 @@ func received(t *testing.T, r *bot.Report, from, kind string) bot.Counts {
 // goes over transport (udp or tcp), from its metrics.
 func (s *server) mediaPaths(t *testing.T, transport string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	return s.metric(t, "roomsd_media_connections", `transport="`+transport+`"`)
+}
+
+// startHTTPSServer runs roomsd with HTTPS, on a certificate for the
+// server's address signed by a CA of the test's own (which the bots and
+// the test's requests trust), and the settings in env.
+func (l *lab) startHTTPSServer(env ...string) *server {
+	l.t.Helper()
+	dir := l.t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roomsd links CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: l.server}, IPAddresses: []net.IP{net.ParseIP(l.server)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile, caFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")
+	for name, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: kder},
+		caFile: {Type: "CERTIFICATE", Bytes: caDER}} {
+		if err := os.WriteFile(name, pem.EncodeToMemory(b), 0o600); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	s := l.startServer(append([]string{"ROOMSD_TLS_CERT=" + certFile, "ROOMSD_TLS_KEY=" + keyFile}, env...)...)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	s.caFile = caFile
+	s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return s
+}
+
+// only lets the host reach the server on these TCP ports and nothing
+// else (no UDP at all): a network that allows web traffic alone.
+func (h *host) only(server string, tcpPorts ...int) {
+	h.l.t.Helper()
+	ipt := func(args ...string) { h.l.run("ip", append([]string{"netns", "exec", h.ns, "iptables"}, args...)...) }
+	ipt("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+	ipt("-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+	ipt("-P", "INPUT", "DROP")
+	ipt("-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT")
+	for _, p := range tcpPorts {
+		ipt("-A", "OUTPUT", "-p", "tcp", "-d", server, "--dport", strconv.Itoa(p), "-j", "ACCEPT")
+	}
+	ipt("-P", "OUTPUT", "DROP")
+}
+
+// metric sums the server's series of name whose labels contain match.
+func (s *server) metric(t *testing.T, name, match string) float64 {
+	t.Helper()
+	resp, err := s.client.Get(s.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,11 +440,22 @@ func (s *server) mediaPaths(t *testing.T, transport string) float64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "roomsd_media_connections{") && strings.Contains(line, `transport="`+transport+`"`) {
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, match) {
 			var v float64
 			fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v)
 			n += v
 		}
 	}
 	return n
+}
+
+// freeTCPPort is a TCP port free on every address when asked.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

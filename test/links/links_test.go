@@ -1,6 +1,8 @@
 package links
 
 import (
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -204,6 +206,43 @@ func TestUDPBlockedJoinsOverTCP(t *testing.T) {
 	}
 	walledID := publisherID(t, pr)
 	if v := received(t, pr, walledID, "video"); v.Frames == 0 {
+		t.Errorf("the open participant received %d video frames from the walled one", v.Frames)
+	}
+}
+
+// A participant on a network that lets through nothing but TCP to two
+// ports of the server (HTTPS, and TURN over TLS) joins through the
+// embedded TURN server over TLS, and media goes both ways; the server
+// counts a relayed media path.
+func TestOnlyTURNOverTLSGetsThrough(t *testing.T) {
+	l := newLab(t)
+	turnTLS := freeTCPPort(t)
+	s := l.startHTTPSServer("ROOMSD_TURN=on", "ROOMSD_TURN_PORT=0", "ROOMSD_TURN_TLS_PORT="+strconv.Itoa(turnTLS),
+		"ROOMSD_RTC_PUBLIC_IP="+l.server)
+	u, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	https, _ := strconv.Atoi(u.Port())
+	room := s.room(t)
+	open, walled := l.host("open"), l.host("walled")
+	walled.only(l.server, https, turnTLS)
+	pub := s.bot(t, open, "camera", room, "--duration", "10m")
+	sub := s.bot(t, walled, "walled", room, "--tcp", "--duration", "10s", "--progress", "200ms")
+	sub.waitStderr(t, "connected=1/1 failed=0", 2*time.Minute)
+	if relayed := s.metric(t, "roomsd_media_connections", `candidate="relay"`); relayed != 1 {
+		t.Errorf("relayed media paths: %v; want the walled participant's", relayed)
+	}
+	r := sub.wait(t, 2*time.Minute)
+	pr := pub.stop(t)
+	if r.Failed > 0 || pr.Failed > 0 {
+		t.Fatalf("failed: walled %+v, open %+v", r.Participants, pr.Participants)
+	}
+	camera := publisherID(t, r)
+	if v, a := received(t, r, camera, "video"), received(t, r, camera, "audio"); v.Frames == 0 || a.Packets == 0 {
+		t.Errorf("the walled participant received %d video frames and %d audio packets", v.Frames, a.Packets)
+	}
+	if v := received(t, pr, publisherID(t, pr), "video"); v.Frames == 0 {
 		t.Errorf("the open participant received %d video frames from the walled one", v.Frames)
 	}
 }
