@@ -144,7 +144,7 @@ func settings() []setting {
 		{"metrics-token", "secret", "ROOMSD_METRICS_TOKEN", "", "bearer token that /metrics requires ('Authorization: Bearer <token>'); empty: /metrics is public, like /healthz and /readyz"},
 		{"tls-cert", "file", "ROOMSD_TLS_CERT", "", "PEM certificate (with its chain) for HTTPS on the listen address; read again when the file changes, or on SIGHUP, without dropping meetings"},
 		{"tls-key", "file", "ROOMSD_TLS_KEY", "", "PEM private key of ROOMSD_TLS_CERT"},
-		{"acme-domains", "list", "ROOMSD_ACME_DOMAINS", "", "comma-separated domain names (rooms.example.com) to get HTTPS certificates for automatically from an ACME CA (Let's Encrypt), renewed by themselves; kept under the data directory; instead of ROOMSD_TLS_CERT/KEY"},
+		{"acme-domains", "list", "ROOMSD_ACME_DOMAINS", "", "comma-separated domain names (rooms.example.com) to get HTTPS certificates for automatically from an ACME CA (Let's Encrypt), renewed by themselves; kept under the data directory; instead of ROOMSD_TLS_CERT/KEY (ROOMSD_ACME_DOMAIN, for one, works too)"},
 		{"acme-email", "email", "ROOMSD_ACME_EMAIL", "", "contact address given to the ACME CA (expiry warnings)"},
 		{"acme-directory", "url", "ROOMSD_ACME_DIRECTORY", "", "ACME directory URL; empty: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)"},
 		{"acme-ca", "file", "ROOMSD_ACME_CA", "", "PEM file of root certificates to trust when talking to the ACME directory, besides the system's (a private ACME CA)"},
@@ -186,6 +186,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
+		} else if s.env == "ROOMSD_ACME_DOMAINS" && getenv("ROOMSD_ACME_DOMAIN") != "" {
+			def = getenv("ROOMSD_ACME_DOMAIN") // the singular, for one domain
 		}
 		vals[s.flag] = fs.String(s.flag, def, s.usage)
 	}

@@ -135,6 +135,10 @@ func TestLoadTLS(t *testing.T) {
 	if err != nil || c.HTTPAddr != ":80" || !c.TLS() {
 		t.Errorf("ACME: %v, HTTPAddr %q", err, c.HTTPAddr)
 	}
+	c, err = load(t, nil, map[string]string{"ROOMSD_ACME_DOMAIN": "one.example.com"})
+	if err != nil || len(c.ACMEDomains) != 1 || c.ACMEDomains[0] != "one.example.com" {
+		t.Errorf("ROOMSD_ACME_DOMAIN: %v, %v", err, c.ACMEDomains)
+	}
 	c, err = load(t, nil, map[string]string{"ROOMSD_ACME_DOMAINS": "rooms.example.com", "ROOMSD_HTTP_ADDR": "off"})
 	if err != nil || c.HTTPAddr != "" {
 		t.Errorf("ACME, HTTP off: %v, HTTPAddr %q", err, c.HTTPAddr)
