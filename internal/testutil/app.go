@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,10 +62,22 @@ type App struct {
 }
 
 // StartApp starts an App, after tweak has changed its configuration, and
-// stops it when the test ends.
+// stops it when the test ends. What the server logs at info and above
+// (warnings and errors, with the lifecycle lines around them) is shown
+// when the test fails.
 func StartApp(t testing.TB, tweak ...func(*config.Config)) *App {
 	t.Helper()
-	return StartAppLogging(t, slog.New(slog.NewTextHandler(io.Discard, nil)), tweak...)
+	var log SyncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+			if len(lines) > 300 {
+				lines = lines[len(lines)-300:]
+			}
+			t.Logf("the server's log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n"))
+		}
+	})
+	return StartAppLogging(t, slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})), tweak...)
 }
 
 // StartAppLogging is StartApp with the server's log going to log.
