@@ -2,55 +2,25 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// writeCert writes a self-signed certificate for 127.0.0.1 with serial,
-// and its key.
-func writeCert(t *testing.T, serial int64, certFile, keyFile string) *x509.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "roomsd test"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	if err := os.WriteFile(keyFile+".new", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile+".new", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Rename(keyFile+".new", keyFile)
-	os.Rename(certFile+".new", certFile)
-	cert, _ := x509.ParseCertificate(der)
-	return cert
-}
+	"github.com/roomsd/roomsd/internal/testutil"
+)
 
 // roomsd serve over HTTPS reads its certificate files again on SIGHUP
 // (a renewal's deploy hook, systemctl reload) and serves the new one.
 func TestSIGHUPReloadsTheCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, 1, certFile, keyFile)
+	ca := testutil.NewCA(t)
+	ca.Issue(t, 1, certFile, keyFile)
 	env := map[string]string{"ROOMSD_ADDR": "127.0.0.1:0", "ROOMSD_DB": filepath.Join(dir, "roomsd.db"), "ROOMSD_API_KEYS": "k",
 		"ROOMSD_RTC_LOOPBACK": "on", "ROOMSD_RTC_UDP_PORT": "0", "ROOMSD_TLS_CERT": certFile, "ROOMSD_TLS_KEY": keyFile,
 		"ROOMSD_DATA_DIR": filepath.Join(dir, "data")}
@@ -97,7 +67,7 @@ func TestSIGHUPReloadsTheCertificate(t *testing.T) {
 	if got := serial(); got != 1 {
 		t.Fatalf("serial %d served; want 1", got)
 	}
-	writeCert(t, 2, certFile, keyFile)
+	ca.Issue(t, 2, certFile, keyFile)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	wait(regexp.MustCompile(`SIGHUP: TLS certificate reloaded`))
 	if got := serial(); got != 2 {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/roomsd/roomsd/internal/auth"
+	"github.com/roomsd/roomsd/internal/httpx"
 )
 
 type ctxKey int
@@ -73,25 +74,6 @@ type panicError struct{}
 
 func (panicError) Error() string { return "panic" }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
 // withAccessLog logs each request at debug level.
 func (a *API) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,10 +82,10 @@ func (a *API) withAccessLog(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpx.StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		a.log.DebugContext(r.Context(), "request", "request_id", requestID(r.Context()), "method", r.Method,
-			"path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+			"path", r.URL.Path, "status", sw.Status, "duration", time.Since(start))
 	})
 }
 

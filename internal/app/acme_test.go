@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,13 +100,11 @@ func startPebble(t *testing.T, tlsPort, httpPort int) *acmeCA {
 	dir := t.TempDir()
 	pebble := buildTool(t, dir, "github.com/letsencrypt/pebble/v2/cmd/pebble")
 	challtest := buildTool(t, dir, "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
-	ca := newTestCA(t)
+	ca := testutil.NewCA(t)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 1, certFile, keyFile)
+	ca.Issue(t, 1, certFile, keyFile)
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca.WriteCA(t, caFile)
 	dns := fmt.Sprintf("127.0.0.1:%d", freeTCPAndUDPPort(t))
 	log := syncWriter{mu: new(sync.Mutex), b: new(strings.Builder)}
 	t.Cleanup(func() {
@@ -145,7 +142,7 @@ func startPebble(t *testing.T, tlsPort, httpPort int) *acmeCA {
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	stopCA := startProcess(t, cmd, log)
 	c := &acmeCA{directory: "https://" + listen + "/dir", caFile: caFile, mgmt: mgmt, stop: func() { stopCA(); stopDNS() },
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}}
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}}
 	testutil.Eventually(t, 60*time.Second, "pebble serves its directory", func() bool {
 		res, err := c.client.Get(c.directory)
 		if err != nil {
@@ -180,20 +177,28 @@ func serveACME(t *testing.T, ca *acmeCA, addr, httpAddr, dataDir string) func() 
 	c := config.Config{Addr: addr, HTTPAddr: httpAddr, DB: filepath.Join(dataDir, "roomsd.db"), DataDir: dataDir, APIKeys: []string{"k"},
 		LogFormat: "text", ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute,
 		ACMEDomains: []string{"rooms.test"}, ACMEDirectory: ca.directory, ACMECA: ca.caFile, ACMEEmail: "ops@rooms.test"}
-	log := syncWriter{mu: new(sync.Mutex), b: new(strings.Builder)}
+	_, stop := serveOn(t, c)
+	return stop
+}
+
+// serveOn runs an App built from c as production does (App.Serve) on
+// c.Addr; the function it returns stops it, as the end of the test does.
+// What the server logs is shown if the test fails.
+func serveOn(t *testing.T, c config.Config) (*app.App, func()) {
+	t.Helper()
+	var log testutil.SyncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			log.mu.Lock()
-			defer log.mu.Unlock()
-			t.Logf("roomsd said:\n%s", log.b.String())
+			t.Logf("roomsd said:\n%s", log.String())
 		}
 	})
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(log, nil))})
+	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
+		a.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -207,7 +212,7 @@ func serveACME(t *testing.T, ca *acmeCA, addr, httpAddr, dataDir string) func() 
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 // issued waits until roomsd at addr serves rooms.test a certificate that

@@ -2,17 +2,9 @@ package app_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"io"
-	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -20,52 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomsd/roomsd/internal/app"
 	"github.com/roomsd/roomsd/internal/client"
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/testutil"
 )
-
-// testCA is a certificate authority of the test's own.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "roomsd test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a certificate for 127.0.0.1 and localhost, with serial,
-// and its key, to certFile and keyFile (each replaced whole, by rename).
-func (ca *testCA) issue(t *testing.T, serial int64, certFile, keyFile string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "roomsd test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	writeAtomically(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-	writeAtomically(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
 
 func writeAtomically(t *testing.T, name string, b []byte) {
 	t.Helper()
@@ -102,31 +52,17 @@ func servedSerial(t *testing.T, addr string, roots *x509.CertPool) int64 {
 }
 
 func TestHTTPS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testutil.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 100, certFile, keyFile)
+	ca.Issue(t, 100, certFile, keyFile)
 	addr, plain := freePort(t), freePort(t)
 	c := config.Config{Addr: addr, HTTPAddr: plain, DB: filepath.Join(dir, "roomsd.db"), APIKeys: []string{"k"}, LogFormat: "text",
 		ShutdownTimeout: 5 * time.Second, RTCLoopback: true, EmptyTimeout: time.Minute, ReconnectGrace: 5 * time.Second,
 		TLSCert: certFile, TLSKey: keyFile}
-	a, err := app.New(context.Background(), c, app.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-	})
+	a, _ := serveOn(t, c)
 	base := "https://" + addr
-	httpsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	httpsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
 	testutil.Eventually(t, 20*time.Second, "the HTTPS listener answers", func() bool {
 		res, err := httpsClient.Get(base + "/healthz")
 		if err != nil {
@@ -202,20 +138,20 @@ func TestHTTPS(t *testing.T) {
 
 	// A renewed certificate is served once its files change, without a
 	// restart; the meeting goes on.
-	ca.issue(t, 200, certFile, keyFile)
+	ca.Issue(t, 200, certFile, keyFile)
 	testutil.Eventually(t, 20*time.Second, "the renewed certificate is served", func() bool {
-		return servedSerial(t, addr, ca.pool) == 200
+		return servedSerial(t, addr, ca.Pool) == 200
 	})
 	before := received(bob, alice.ParticipantID, "video")
 	testutil.Eventually(t, 20*time.Second, "the meeting goes on after the renewal", func() bool {
 		return received(bob, alice.ParticipantID, "video") > before+20
 	})
 	// SIGHUP's reload takes the files at once.
-	ca.issue(t, 300, certFile, keyFile)
+	ca.Issue(t, 300, certFile, keyFile)
 	if err := a.ReloadTLS(); err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, addr, ca.pool); got != 300 {
+	if got := servedSerial(t, addr, ca.Pool); got != 300 {
 		t.Errorf("after a reload, serial %d is served; want 300", got)
 	}
 	// Files that do not read (half written) leave the certificate in use.
@@ -223,7 +159,7 @@ func TestHTTPS(t *testing.T) {
 	if err := a.ReloadTLS(); err == nil {
 		t.Error("a reload of a broken certificate file succeeded")
 	}
-	if got := servedSerial(t, addr, ca.pool); got != 300 {
+	if got := servedSerial(t, addr, ca.Pool); got != 300 {
 		t.Errorf("after a failed reload, serial %d is served; want 300 still", got)
 	}
 	for _, c := range []*client.Client{alice, bob} {

@@ -72,14 +72,14 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, route := httpx.WithRouteSlot(r)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpx.StatusWriter{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(sw, r)
 		name := *route
 		if name == "" || name == "/" {
 			name = "other"
 		}
-		code := sw.status
+		code := sw.Status
 		if code == 0 {
 			code = http.StatusOK
 		}
@@ -107,29 +107,6 @@ func (m *Metrics) Handler() http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 || s.status < 200 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController and websocket upgrades reach the
-// connection.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type slogPrinter struct{ log *slog.Logger }
 
