@@ -39,6 +39,21 @@ function tcpProxy(target) {
   return proxy;
 }
 
+/** Opens a page of its own context at root and joins room as name. */
+async function join(browser, client, t, root, room, name) {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
+  await page.goto(`${new URL('/', root).href}?${new URLSearchParams({ room: room.id, token, name })}`);
+  await page.click('button[type=submit]');
+  await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
+  return { page, id: await page.evaluate(() => window.roomsd.participantId) };
+}
+
+/** The video frames a page has decoded from participant id. */
+const frames = (page, id) => page.evaluate(async (id) => (await window.roomsd.stats()).byParticipant[id] || 0, id);
+
 describe('a dropped connection in the page', () => {
   const ts = new TestServer({ env: { ROOMSD_RTC_LOOPBACK: 'on', ROOMSD_RTC_UDP_PORT: '0' } });
   let browser;
@@ -60,19 +75,7 @@ describe('a dropped connection in the page', () => {
     await ts.close();
   });
 
-  async function joinPage(t, root, room, name) {
-    const context = await browser.newContext();
-    t.after(() => context.close());
-    const page = await context.newPage();
-    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
-    const link = new URL('/', root);
-    link.search = new URLSearchParams({ room: room.id, token, name }).toString();
-    await page.goto(link.href);
-    await page.click('button[type=submit]');
-    await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
-    return { page, id: await page.evaluate(() => window.roomsd.participantId) };
-  }
-  const frames = (page, id) => page.evaluate(async (id) => (await window.roomsd.stats()).byParticipant[id] || 0, id);
+  const joinPage = (t, root, room, name) => join(browser, client, t, root, room, name);
 
   it('resumes the same participant, keeps its media, and the other side saw it reconnecting', async (t) => {
     const room = (await client.rooms.create({ unique_name: 'reconnect' })).data;
@@ -127,17 +130,7 @@ describe('a dropped connection that took the media path with it', () => {
     await ts?.close();
   });
 
-  async function joinPage(t, root, room, name) {
-    const context = await browser.newContext();
-    t.after(() => context.close());
-    const page = await context.newPage();
-    const token = (await client.rooms.actions.generateJoinClientToken(room.id, {})).data.token;
-    await page.goto(`${root}?${new URLSearchParams({ room: room.id, token, name })}`);
-    await page.click('button[type=submit]');
-    await page.waitForFunction(() => window.roomsd.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
-    return { page, id: await page.evaluate(() => window.roomsd.participantId) };
-  }
-  const frames = (page, id) => page.evaluate(async (id) => (await window.roomsd.stats()).byParticipant[id] || 0, id);
+  const joinPage = (t, root, room, name) => join(browser, client, t, root, room, name);
 
   /** The local ports of all the page's ICE candidates. */
   const candidatePorts = (page) => page.evaluate(async () => {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,17 +15,6 @@ import (
 	"github.com/roomsd/roomsd/internal/config"
 	"github.com/roomsd/roomsd/internal/testutil"
 )
-
-func writeAtomically(t *testing.T, name string, b []byte) {
-	t.Helper()
-	tmp := name + ".new"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // freePort is a TCP port of 127.0.0.1 free when asked.
 func freePort(t *testing.T) string {
@@ -155,7 +143,7 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("after a reload, serial %d is served; want 300", got)
 	}
 	// Files that do not read (half written) leave the certificate in use.
-	writeAtomically(t, certFile, []byte("not a certificate"))
+	testutil.WriteAtomically(t, certFile, []byte("not a certificate"))
 	if err := a.ReloadTLS(); err == nil {
 		t.Error("a reload of a broken certificate file succeeded")
 	}

@@ -46,7 +46,7 @@ func NewCA(t testing.TB) *CA {
 // read their roots from a file (SSL_CERT_FILE, curl --cacert).
 func (ca *CA) WriteCA(t testing.TB, path string) {
 	t.Helper()
-	writeAtomically(t, path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	WriteAtomically(t, path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
 }
 
 // Issue writes a server certificate with serial for the given addresses
@@ -70,11 +70,13 @@ func (ca *CA) Issue(t testing.TB, serial int64, certFile, keyFile string, ips ..
 		t.Fatal(err)
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
-	writeAtomically(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-	writeAtomically(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	WriteAtomically(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	WriteAtomically(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func writeAtomically(t testing.TB, name string, b []byte) {
+// WriteAtomically replaces the file name with b whole (write, then
+// rename), as a careful renewal does.
+func WriteAtomically(t testing.TB, name string, b []byte) {
 	t.Helper()
 	tmp := name + ".new"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
