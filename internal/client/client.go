@@ -853,12 +853,26 @@ func (c *Client) fail(err error) {
 func (c *Client) shutdown() {
 	c.stopped.Do(func() {
 		close(c.stop)
-		c.pc.Close()
+		// pion's close can wait a long time on a relayed path (TURN over
+		// TCP or TLS whose server has gone): a leaving client does not
+		// wait for it past closeWait.
+		closed := make(chan struct{})
+		go func() {
+			c.pc.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(closeWait):
+		}
 		if c.udp != nil {
 			c.udp.Close()
 		}
 	})
 }
+
+// closeWait bounds how long Close waits for the PeerConnection to close.
+const closeWait = 5 * time.Second
 
 // Leave says goodbye and waits (until ctx ends) for the server to close.
 func (c *Client) Leave(ctx context.Context) error {
