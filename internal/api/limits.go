@@ -58,9 +58,8 @@ func (a *API) withLimits(next http.Handler) http.Handler {
 				if strings.HasPrefix(key, "key:") {
 					by = "API key"
 				}
-				rt := l.Rate()
-				httpx.TooManyRequests(w, wait, fmt.Sprintf("This %s has asked for more %s than the server allows: %g a second, in bursts of up to %d (%s).",
-					by, what, rt.PerSecond, rt.Burst, setting))
+				httpx.TooManyRequests(w, wait, fmt.Sprintf("This %s has asked for more %s than the server allows: %s (%s).",
+					by, what, l.Rate(), setting))
 				return
 			}
 		}

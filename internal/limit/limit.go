@@ -23,14 +23,12 @@ type Rate struct {
 // Off reports whether r limits nothing.
 func (r Rate) Off() bool { return r.PerSecond <= 0 }
 
+// String says the rate in words, for messages to clients.
 func (r Rate) String() string {
 	if r.Off() {
-		return "off"
+		return "no limit"
 	}
-	if r.PerSecond < 1 {
-		return fmt.Sprintf("%g/m:%d", r.PerSecond*60, r.Burst)
-	}
-	return fmt.Sprintf("%g/s:%d", r.PerSecond, r.Burst)
+	return fmt.Sprintf("%g a second, in bursts of up to %d", r.PerSecond, r.Burst)
 }
 
 // ParseRate reads "off", "N/s", "N/m" or "N/h", each optionally followed

@@ -78,6 +78,12 @@ func WithICEServers(forParticipant func(participantID string) []webrtc.ICEServer
 	return func(h *Handler) { h.iceFor = forParticipant }
 }
 
+// refused logs and counts a join refused for reason.
+func (h *Handler) refused(roomID, reason string, attrs ...any) {
+	h.log.Info("join refused", append([]any{"room_id", roomID, "reason", reason}, attrs...)...)
+	h.counts.refuse(reason)
+}
+
 // iceServersFor are the ICE servers a participant is given.
 func (h *Handler) iceServersFor(participantID string) []webrtc.ICEServer {
 	if h.iceFor == nil {
@@ -107,21 +113,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
-		rt := h.connects.Rate()
 		h.counts.refuse(RefusedRateLimited)
-		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %g a second, in bursts of up to %d (ROOMSD_LIMIT_CONNECTS).",
-			rt.PerSecond, rt.Burst))
+		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %s (ROOMSD_LIMIT_CONNECTS).",
+			h.connects.Rate()))
 		return
 	}
-	if h.maxSockets > 0 && h.counts.sockets.Add(1) > int64(h.maxSockets) {
-		h.counts.sockets.Add(-1)
+	open := h.counts.sockets.Add(1)
+	defer h.counts.sockets.Add(-1)
+	if h.maxSockets > 0 && open > int64(h.maxSockets) {
 		h.counts.refuse(RefusedServerFull)
 		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
 		return
-	} else if h.maxSockets <= 0 {
-		h.counts.sockets.Add(1)
 	}
-	defer h.counts.sockets.Add(-1)
 	// The server's read and write timeouts are for requests; a socket lives
 	// for a whole meeting and keeps itself alive with pings.
 	rc := http.NewResponseController(w)
@@ -169,8 +172,7 @@ func (h *Handler) serve(ctx context.Context, c *conn, roomID string) {
 	claims, err := h.rooms.VerifyJoinToken(ctx, roomID, m.Token)
 	if err != nil {
 		if errors.Is(err, domain.ErrForbidden) {
-			h.log.Info("join refused", "room_id", roomID, "reason", CodeUnauthorized, "why", err.Error())
-			h.counts.refuse(CodeUnauthorized)
+			h.refused(roomID, CodeUnauthorized, "why", err.Error())
 			c.fail(websocket.StatusPolicyViolation, CodeUnauthorized, "the token does not allow joining this room: "+err.Error())
 		} else {
 			h.log.Error("verify join token", "room_id", roomID, "err", err)
@@ -232,25 +234,20 @@ func (h *Handler) join(ctx context.Context, c *conn, roomID, who string, origin 
 	case errors.As(err, &elsewhere):
 		h.redirect(c, elsewhere, roomID)
 	case errors.As(err, &keptOut):
-		h.log.Info("join refused", "room_id", roomID, "reason", CodeKicked, "until", keptOut.Until)
-		h.counts.refuse(CodeKicked)
+		h.refused(roomID, CodeKicked, "until", keptOut.Until)
 		c.fail(websocket.StatusPolicyViolation, CodeKicked, "you were removed from this room; this token or meeting link can join again from "+
 			keptOut.Until.UTC().Format(time.RFC3339))
 	case errors.Is(err, domain.ErrRoomFull):
-		h.log.Info("join refused", "room_id", roomID, "reason", CodeRoomFull)
-		h.counts.refuse(CodeRoomFull)
+		h.refused(roomID, CodeRoomFull)
 		c.fail(websocket.StatusPolicyViolation, CodeRoomFull, "the room has reached its max_participants")
 	case errors.Is(err, domain.ErrNotFound):
-		h.log.Info("join refused", "room_id", roomID, "reason", CodeNotFound)
-		h.counts.refuse(CodeNotFound)
+		h.refused(roomID, CodeNotFound)
 		c.fail(websocket.StatusPolicyViolation, CodeNotFound, "the room no longer exists")
 	case errors.Is(err, participants.ErrServerFull):
-		h.log.Info("join refused", "room_id", roomID, "reason", RefusedServerFull)
-		h.counts.refuse(RefusedServerFull)
+		h.refused(roomID, RefusedServerFull)
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "this server holds as many participants as it may (ROOMSD_MAX_PARTICIPANTS); try again later")
 	case errors.Is(err, participants.ErrUnavailable):
-		h.log.Info("join refused", "room_id", roomID, "reason", CodeUnavailable)
-		h.counts.refuse(CodeUnavailable)
+		h.refused(roomID, CodeUnavailable)
 		c.fail(websocket.StatusTryAgainLater, CodeUnavailable, "the media server is not accepting participants")
 	default:
 		h.log.Error("join", "room_id", roomID, "err", err)
