@@ -282,14 +282,11 @@ func (a *App) ReloadTLS() error {
 	return a.certs.Reload()
 }
 
-// mediaReady reports whether the media server takes participants: its
-// UDP port is bound and the server is not shutting down.
+// mediaReady reports whether the media server takes participants: it
+// does from New, which binds its port or fails, until shutdown begins.
 func (a *App) mediaReady(context.Context) error {
 	if a.closing.Load() {
 		return errors.New("the server is shutting down")
-	}
-	if a.udp.LocalAddr() == nil {
-		return errors.New("the media UDP port is not bound")
 	}
 	return nil
 }
@@ -348,7 +345,7 @@ func startTURN(ctx context.Context, cfg config.Config, st store.Store, certs *tl
 	case host != "":
 	case len(cfg.ACMEDomains) > 0:
 		host = cfg.ACMEDomains[0]
-	case cfg.RTCPublicIP != "" || cfg.RTCLoopback:
+	default:
 		host = relayIP.String()
 	}
 	key, err := storedKey(ctx, st, "turn")

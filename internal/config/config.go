@@ -125,7 +125,7 @@ func settings() []setting {
 		{"turn", "on|off", "ROOMSD_TURN", "off", "run the embedded TURN server, which relays media for participants whose network lets through neither UDP nor TCP to the media port (only to this server's media: no open relay); each participant gets credentials of its own when it joins"},
 		{"turn-port", "port", "ROOMSD_TURN_PORT", "3478", "TURN over UDP and TCP"},
 		{"turn-tls-port", "port", "ROOMSD_TURN_TLS_PORT", "5349", "TURN over TLS with the HTTPS certificate (only with HTTPS; 0: none)"},
-		{"turn-host", "host", "ROOMSD_TURN_HOST", "", "the name or address participants reach TURN at (the TLS certificate's name for turns:); empty: the ACME domain, or ROOMSD_RTC_PUBLIC_IP, or the host of ROOMSD_PUBLIC_URL"},
+		{"turn-host", "host", "ROOMSD_TURN_HOST", "", "the name or address participants reach TURN at (the TLS certificate's name for turns:); empty: the first ACME domain, or else ROOMSD_RTC_PUBLIC_IP"},
 		{"rtc-loopback", "on|off", "ROOMSD_RTC_LOOPBACK", "off", "on: media only on 127.0.0.1, for trying roomsd on one machine"},
 		{"empty-timeout", "duration", "ROOMSD_EMPTY_TIMEOUT", "30s", "how long a room's session stays open after the last participant leaves"},
 		{"reconnect-grace", "duration", "ROOMSD_RECONNECT_GRACE", "10s", "how long a participant whose signaling connection dropped may resume before it leaves"},

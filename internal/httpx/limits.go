@@ -13,7 +13,7 @@ const CodeTooMany = "10011"
 // TooManyRequests answers 429 with Retry-After (whole seconds, at least
 // one) and detail, which says what was limited.
 func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration, detail string) {
-	secs := RetryAfterSeconds(retryAfter)
+	secs := retryAfterSeconds(retryAfter)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	WriteError(w, &Error{Status: http.StatusTooManyRequests, Code: CodeTooMany, Title: "Too many requests",
 		Detail: detail + " Try again in " + strconv.Itoa(secs) + " s (Retry-After)."})
@@ -23,11 +23,11 @@ func TooManyRequests(w http.ResponseWriter, retryAfter time.Duration, detail str
 // it was given, and another server (or this one, later) may take the
 // request.
 func Unavailable(w http.ResponseWriter, retryAfter time.Duration, detail string) {
-	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(retryAfter)))
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
 	WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnexpected, Title: "Service unavailable", Detail: detail})
 }
 
-// RetryAfterSeconds is d in whole seconds, rounded up, at least one.
-func RetryAfterSeconds(d time.Duration) int {
+// retryAfterSeconds is d in whole seconds, rounded up, at least one.
+func retryAfterSeconds(d time.Duration) int {
 	return int(math.Max(1, math.Ceil(d.Seconds())))
 }

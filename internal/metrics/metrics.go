@@ -64,9 +64,6 @@ func New(src Sources, token string, log *slog.Logger) *Metrics {
 	return m
 }
 
-// Registry is the registry behind Handler, for tests.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Instrument counts and times every request next serves, by the route
 // pattern the muxes on its way note (httpx.RouteOf).
 func (m *Metrics) Instrument(next http.Handler) http.Handler {

@@ -41,9 +41,6 @@ type Config struct {
 	Log *slog.Logger
 }
 
-// Enabled reports whether c asks for TLS at all.
-func (c Config) Enabled() bool { return c.CertFile != "" || c.KeyFile != "" || len(c.ACMEDomains) > 0 }
-
 // Server hands out the server's certificates.
 type Server struct {
 	files   *fileCert
@@ -52,14 +49,12 @@ type Server struct {
 	log     *slog.Logger
 }
 
-// New checks c and loads what it names: the files must hold a valid
-// certificate and key now. It returns nil when c asks for no TLS.
+// New loads what c names (config.Validate has checked that it names
+// one source: ACME domains, or a certificate and its key): the files must
+// hold a valid certificate and key now. It returns nil when c names
+// neither.
 func New(c Config) (*Server, error) {
 	switch {
-	case !c.Enabled():
-		return nil, nil
-	case len(c.ACMEDomains) > 0 && (c.CertFile != "" || c.KeyFile != ""):
-		return nil, errors.New("give either a certificate and key (ROOMSD_TLS_CERT, ROOMSD_TLS_KEY) or ACME domains (ROOMSD_ACME_DOMAINS), not both")
 	case len(c.ACMEDomains) > 0:
 		m, err := newACME(c)
 		if err != nil {
@@ -70,8 +65,8 @@ func New(c Config) (*Server, error) {
 			domains[strings.ToLower(d)] = true
 		}
 		return &Server{acme: m, domains: domains, log: c.Log}, nil
-	case c.CertFile == "" || c.KeyFile == "":
-		return nil, errors.New("ROOMSD_TLS_CERT and ROOMSD_TLS_KEY go together: give both")
+	case c.CertFile == "":
+		return nil, nil
 	}
 	f := &fileCert{certFile: c.CertFile, keyFile: c.KeyFile, log: c.Log}
 	if err := f.Reload(); err != nil {

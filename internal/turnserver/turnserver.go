@@ -80,9 +80,6 @@ func (s *Server) Credentials(name string, ttl time.Duration) (username, password
 	return username, sign(s.secret, username)
 }
 
-// Allocations is how many relays are open now.
-func (s *Server) Allocations() int { return s.s.AllocationCount() }
-
 // Close stops the server and its relays.
 func (s *Server) Close() error { return s.s.Close() }
 
