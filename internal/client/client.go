@@ -853,9 +853,9 @@ func (c *Client) fail(err error) {
 func (c *Client) shutdown() {
 	c.stopped.Do(func() {
 		close(c.stop)
-		// pion's close can wait a long time on a relayed path (TURN over
-		// TCP or TLS whose server has gone): a leaving client does not
-		// wait for it past closeWait.
+		// pion's close can wait a long time: a bot relayed over TURN on
+		// TLS never got past it once, on a loaded machine. A leaving
+		// client does not wait for it past closeWait.
 		closed := make(chan struct{})
 		go func() {
 			c.pc.Close()

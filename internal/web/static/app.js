@@ -53,7 +53,7 @@ const state = (window.roomsd = {
   state: 'idle', // idle, joining, joined, reconnecting, leaving, left, kicked, ended, disconnected, error
   resumeToken: null, // from joined: lets this page, and only it, resume its participant
   resumes: 0, // times the page resumed its participant after a dropped connection
-  iceRestarts: 0, // times a resume found the media path lost and restarted ICE
+  iceRestarts: 0, // times the page restarted ICE, its media path lost
   participantId: null,
   sessionId: null,
   roomId: null,
