@@ -69,6 +69,10 @@ type Request struct {
 	// Subscriptions is the front end's policy: what the participant
 	// receives.
 	Subscriptions sfu.Subscriptions
+	// OwnConns: the front end opens the participant's media connections
+	// itself (sfu.Participant.NewConn), so the participant joins without
+	// a main connection and subscribes through those.
+	OwnConns bool
 	// Admitted runs once the database has admitted the participant and
 	// before it joins the media server: the front end tells its client
 	// there, before the first media event.
@@ -114,7 +118,12 @@ func (s *Service) Join(ctx context.Context, req Request) (_ *sfu.Participant, er
 	if req.Admitted != nil {
 		req.Admitted(part)
 	}
-	p, err := s.media.Join(req.RoomID, part.SessionID, part.ID, req.Context, req.Events, req.Subscriptions)
+	var p *sfu.Participant
+	if req.OwnConns {
+		p, err = s.media.JoinWithoutConn(req.RoomID, part.SessionID, part.ID, req.Context, req.Events)
+	} else {
+		p, err = s.media.Join(req.RoomID, part.SessionID, part.ID, req.Context, req.Events, req.Subscriptions)
+	}
 	if err != nil {
 		s.log.Error("media join", "room_id", req.RoomID, "err", err)
 		s.record(part.ID, domain.ReasonDisconnected)

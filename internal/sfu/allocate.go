@@ -177,17 +177,17 @@ func lowest(d demand) int {
 }
 
 // allocateLoop runs the participant's allocation until it leaves.
-func (p *Participant) allocateLoop() {
+func (c *Conn) allocateLoop() {
 	tick := time.NewTicker(allocateEvery)
 	defer tick.Stop()
 	pr := &prober{backoff: probeBackoff, step: probeMinStep}
 	defer pr.stop()
 	for {
 		select {
-		case <-p.done:
+		case <-c.done:
 			return
 		case now := <-tick.C:
-			p.allocate(pr, now)
+			c.allocate(pr, now)
 		}
 	}
 }
@@ -244,13 +244,14 @@ func (pr *prober) stop() {
 // allocate divides the participant's budget among the tracks it receives,
 // caps each down-track's layer accordingly, and probes for more when the
 // videos want it.
-func (p *Participant) allocate(pr *prober, now time.Time) {
-	p.mu.Lock()
-	downs := make([]*downTrack, 0, len(p.subs))
-	for _, sub := range p.subs {
+func (c *Conn) allocate(pr *prober, now time.Time) {
+	c.p.mu.Lock()
+	downs := make([]*downTrack, 0, len(c.subs))
+	for _, sub := range c.subs {
 		downs = append(downs, sub.down)
 	}
-	p.mu.Unlock()
+	c.p.mu.Unlock()
+	p := c
 	ds := make([]demand, len(downs))
 	for i, d := range downs {
 		ds[i] = d.demand()
@@ -265,7 +266,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	if !pr.until.IsZero() && !now.Before(pr.until) {
 		pr.stop()
 		ok := p.bwe.proved(pr.started, pr.target)
-		p.m.log.Debug("probe ended", "participant_id", p.id, "target", pr.target, "carried", ok, "estimate", p.bwe.estimate())
+		c.p.m.log.Debug("probe ended", "participant_id", c.p.id, "target", pr.target, "carried", ok, "estimate", p.bwe.estimate())
 		if ok {
 			pr.backoff = probeBackoff
 			pr.step = min(pr.step*4/3, probeMaxStep)
@@ -275,7 +276,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	}
 	est := p.bwe.estimate()
 	if pr.lastEst > 0 && float64(est) < float64(pr.lastEst)*estimateDrop {
-		p.m.log.Debug("estimate fell", "participant_id", p.id, "from", pr.lastEst, "to", est, "probing", !pr.until.IsZero())
+		c.p.m.log.Debug("estimate fell", "participant_id", c.p.id, "from", pr.lastEst, "to", est, "probing", !pr.until.IsZero())
 		pr.stop() // a probe under way failed
 		// The falls of one congestion come in a row: they are one event.
 		if !now.Before(pr.hold) {
@@ -297,7 +298,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 	out := allot(budget, est, ds, climb)
 	for i, q := range out {
 		if downs[i].setMaxQuality(q) {
-			p.m.log.Debug("layer cap", "participant_id", p.id, "track", downs[i].t.id, "quality", q, "budget", budget, "estimate", est)
+			c.p.m.log.Debug("layer cap", "participant_id", c.p.id, "track", downs[i].t.id, "quality", q, "budget", budget, "estimate", est)
 		}
 	}
 	if !climb {
@@ -320,7 +321,7 @@ func (p *Participant) allocate(pr *prober, now time.Time) {
 		return
 	}
 	pr.target, pr.started, pr.until, pr.cancel = target, now, now.Add(probeFor), make(chan struct{})
-	p.m.log.Debug("probe", "participant_id", p.id, "target", target, "sending", sending, "estimate", est)
+	c.p.m.log.Debug("probe", "participant_id", c.p.id, "target", target, "sending", sending, "estimate", est)
 	go pad.probe(target-sending, pr.cancel, pr.until, p.bwe)
 }
 
@@ -361,7 +362,7 @@ func (d *downTrack) demand() demand {
 	}
 	out.cost = costs
 	d.mu.Lock()
-	visible, w, h, pin, now := d.visible, d.width, d.height, d.pin, d.maxQ
+	visible, w, h, pin, now := d.visible && !d.gated.Load(), d.width, d.height, d.pin, d.maxQ
 	d.mu.Unlock()
 	out.now = now
 	if !visible {
@@ -379,7 +380,7 @@ func (d *downTrack) demand() demand {
 	} else {
 		out.priority = 1 << 30 // size unknown: as large as can be
 	}
-	if d.sub.room != nil && d.t.owner.id == d.sub.room.dominantSpeaker() {
+	if room := d.sub.p.room; room != nil && d.t.owner.id == room.dominantSpeaker() {
 		out.priority = 1 << 40 // the dominant speaker first
 	}
 	return out

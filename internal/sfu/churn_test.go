@@ -89,7 +89,7 @@ func (h *offerHarness) next() webrtc.SessionDescription {
 // renegotiate has the server offer and answers it; it returns the offer.
 func (h *offerHarness) renegotiate() string {
 	h.t.Helper()
-	h.p.negotiate()
+	h.p.conn.negotiate()
 	return h.answer()
 }
 
@@ -131,8 +131,8 @@ func fakeTrack(t *testing.T, ownerID string, kind webrtc.RTPCodecType) *track {
 func TestOffersListOnlyForwardedCodecs(t *testing.T) {
 	h := newOfferHarness(t)
 	audio, video := fakeTrack(t, "visitor", webrtc.RTPCodecTypeAudio), fakeTrack(t, "visitor", webrtc.RTPCodecTypeVideo)
-	h.p.subscribe(audio)
-	h.p.subscribe(video)
+	h.p.conn.subscribe(audio)
+	h.p.conn.subscribe(video)
 	with := h.renegotiate()
 	for _, want := range []string{"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "m=video 9 UDP/TLS/RTP/SAVPF 96 97 106 107 102 103\r\n"} {
 		if !strings.Contains(with, want) {
@@ -159,8 +159,8 @@ func TestSubscriberSDPStaysSteadyThroughChurn(t *testing.T) {
 	for i := range visitors {
 		id := fmt.Sprintf("visitor-%03d", i)
 		audio, video := fakeTrack(t, id, webrtc.RTPCodecTypeAudio), fakeTrack(t, id, webrtc.RTPCodecTypeVideo)
-		h.p.subscribe(audio)
-		h.p.subscribe(video)
+		h.p.conn.subscribe(audio)
+		h.p.conn.subscribe(video)
 		with := h.renegotiate()
 		if n := strings.Count(with, "a=msid:"+id+" "); n != 2 {
 			t.Fatalf("visitor %d: the offer carries %d of the visitor's tracks, want 2", i, n)
@@ -168,8 +168,8 @@ func TestSubscriberSDPStaysSteadyThroughChurn(t *testing.T) {
 		if n := strings.Count(with, "\nm="); n != 3 {
 			t.Fatalf("visitor %d: %d m-lines in the offer, want 3 (the client's and the visitor's two)", i, n)
 		}
-		h.p.unsubscribe(audio)
-		h.p.unsubscribe(video)
+		h.p.conn.unsubscribe(audio)
+		h.p.conn.unsubscribe(video)
 		without := h.renegotiate()
 		if strings.Contains(without, id) {
 			t.Fatalf("visitor %d: the offer still names the departed visitor", i)

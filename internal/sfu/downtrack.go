@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -20,7 +21,10 @@ import (
 // got. A layer switch happens on a keyframe of the new layer.
 type downTrack struct {
 	t   *track
-	sub *Participant
+	sub *Conn
+	// gated: the subscriber's connection asked for none of this kind
+	// (Conn.Gate).
+	gated atomic.Bool
 
 	// mu is this subscriber's alone: the track's layers, each read by its
 	// own loop, take it in turn.
@@ -91,7 +95,7 @@ func parseQuality(s string) (q int, ok bool) {
 	return 0, false
 }
 
-func newDownTrack(t *track, sub *Participant, s Settings) *downTrack {
+func newDownTrack(t *track, sub *Conn, s Settings) *downTrack {
 	// A video starts on its lowest layer (a small first keyframe); the
 	// allocator lifts it as the subscriber's downlink allows.
 	d := &downTrack{t: t, sub: sub, maxQ: qualityLow, target: qualityNone, current: qualityNone}
@@ -176,7 +180,7 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
 // what its downlink allows and which layers the publisher is sending.
 func (d *downTrack) reselect() {
 	d.mu.Lock()
-	visible, width, height, pin, maxQ := d.visible, d.width, d.height, d.pin, d.maxQ
+	visible, width, height, pin, maxQ := d.visible && !d.gated.Load(), d.width, d.height, d.pin, d.maxQ
 	d.mu.Unlock()
 	q := qualityNone
 	switch {
@@ -256,7 +260,7 @@ func (d *downTrack) write(l *layer, p *rtp.Packet, in *packetInfo) {
 	if int16(p.SequenceNumber-d.startSeq) < 0 {
 		return // sent before the switch
 	}
-	if d.t.kind == webrtc.RTPCodecTypeAudio && d.t.owner.muted.Load() {
+	if d.t.kind == webrtc.RTPCodecTypeAudio && (d.t.owner.muted.Load() || d.gated.Load()) {
 		d.rebase = true // muted: dropped, and no gap left for it
 		return
 	}

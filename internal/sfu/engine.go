@@ -63,6 +63,9 @@ type PublishedTrack struct {
 	RoomID, SessionID, ParticipantID, TrackID string
 	Kind                                      webrtc.RTPCodecType
 	Codec                                     webrtc.RTPCodecCapability
+	// Stream names the publisher's connection that carries the track
+	// (ConnOptions.Stream; "" for the main connection).
+	Stream string
 }
 
 // forwardedCodecs are the codecs the SFU negotiates: Opus for audio, VP8

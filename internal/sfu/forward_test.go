@@ -100,7 +100,7 @@ func newBench(kind webrtc.RTPCodecType, qualities ...int) *bench {
 // subscriber's sender starts.
 func (b *bench) subscribe(tb testing.TB, s Settings, keep bool) (*downTrack, *sink) {
 	tb.Helper()
-	d := newDownTrack(b.t, &Participant{id: "sub"}, s)
+	d := newDownTrack(b.t, &Conn{p: &Participant{id: "sub"}}, s)
 	w := &sink{keep: keep}
 	if _, err := d.Bind(binding{ssrc: 5000, w: w, codec: b.t.codec, pt: 120}); err != nil {
 		tb.Fatal(err)

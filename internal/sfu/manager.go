@@ -47,9 +47,12 @@ type Event struct {
 	Context       string
 	TrackID       string
 	Kind          string
-	Reason        string
-	SDP           *webrtc.SessionDescription
-	Candidate     *webrtc.ICECandidateInit
+	// Stream, in track events, names the publisher's connection that
+	// carries the track (ConnOptions.Stream; "" for the main connection).
+	Stream    string
+	Reason    string
+	SDP       *webrtc.SessionDescription
+	Candidate *webrtc.ICECandidateInit
 	// Speakers, in a speakers event, are who speak now, loudest first.
 	Speakers []string
 	// Muted, in a self-muted event: whether the participant turned its
@@ -146,6 +149,18 @@ const (
 // not block for long. Every participant hears of every track published
 // in the room (EventTrackPublished); sub says which it receives.
 func (m *Manager) Join(roomID, sessionID, participantID, context string, events func(Event), sub Subscriptions) (*Participant, error) {
+	return m.join(roomID, sessionID, participantID, context, events, sub, true)
+}
+
+// JoinWithoutConn is Join for a front end that opens the participant's
+// connections itself (NewConn), one per published stream or
+// subscription: the participant has no main connection and receives only
+// what those connections subscribe to.
+func (m *Manager) JoinWithoutConn(roomID, sessionID, participantID, context string, events func(Event)) (*Participant, error) {
+	return m.join(roomID, sessionID, participantID, context, events, SubscribeExplicit, false)
+}
+
+func (m *Manager) join(roomID, sessionID, participantID, context string, events func(Event), sub Subscriptions, withConn bool) (*Participant, error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -162,7 +177,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		m.mu.Unlock()
 
 		// Building the PeerConnection is slow: no lock is held meanwhile.
-		p, err := newParticipant(m, room, sessionID, participantID, context, events, sub)
+		p, err := newParticipant(m, room, sessionID, participantID, context, events, sub, withConn)
 		if err != nil {
 			room.joinFailed()
 			return nil, err
@@ -174,7 +189,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		switch {
 		case m.closed:
 			m.mu.Unlock()
-			p.pc.Close()
+			p.closeConns()
 			room.joinFailed()
 			return nil, ErrClosed
 		case m.rooms[roomID] != room:
@@ -182,7 +197,7 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 			// under way keeps a room, so only Close does this): start
 			// over with the current one.
 			m.mu.Unlock()
-			p.pc.Close()
+			p.closeConns()
 			room.joinFailed()
 			continue
 		}
@@ -193,13 +208,15 @@ func (m *Manager) Join(roomID, sessionID, participantID, context string, events 
 		}
 		m.mu.Unlock()
 		if !ok {
-			p.pc.Close()
+			p.closeConns()
 			room.settle()
 			return nil, ErrClosed // it failed or was closed while connecting
 		}
 		go p.deliver()
 		room.welcome(p, others)
-		go p.allocateLoop()
+		if p.conn != nil {
+			go p.conn.allocateLoop()
+		}
 		return p, nil
 	}
 }

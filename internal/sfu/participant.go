@@ -9,102 +9,65 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
-// Participant is one connected person: a PeerConnection, what they publish
-// and what they receive.
+// Participant is one connected person: the connections that carry their
+// media (see Conn), what they publish and what they receive.
 type Participant struct {
 	m         *Manager
 	room      *Room
 	id        string
 	sessionID string
 	context   string
-	pc        *webrtc.PeerConnection
 	muted     atomic.Bool
 	// away: its signaling connection dropped and it may come back.
 	away atomic.Bool
 	// selfMuted is what it turned off itself: audio, video.
 	selfMutedAudio, selfMutedVideo atomic.Bool
 	// screen is the id of its video track that is a screen, or "".
-	screen    atomic.Value
-	connected atomic.Bool
-	// path is the kind of its media path once connected (Stats).
-	path atomic.Value
-	done chan struct{}
-	// iceStarted is closed once ICE has left its "new" state (see
-	// HandleOffer).
-	iceStarted chan struct{}
-	iceOnce    sync.Once
+	screen atomic.Value
+	done   chan struct{}
 	// policy says whether the participant receives every track or only
 	// those it subscribes to.
 	policy Subscriptions
-	// bwe estimates the participant's downlink (nil only in tests).
-	bwe *bwe
-	// rtt is the round-trip time to the participant, ns (0 until its
-	// receiver reports tell; retransmit.go).
-	rtt atomic.Int64
+	// conn is the main connection, which the participant's signaling
+	// negotiates through events and whose failure ends the participant;
+	// nil for a participant whose front end makes connections of its own
+	// (NewConn).
+	conn *Conn
 
 	// The outgoing event queue (see emit).
 	qmu   sync.Mutex
 	queue []Event
 	wake  chan struct{}
 
-	mu          sync.Mutex
-	events      func(Event)
-	closed      bool
-	reason      string
-	tracks      []*track
-	subs        map[*track]*subscription
-	settings    map[string]Settings      // by track id: what the subscriber asked of a video
-	vacant      []*webrtc.RTPTransceiver // see reuseLocked
-	ready       bool                     // the client's first offer has been answered
-	offering    bool                     // a server offer awaits the client's answer
-	renegotiate bool                     // tracks changed while an offer was out
-	candidates  []webrtc.ICECandidateInit
+	// mu guards the participant and the negotiation and subscription
+	// state of its connections.
+	mu       sync.Mutex
+	events   func(Event)
+	closed   bool
+	reason   string
+	tracks   []*track
+	conns    []*Conn
+	settings map[string]Settings // by track id: what the subscriber asked of a video
 }
 
 // ErrNegotiating refuses a client offer while a server offer awaits its
 // answer; the client answers first, then offers again.
 var ErrNegotiating = errors.New("a server offer is waiting for your answer; answer it, then offer again")
 
-func newParticipant(m *Manager, room *Room, sessionID, id, context string, events func(Event), sub Subscriptions) (*Participant, error) {
-	pc, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: m.cfg.ICEServers})
-	if err != nil {
-		return nil, fmt.Errorf("sfu: peer connection: %w", err)
+func newParticipant(m *Manager, room *Room, sessionID, id, context string, events func(Event), sub Subscriptions, withConn bool) (*Participant, error) {
+	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, events: events, policy: sub,
+		settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	if withConn {
+		c, err := p.newConn(ConnOptions{Publish: true}, true)
+		if err != nil {
+			return nil, err
+		}
+		p.conn = c
+		p.conns = []*Conn{c}
 	}
-	p := &Participant{m: m, room: room, id: id, sessionID: sessionID, context: context, pc: pc, events: events, policy: sub,
-		subs: map[*track]*subscription{}, settings: map[string]Settings{}, done: make(chan struct{}), wake: make(chan struct{}, 1), iceStarted: make(chan struct{}),
-		bwe: m.takeEstimator(pc.ID())}
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil {
-			init := c.ToJSON()
-			p.emit(Event{Type: EventCandidate, Candidate: &init})
-		}
-	})
-	pc.OnTrack(p.onTrack)
-	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
-		if s != webrtc.ICEConnectionStateNew {
-			p.iceOnce.Do(func() { close(p.iceStarted) })
-		}
-	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		switch s {
-		case webrtc.PeerConnectionStateConnected:
-			p.connected.Store(true)
-			p.notePath()
-		case webrtc.PeerConnectionStateFailed:
-			p.Close(EventConnectionFailed)
-		}
-	})
-	// ICE that never succeeds stays "checking" rather than failing: give
-	// up after ConnectTimeout.
-	time.AfterFunc(m.cfg.ConnectTimeout, func() {
-		if !p.connected.Load() {
-			p.Close(EventConnectionFailed)
-		}
-	})
 	return p, nil
 }
 
@@ -116,16 +79,6 @@ func (p *Participant) RoomID() string { return p.room.id }
 
 // SessionID is the room session the participant joined.
 func (p *Participant) SessionID() string { return p.sessionID }
-
-// Resync repeats a server offer that is still waiting for its answer, for
-// a signaling connection that resumed and may have missed it.
-func (p *Participant) Resync() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.offering {
-		p.emitLocked(Event{Type: EventOffer, SDP: p.pc.LocalDescription()})
-	}
-}
 
 // Member is someone else in the room as a resumed connection must learn
 // it: who they are, whether they are muted, what they publish.
@@ -250,164 +203,6 @@ func (p *Participant) deliver() {
 	}
 }
 
-// iceStartWait bounds how long a client offer waits for ICE to start
-// from the previous description (see HandleOffer).
-const iceStartWait = 5 * time.Second
-
-// HandleOffer applies a client offer and answers it.
-func (p *Participant) HandleOffer(sdp string) error {
-	// pion starts ICE from the first remote description in the
-	// background; an offer applied before it has looks like an ICE
-	// restart (the remote credentials not yet recorded), and the server
-	// would answer with new credentials of its own.
-	if p.pc.RemoteDescription() != nil {
-		t := time.NewTimer(iceStartWait)
-		select {
-		case <-p.iceStarted:
-		case <-p.done:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return ErrClosed
-	}
-	if p.offering {
-		p.mu.Unlock()
-		return ErrNegotiating
-	}
-	answer, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}, true)
-	if err != nil {
-		p.mu.Unlock()
-		return err
-	}
-	p.ready = true
-	again := p.renegotiate
-	p.renegotiate = false
-	p.emitLocked(Event{Type: EventAnswer, SDP: &answer})
-	p.mu.Unlock()
-	if again {
-		p.negotiate()
-	}
-	return nil
-}
-
-// HandleAnswer applies the client's answer to the server's last offer.
-func (p *Participant) HandleAnswer(sdp string) error {
-	p.mu.Lock()
-	if !p.offering {
-		p.mu.Unlock()
-		return errors.New("no server offer is waiting for an answer")
-	}
-	if _, err := p.applyRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}, false); err != nil {
-		// The offer still stands: the client may answer it again.
-		p.mu.Unlock()
-		return err
-	}
-	p.offering = false
-	again := p.renegotiate
-	p.renegotiate = false
-	p.mu.Unlock()
-	if again {
-		p.negotiate()
-	}
-	return nil
-}
-
-// applyRemote sets a remote description, adds the candidates that came
-// early, and for an offer creates and sets the answer. p.mu is held.
-func (p *Participant) applyRemote(desc webrtc.SessionDescription, isOffer bool) (webrtc.SessionDescription, error) {
-	if err := p.pc.SetRemoteDescription(desc); err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("remote %s: %w", desc.Type, err)
-	}
-	for _, c := range p.candidates {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			p.m.log.Debug("early ICE candidate refused", "participant_id", p.id, "err", err)
-		}
-	}
-	p.candidates = nil
-	if !isOffer {
-		return webrtc.SessionDescription{}, nil
-	}
-	answer, err := p.pc.CreateAnswer(nil)
-	if err != nil {
-		return answer, fmt.Errorf("create answer: %w", err)
-	}
-	if err := p.pc.SetLocalDescription(answer); err != nil {
-		return answer, fmt.Errorf("set answer: %w", err)
-	}
-	return *p.pc.LocalDescription(), nil
-}
-
-// AddCandidate adds a remote ICE candidate (held until the first remote
-// description arrives).
-func (p *Participant) AddCandidate(c webrtc.ICECandidateInit) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pc.RemoteDescription() == nil {
-		p.candidates = append(p.candidates, c)
-		return nil
-	}
-	return p.pc.AddICECandidate(c)
-}
-
-// negotiate sends a server offer when the tracks to send have changed,
-// unless one is already out or the client has not made its first offer.
-func (p *Participant) negotiate() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	if !p.ready || p.offering || p.pc.SignalingState() != webrtc.SignalingStateStable {
-		p.renegotiate = true
-		p.mu.Unlock()
-		return
-	}
-	offer, err := p.pc.CreateOffer(nil)
-	if err == nil {
-		err = p.pc.SetLocalDescription(offer)
-	}
-	if err != nil {
-		p.mu.Unlock()
-		p.m.log.Warn("server offer failed", "participant_id", p.id, "err", err)
-		p.emit(Event{Type: EventRenegotiationError, Reason: err.Error()})
-		return
-	}
-	p.offering = true
-	desc := *p.pc.LocalDescription()
-	p.emitLocked(Event{Type: EventOffer, SDP: &desc})
-	p.mu.Unlock()
-}
-
-// onTrack starts forwarding a track the participant publishes, or one
-// more simulcast layer of a track it already publishes.
-func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	for _, t := range p.tracks {
-		if t.receiver == receiver {
-			p.mu.Unlock()
-			t.addLayer(remote)
-			return
-		}
-	}
-	t := newTrack(p, remote, receiver)
-	p.tracks = append(p.tracks, t)
-	p.mu.Unlock()
-	t.addLayer(remote)
-	go t.watch()
-	p.room.publish(p, t)
-	if p.m.cfg.OnPublish != nil {
-		p.m.cfg.OnPublish(t.describe())
-	}
-}
-
 func (p *Participant) published() []*track {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -432,105 +227,79 @@ func (p *Participant) unpublish(t *track) {
 		if o == p {
 			continue
 		}
-		was := o.unsubscribe(t)
-		o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
-		if was {
-			o.negotiate()
+		for _, c := range o.connections() {
+			if c.unsubscribe(t) {
+				c.negotiate()
+			}
 		}
+		o.emit(Event{Type: EventTrackUnpublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String(), Stream: t.stream})
 	}
 }
 
-// subscription is a track p receives: its down-track and the transceiver
-// that carries it.
-type subscription struct {
-	tr   *webrtc.RTPTransceiver
-	down *downTrack
+// closeConns closes the connections of a participant that never joined
+// its room.
+func (p *Participant) closeConns() {
+	for _, c := range p.connections() {
+		c.Close()
+	}
 }
 
-// ErrNoTrack refuses a subscription to a track that is not published in
-// the participant's room by someone else.
-var ErrNoTrack = errors.New("sfu: no such track in the room")
-
-// Subscribe starts sending p a track another participant of its room
-// publishes, and renegotiates. Subscribing twice is not an error.
-func (p *Participant) Subscribe(trackID string) error {
-	t := p.room.track(trackID)
-	if t == nil || t.owner == p {
-		return ErrNoTrack
-	}
-	if p.subscribe(t) {
-		if t.owner.isClosed() || t.isEnded() {
-			p.unsubscribe(t) // gone meanwhile
-		}
-		p.negotiate()
-	}
-	return nil
-}
-
-// Unsubscribe stops sending p a track, and renegotiates. Unsubscribing
-// from a track p does not receive is not an error.
-func (p *Participant) Unsubscribe(trackID string) error {
-	p.mu.Lock()
-	d := p.downLocked(trackID)
-	p.mu.Unlock()
-	if d != nil && p.unsubscribe(d.t) {
-		p.negotiate()
-	}
-	return nil
-}
-
-// subscribe adds t to what p receives (the caller renegotiates), on a
-// vacant transceiver of its kind if there is one, and reports whether it
-// did.
-func (p *Participant) subscribe(t *track) bool {
+// connections lists the participant's open connections.
+func (p *Participant) connections() []*Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || t.owner == p || p.subs[t] != nil {
-		return false
-	}
-	d := newDownTrack(t, p, p.settings[t.id])
-	tr := p.reuseLocked(d)
-	if tr == nil {
-		var err error
-		tr, err = p.pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			p.m.log.Warn("cannot subscribe", "participant_id", p.id, "track", t.id, "err", err)
-			return false
-		}
-	}
-	p.subs[t] = &subscription{tr: tr, down: d}
-	t.addDown(d)
-	go p.readRTCP(tr.Sender(), d)
-	return true
+	return slices.Clone(p.conns)
 }
 
-// reuseLocked puts d on a vacant transceiver of its kind, with a new
-// sender (so a new SSRC: the client sees a new track on the m-line), and
-// returns it; nil if there is none. p.mu is held. A transceiver becomes
-// vacant when its track goes away (unsubscribe): it stays sendonly with
-// no track, so its m-line carries no stream, and people coming and going
-// do not leave a dead m-line each in every later offer.
-func (p *Participant) reuseLocked(d *downTrack) *webrtc.RTPTransceiver {
-	for i, tr := range p.vacant {
-		if tr.Kind() != d.Kind() {
-			continue
-		}
-		p.vacant = append(p.vacant[:i], p.vacant[i+1:]...)
-		old := tr.Sender()
-		sender, err := p.m.api.NewRTPSender(d, p.pc.SCTP().Transport())
-		if err == nil {
-			err = tr.SetSender(sender, d)
-		}
-		if err != nil {
-			p.m.log.Debug("cannot reuse a transceiver", "participant_id", p.id, "err", err)
-			return nil
-		}
-		if old != nil {
-			_ = old.Stop() // ends its RTCP reader
-		}
-		return tr
+// unsubscribeFrom drops every track of a participant who left, on each
+// connection.
+func (p *Participant) unsubscribeFrom(owner *Participant) {
+	for _, c := range p.connections() {
+		c.unsubscribeFrom(owner)
 	}
-	return nil
+}
+
+// Subscribe starts sending the participant, on its main connection, a
+// track another participant of its room publishes, and renegotiates.
+// Subscribing twice is not an error.
+func (p *Participant) Subscribe(trackID string) error {
+	if p.conn == nil {
+		return ErrNoTrack
+	}
+	return p.conn.Subscribe(trackID)
+}
+
+// Unsubscribe stops sending the participant a track on its main
+// connection, and renegotiates. Unsubscribing from a track it does not
+// receive is not an error.
+func (p *Participant) Unsubscribe(trackID string) error {
+	if p.conn == nil {
+		return nil
+	}
+	return p.conn.Unsubscribe(trackID)
+}
+
+// HandleOffer applies a client offer on the main connection and answers
+// it (an EventAnswer).
+func (p *Participant) HandleOffer(sdp string) error { return p.conn.HandleOffer(sdp) }
+
+// HandleAnswer applies the client's answer to the server's last offer on
+// the main connection.
+func (p *Participant) HandleAnswer(sdp string) error { return p.conn.HandleAnswer(sdp) }
+
+// AddCandidate adds a remote ICE candidate to the main connection.
+func (p *Participant) AddCandidate(c webrtc.ICECandidateInit) error { return p.conn.AddCandidate(c) }
+
+// Resync repeats a server offer that is still waiting for its answer, for
+// a signaling connection that resumed and may have missed it.
+func (p *Participant) Resync() {
+	if c := p.conn; c != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if c.offering {
+			p.emitLocked(Event{Type: EventOffer, SDP: c.pc.LocalDescription()})
+		}
+	}
 }
 
 // SetTrackSettings records what the participant asks of a remote video
@@ -559,102 +328,14 @@ func (p *Participant) SetTrackSettings(trackID string, s Settings) error {
 // downLocked is the down-track of the remote track with that id, or nil
 // if the participant does not receive it. p.mu is held.
 func (p *Participant) downLocked(trackID string) *downTrack {
-	for t, sub := range p.subs {
-		if t.id == trackID {
-			return sub.down
+	for _, c := range p.conns {
+		for t, sub := range c.subs {
+			if t.id == trackID {
+				return sub.down
+			}
 		}
 	}
 	return nil
-}
-
-// maxNacked bounds the packets one retransmission request may ask for.
-const maxNacked = 512
-
-// nackedSeqs appends to dst the sequence numbers a NACK asks for, at most
-// maxNacked of them.
-func nackedSeqs(dst []uint16, nacks []rtcp.NackPair) []uint16 {
-	for _, pair := range nacks {
-		pair.Range(func(seq uint16) bool {
-			if len(dst) >= maxNacked {
-				return false
-			}
-			dst = append(dst, seq)
-			return true
-		})
-	}
-	return dst
-}
-
-// maxSettings bounds the track settings one participant may keep.
-const maxSettings = 1024
-
-// readRTCP drains a sender's RTCP, which drives pion's interceptors
-// (reports, the estimator's feedback), answers retransmission requests
-// and relays picture-loss requests to the publisher.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
-	var seqs []uint16
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pkt := pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.keyframeWanted()
-			case *rtcp.ReceiverReport:
-				p.noteRTT(pkt.Reports, time.Now())
-			case *rtcp.TransportLayerNack:
-				seqs = nackedSeqs(seqs[:0], pkt.Nacks)
-				c := d.retransmit(seqs, time.Now())
-				p.m.counts.nacked.Add(uint64(len(seqs)))
-				p.m.counts.resent.Add(uint64(c.sent))
-				if c.missing+c.overBudget > 0 {
-					p.m.log.Debug("retransmission", "participant_id", p.id, "track", d.t.id, "asked", len(seqs),
-						"sent", c.sent, "gone", c.missing, "early", c.early, "over_budget", c.overBudget)
-				}
-			}
-		}
-	}
-}
-
-func (p *Participant) unsubscribe(t *track) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	sub := p.subs[t]
-	if sub == nil {
-		return false
-	}
-	delete(p.subs, t)
-	delete(p.settings, t.id)
-	t.removeDown(sub.down)
-	if !p.closed {
-		// The m-line stays, without a stream, until the next track of its
-		// kind takes it.
-		if err := sub.tr.Sender().ReplaceTrack(nil); err == nil {
-			p.vacant = append(p.vacant, sub.tr)
-		}
-	}
-	return true
-}
-
-// unsubscribeFrom drops every track of a participant who left.
-func (p *Participant) unsubscribeFrom(owner *Participant) {
-	p.mu.Lock()
-	var gone []*track
-	for t := range p.subs {
-		if t.owner == owner {
-			gone = append(gone, t)
-		}
-	}
-	p.mu.Unlock()
-	changed := false
-	for _, t := range gone {
-		changed = p.unsubscribe(t) || changed
-	}
-	if changed {
-		p.negotiate()
-	}
 }
 
 // SetSelfMuted records that the participant turned its microphone
@@ -733,13 +414,14 @@ func (p *Participant) Close(reason string) {
 		return
 	}
 	p.closed, p.reason = true, reason
-	for t, sub := range p.subs {
-		t.removeDown(sub.down) // nothing more is forwarded to us
+	conns := p.conns
+	for _, c := range conns {
+		c.stopForwardingLocked() // nothing more is forwarded to us
 	}
 	p.mu.Unlock()
 	p.emit(Event{Type: EventClosed, Reason: reason})
-	if err := p.pc.Close(); err != nil {
-		p.m.log.Debug("close peer connection", "participant_id", p.id, "err", err)
+	for _, c := range conns {
+		c.Close()
 	}
 	p.room.remove(p, reason)
 	p.m.forget(p)

@@ -181,11 +181,11 @@ func TestAnswerLeavesBeforeTheNextOffer(t *testing.T) {
 			defer close(done)
 			for j := 0; j < 2000; j++ {
 				p.mu.Lock()
-				r := p.ready
+				r := p.conn.ready
 				p.mu.Unlock()
 				if r {
-					p.subscribe(tr)
-					p.negotiate()
+					p.conn.subscribe(tr)
+					p.conn.negotiate()
 					return
 				}
 			}
@@ -224,8 +224,8 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := offerFrom(t, p)
-	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
-	p.negotiate()
+	p.conn.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
+	p.conn.negotiate()
 	if err := p.HandleAnswer("v=0 garbage"); err == nil {
 		t.Fatal("a malformed answer was accepted")
 	}
@@ -253,8 +253,8 @@ func TestBadAnswerKeepsTheOfferOpen(t *testing.T) {
 	if err := p.HandleAnswer(ans.SDP); err != nil {
 		t.Fatalf("a good answer after a bad one: %v", err)
 	}
-	if p.pc.SignalingState() != webrtc.SignalingStateStable {
-		t.Errorf("signaling state %v after the good answer", p.pc.SignalingState())
+	if p.conn.pc.SignalingState() != webrtc.SignalingStateStable {
+		t.Errorf("signaling state %v after the good answer", p.conn.pc.SignalingState())
 	}
 }
 
@@ -332,8 +332,8 @@ func TestEventSinkMayCallBack(t *testing.T) {
 	}
 	close(ready)
 	offerFrom(t, p)
-	p.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
-	p.negotiate()
+	p.conn.subscribe(fakeTrack(t, "o", webrtc.RTPCodecTypeAudio))
+	p.conn.negotiate()
 	var seen []string
 	for len(seen) < 2 {
 		select {
@@ -365,7 +365,7 @@ func offerFrom(t *testing.T, p *Participant) *webrtc.PeerConnection {
 	if err := p.HandleOffer(o.SDP); err != nil {
 		t.Fatal(err)
 	}
-	if err := cli.SetRemoteDescription(*p.pc.LocalDescription()); err != nil {
+	if err := cli.SetRemoteDescription(*p.conn.pc.LocalDescription()); err != nil {
 		t.Fatal(err)
 	}
 	return cli
@@ -382,7 +382,7 @@ func TestQuickSecondOfferKeepsICE(t *testing.T) {
 			t.Fatal(err)
 		}
 		cli := offerFrom(t, p)
-		first := iceUfrag(p.pc.LocalDescription().SDP)
+		first := iceUfrag(p.conn.pc.LocalDescription().SDP)
 		cli.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo)
 		o, err := cli.CreateOffer(nil)
 		if err == nil {
@@ -394,7 +394,7 @@ func TestQuickSecondOfferKeepsICE(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if second := iceUfrag(p.pc.LocalDescription().SDP); second != first {
+		if second := iceUfrag(p.conn.pc.LocalDescription().SDP); second != first {
 			t.Fatalf("join %d: the server's ICE ufrag changed from %q to %q on a second offer", i, first, second)
 		}
 		p.Close("test")

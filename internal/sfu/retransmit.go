@@ -59,7 +59,7 @@ func ntpMiddle(t time.Time) uint32 {
 // noteRTT takes the round trip from a subscriber's receiver reports on
 // what the server sent (RFC 3550 section 6.4.1: now, less the time of the
 // sender report the receiver last had, less how long it held it).
-func (p *Participant) noteRTT(reports []rtcp.ReceptionReport, now time.Time) {
+func (p *Conn) noteRTT(reports []rtcp.ReceptionReport, now time.Time) {
 	for _, r := range reports {
 		if r.LastSenderReport == 0 {
 			continue
@@ -77,7 +77,7 @@ func (p *Participant) noteRTT(reports []rtcp.ReceptionReport, now time.Time) {
 }
 
 // resendAfter is the least time between two retransmissions of a packet.
-func (p *Participant) resendAfter() time.Duration {
+func (p *Conn) resendAfter() time.Duration {
 	rtt := time.Duration(p.rtt.Load())
 	if rtt == 0 {
 		return resendGap

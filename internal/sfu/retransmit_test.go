@@ -16,7 +16,7 @@ import (
 // stream (SSRC 6000, payload type 121) and has an estimator of its own.
 func (b *bench) subscribeRTX(tb testing.TB, estimate int) (*downTrack, *sink) {
 	tb.Helper()
-	d := newDownTrack(b.t, &Participant{id: "sub", bwe: newBWE(estimate)}, Settings{})
+	d := newDownTrack(b.t, &Conn{p: &Participant{id: "sub"}, bwe: newBWE(estimate)}, Settings{})
 	w := &sink{keep: true}
 	if _, err := d.Bind(binding{ssrc: 5000, w: w, codec: b.t.codec, pt: 120, rtx: 6000}); err != nil {
 		tb.Fatal(err)
@@ -189,7 +189,7 @@ func BenchmarkRetransmitTen(b *testing.B) {
 // The round trip is read from receiver reports, and a packet is resent at
 // most once per round trip, and at most maxResends times.
 func TestResendOncePerRoundTrip(t *testing.T) {
-	p := &Participant{id: "sub"}
+	p := &Conn{p: &Participant{id: "sub"}}
 	if got := p.resendAfter(); got != resendGap {
 		t.Fatalf("before any report: %v, want %v", got, resendGap)
 	}

@@ -86,8 +86,8 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		}
 		o.emit(Event{Type: EventParticipantJoined, ParticipantID: p.id, Context: p.context})
 		for _, t := range o.published() {
-			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String()})
-			if p.policy == SubscribeAll && p.subscribe(t) {
+			p.emit(Event{Type: EventTrackPublished, ParticipantID: o.id, TrackID: t.id, Kind: t.kind.String(), Stream: t.stream})
+			if p.policy == SubscribeAll && p.conn != nil && p.conn.subscribe(t) {
 				subscribed = true
 			}
 		}
@@ -96,7 +96,7 @@ func (r *Room) welcome(p *Participant, others []*Participant) {
 		}
 	}
 	if subscribed {
-		p.negotiate()
+		p.conn.negotiate()
 	}
 }
 
@@ -196,14 +196,14 @@ func (r *Room) publish(p *Participant, t *track) {
 		if o == p {
 			continue
 		}
-		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String()})
-		if o.policy != SubscribeAll || !o.subscribe(t) {
+		o.emit(Event{Type: EventTrackPublished, ParticipantID: p.id, TrackID: t.id, Kind: t.kind.String(), Stream: t.stream})
+		if o.policy != SubscribeAll || o.conn == nil || !o.conn.subscribe(t) {
 			continue
 		}
 		if p.isClosed() {
-			o.unsubscribe(t) // the publisher left while we subscribed
+			o.conn.unsubscribe(t) // the publisher left while we subscribed
 		}
-		o.negotiate()
+		o.conn.negotiate()
 	}
 }
 

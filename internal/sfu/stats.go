@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
@@ -50,10 +51,15 @@ func (m *Manager) Stats() Stats {
 	for _, p := range all {
 		p.mu.Lock()
 		s.PublishedTracks += len(p.tracks)
-		s.Subscriptions += len(p.subs)
+		conns := slices.Clone(p.conns)
+		for _, c := range conns {
+			s.Subscriptions += len(c.subs)
+		}
 		p.mu.Unlock()
-		if kind, _ := p.path.Load().(string); kind != "" && p.connected.Load() {
-			s.Connections[kind]++
+		for _, c := range conns {
+			if kind, _ := c.path.Load().(string); kind != "" && c.connected.Load() {
+				s.Connections[kind]++
+			}
 		}
 	}
 	s.ForwardedPackets = m.counts.packets.Load()
@@ -65,7 +71,7 @@ func (m *Manager) Stats() Stats {
 }
 
 // notePath records the kind of the participant's selected media path.
-func (p *Participant) notePath() {
+func (p *Conn) notePath() {
 	sctp := p.pc.SCTP()
 	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
 		return

@@ -13,7 +13,7 @@ import (
 // h's room, as the media server would once the tracks arrive.
 func (h *offerHarness) visitor(id string) (*Participant, *track, *track) {
 	h.t.Helper()
-	v := &Participant{id: id, room: h.p.room, subs: map[*track]*subscription{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	v := &Participant{id: id, room: h.p.room, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	audio, video := fakeTrack(h.t, id, webrtc.RTPCodecTypeAudio), fakeTrack(h.t, id, webrtc.RTPCodecTypeVideo)
 	audio.owner, video.owner = v, v
 	v.tracks = []*track{audio, video}

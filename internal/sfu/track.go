@@ -37,12 +37,15 @@ const layerIdle = time.Second
 // describe names the track for those outside the media server.
 func (t *track) describe() PublishedTrack {
 	return PublishedTrack{RoomID: t.owner.room.id, SessionID: t.owner.sessionID, ParticipantID: t.owner.id, TrackID: t.id,
-		Kind: t.kind, Codec: t.codec}
+		Kind: t.kind, Codec: t.codec, Stream: t.stream}
 }
 
 type track struct {
-	owner    *Participant
-	id       string
+	owner *Participant
+	id    string
+	// stream names the publisher's connection that carries it
+	// (ConnOptions.Stream).
+	stream   string
 	kind     webrtc.RTPCodecType
 	codec    webrtc.RTPCodecCapability
 	receiver *webrtc.RTPReceiver
@@ -103,9 +106,9 @@ type packetInfo struct {
 	vp8ok bool
 }
 
-func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *track {
+func newTrack(owner *Participant, conn *Conn, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *track {
 	codec := remote.Codec().RTPCodecCapability
-	t := &track{owner: owner, id: owner.id + "-" + remote.Kind().String() + "-" + remote.ID(), kind: remote.Kind(),
+	t := &track{owner: owner, stream: conn.opts.Stream, id: owner.id + "-" + remote.Kind().String() + "-" + remote.ID(), kind: remote.Kind(),
 		codec: codec, receiver: receiver, done: make(chan struct{}),
 		vp8:  strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
 		h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264), keyframeEvery: owner.m.cfg.KeyframeInterval, batch: owner.m.batch,
@@ -115,7 +118,7 @@ func newTrack(owner *Participant, remote *webrtc.TrackRemote, receiver *webrtc.R
 	}
 	t.askKeyframe = func(ssrc uint32) {
 		owner.m.counts.keyframes.Add(1)
-		if err := owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		if err := conn.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
 			owner.m.log.Debug("keyframe request", "participant_id", owner.id, "err", err)
 		}
 	}
