@@ -36,6 +36,7 @@ import (
 	"github.com/roomsd/roomsd/internal/download"
 	"github.com/roomsd/roomsd/internal/health"
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/janus"
 	"github.com/roomsd/roomsd/internal/limit"
 	"github.com/roomsd/roomsd/internal/metrics"
 	"github.com/roomsd/roomsd/internal/participants"
@@ -218,7 +219,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	members = cluster.New(cluster.Config{Store: st, Rooms: svc, Lease: lease, Sweep: lease, RetryLeaves: people.RetryLeaves, Log: opts.Logger,
 		Node: domain.Node{ID: node, MediaAddr: mediaAddr(cfg, udp)}})
 	clients := httpx.ClientAddr{Trusted: cfg.TrustedProxies}
-	sigOpts := []signal.Option{signal.WithLimits(limit.NewKeyed(cfg.LimitConnects), clients, cfg.MaxSockets)}
+	connects := limit.NewKeyed(cfg.LimitConnects) // both signaling fronts
+	sigOpts := []signal.Option{signal.WithLimits(connects, clients, cfg.MaxSockets)}
 	if relay != nil {
 		// Each participant gets TURN credentials of its own, for a day
 		// (a meeting's relay renews its allocation with them).
@@ -233,6 +235,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		node: members}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
+	// The Janus API of the @telnyx/video browser SDK, where it looks for
+	// it: wss://<host>/<room id>/janus.
+	mux.Handle("GET /{room_id}/janus", janus.New(svc, people, media, opts.Logger, janus.WithLimits(connects, clients, cfg.MaxSockets)))
 	// For orchestrators and monitoring: public, cheap.
 	mux.Handle("GET /healthz", health.Alive())
 	mux.Handle("GET /readyz", health.Ready(

@@ -1,0 +1,214 @@
+// Package janus serves the Janus 0.x WebSocket API that the official
+// `@telnyx/video` browser SDK speaks (GET /{room_id}/janus, subprotocol
+// janus-protocol), in front of the same participants service and media
+// server as roomsd's own signaling: a client of either protocol meets
+// clients of the other in one session. The SDK's audiobridge presence
+// handle is its participant in the room; each videoroom publisher and
+// subscriber handle, the audiobridge media handle and the textroom handle
+// are connections (sfu.Conn) of that participant.
+package janus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/limit"
+	"github.com/roomsd/roomsd/internal/participants"
+	"github.com/roomsd/roomsd/internal/rooms"
+	"github.com/roomsd/roomsd/internal/sfu"
+)
+
+// Subprotocol is the WebSocket subprotocol Janus clients ask for; the
+// server names it in its answer, or browsers fail the handshake.
+const Subprotocol = "janus-protocol"
+
+// Limits of one socket.
+const (
+	maxMessageBytes = 256 << 10
+	outboxSize      = 512
+	writeTimeout    = 10 * time.Second
+	// createTimeout bounds the wait for the first message, which must be
+	// create.
+	createTimeout = 30 * time.Second
+	// negotiateTimeout bounds the making of one answer or offer.
+	negotiateTimeout = 15 * time.Second
+	// maxHandles bounds the handles of one session.
+	maxHandles = 64
+)
+
+// Close codes the SDK reads as reasons.
+const (
+	closeSessionTerminated websocket.StatusCode = 4000
+	closeTimedOut          websocket.StatusCode = 3999
+)
+
+// Handler serves the Janus front.
+type Handler struct {
+	rooms        *rooms.Service
+	participants *participants.Service
+	media        *sfu.Manager
+	log          *slog.Logger
+	reg          *registry
+
+	connects   *limit.Keyed
+	client     httpx.ClientAddr
+	maxSockets int
+	sockets    sync.WaitGroup
+	mu         sync.Mutex
+	open       int
+}
+
+// New returns the Janus front.
+func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{rooms: r, participants: ps, media: media, log: log.With("front", "janus"), reg: newRegistry()}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Option tunes the handler.
+type Option func(*Handler)
+
+// WithLimits limits each client address to connects (nil: no limit), and
+// the sockets open at once to maxSockets (0: no limit).
+func WithLimits(connects *limit.Keyed, client httpx.ClientAddr, maxSockets int) Option {
+	return func(h *Handler) { h.connects, h.client, h.maxSockets = connects, client, maxSockets }
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	roomID, err := uuid.Parse(r.PathValue("room_id"))
+	if err != nil || len(r.PathValue("room_id")) != 36 {
+		httpx.WriteError(w, &httpx.Error{Status: http.StatusNotFound, Code: httpx.CodeNotFound, Title: "Resource not found",
+			Detail: "The Janus front is at /{room_id}/janus, with the room's UUID.", Source: &httpx.Source{Parameter: "room_id"}})
+		return
+	}
+	if !r.ProtoAtLeast(1, 1) || !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") ||
+		!httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		httpx.WriteError(w, &httpx.Error{Status: http.StatusUpgradeRequired, Code: httpx.CodeBadRequest, Title: "Upgrade required",
+			Detail: "This is the Janus WebSocket API of the @telnyx/video SDK: open it with a WebSocket client and subprotocol janus-protocol. docs/telnyx-video.md describes it."})
+		return
+	}
+	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
+		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %s (ROOMSD_LIMIT_CONNECTS).",
+			h.connects.Rate()))
+		return
+	}
+	h.mu.Lock()
+	h.open++
+	full := h.maxSockets > 0 && h.open > h.maxSockets
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.open--
+		h.mu.Unlock()
+	}()
+	if full {
+		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	// Tokens in every message, not cookies, authenticate this socket, so
+	// a page of any origin may open it.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{Subprotocol}})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(maxMessageBytes)
+	s := newSession(h, ws, roomID.String())
+	s.run(r.Context())
+}
+
+// sender is one socket's writer: a goroutine fed by a bounded queue, so
+// that the media server's goroutines never wait on a client.
+type sender struct {
+	ws  *websocket.Conn
+	log *slog.Logger
+
+	mu       sync.Mutex
+	out      chan any
+	finished bool
+	status   websocket.StatusCode
+	reason   string
+	done     chan struct{}
+}
+
+func newSender(ws *websocket.Conn, log *slog.Logger) *sender {
+	w := &sender{ws: ws, log: log, out: make(chan any, outboxSize), done: make(chan struct{}), status: websocket.StatusNormalClosure}
+	go w.write()
+	return w
+}
+
+// send queues a message; false if the socket is finished or its client
+// hopelessly behind (then it is cut off).
+func (w *sender) send(m any) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return false
+	}
+	select {
+	case w.out <- m:
+		return true
+	default:
+		w.log.Warn("Janus client too slow; disconnecting")
+		w.finishLocked(websocket.StatusPolicyViolation, "too slow")
+		return false
+	}
+}
+
+// finish sends what is queued, then closes the socket with status.
+func (w *sender) finish(status websocket.StatusCode, reason string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finishLocked(status, reason)
+}
+
+func (w *sender) finishLocked(status websocket.StatusCode, reason string) {
+	if w.finished {
+		return
+	}
+	w.finished, w.status, w.reason = true, status, reason
+	close(w.out)
+}
+
+func (w *sender) write() {
+	defer close(w.done)
+	for m := range w.out {
+		b, err := json.Marshal(m)
+		if err != nil {
+			w.log.Error("encode Janus message", "err", err)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err = w.ws.Write(ctx, websocket.MessageText, b)
+		cancel()
+		if err != nil {
+			w.mu.Lock()
+			w.finishLocked(websocket.StatusGoingAway, "write failed")
+			w.mu.Unlock()
+			for range w.out {
+			}
+			_ = w.ws.CloseNow()
+			return
+		}
+	}
+	w.mu.Lock()
+	status, reason := w.status, w.reason
+	w.mu.Unlock()
+	_ = w.ws.Close(status, reason)
+}
