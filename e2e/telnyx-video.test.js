@@ -129,7 +129,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
   }
 
   /** Opens the front end in a page of its own and joins the room. */
-  async function sdkClient(t, room, context) {
+  async function sdkClient(t, room, context, toneHz) {
     const token = (await api('POST', `/v2/rooms/${room.id}/actions/generate_join_client_token`, {})).data.token;
     const page = await (await browser.newContext()).newPage();
     t.after(() => page.context().close());
@@ -137,7 +137,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`console: ${m.text()}`));
     await page.goto(`https://${serverIP}:${pages.address().port}/`);
-    const id = await page.evaluate(([r, tok, ctx]) => window.join(r, tok, ctx), [room.id, token, context]);
+    const id = await page.evaluate(([r, tok, ctx, hz]) => window.join(r, tok, ctx, hz), [room.id, token, context, toneHz]);
     return { page, id, problems, view: () => page.evaluate(() => window.view()), events: () => page.evaluate(() => window.client.events) };
   }
 
@@ -158,6 +158,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
 
     let alice;
     let bob;
+    const mixLevels = [];
     const explain = async (err) => {
       for (const [name, c] of [['alice', alice], ['bob', bob]]) {
         if (!c) continue;
@@ -169,8 +170,10 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
       return err;
     };
     try {
-      alice = await sdkClient(t, room, JSON.stringify({ username: 'alice' }));
-      bob = await sdkClient(t, room, JSON.stringify({ username: 'bob' }));
+      // Each plays a tone of its own: alice 1200 Hz, bob 2000 Hz, the bot
+      // 440 Hz.
+      alice = await sdkClient(t, room, JSON.stringify({ username: 'alice' }), 1200);
+      bob = await sdkClient(t, room, JSON.stringify({ username: 'bob' }), 2000);
 
       // REST sees three participants, with the SDK's context.
       let botID;
@@ -191,6 +194,20 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
             from(other.id)?.audioPackets > 0 && from(botID)?.audioPackets > 0;
         }, MEDIA_DEADLINE_MS, 250);
       }
+      // Each hears, in the room's mix, the other two and not itself.
+      for (const [me, mine, others] of [[alice, 1200, [440, 2000]], [bob, 2000, [440, 1200]]]) {
+        const floor = 5000; // no one plays near it
+        let lv;
+        await eventually('the mix holds the others\' tones, not its own', async () => {
+          lv = await me.page.evaluate((f) => window.levels(f), [...others, mine, floor]);
+          return lv && others.every((f) => lv[f] > lv[mine] + 20 && lv[f] > lv[floor] + 20);
+        }, MEDIA_DEADLINE_MS, 0).catch((err) => {
+          err.message += ` (levels in dB: ${JSON.stringify(lv)})`;
+          throw err;
+        });
+        mixLevels.push(lv);
+      }
+      t.diagnostic(`mix levels in dB (alice, bob): ${JSON.stringify(mixLevels)}`);
       const av = await alice.view();
       assert.equal(av.participants[bob.id].context, '{"username":"bob"}');
       assert.equal(av.participants[botID].context, 'bot');

@@ -39,6 +39,7 @@ import (
 	"github.com/roomsd/roomsd/internal/janus"
 	"github.com/roomsd/roomsd/internal/limit"
 	"github.com/roomsd/roomsd/internal/metrics"
+	"github.com/roomsd/roomsd/internal/mix"
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/recording"
 	"github.com/roomsd/roomsd/internal/rooms"
@@ -68,6 +69,7 @@ type App struct {
 	rooms        *rooms.Service
 	hooks        *webhook.Dispatcher
 	recorder     *recording.Service
+	mixer        *mix.Mixer
 	composer     *compose.Pool
 	node         *cluster.Node
 	files        *blob.Dir
@@ -164,10 +166,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 		recorder *recording.Service
 		composer *compose.Pool
 		members  *cluster.Node
+		mixer    *mix.Mixer
 	)
 	media, err := sfu.NewManager(sfu.Config{
-		OnPublish: func(t sfu.PublishedTrack) { recorder.Published(t) },
-		UDP:       udp, TCP: tcp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
+		OnPublish: func(t sfu.PublishedTrack) {
+			recorder.Published(t)
+			mixer.Published(t)
+		},
+		UDP: udp, TCP: tcp, PublicIP: cfg.RTCPublicIP, ICEServers: iceServers, Loopback: cfg.RTCLoopback,
 		EmptyTimeout: cfg.EmptyTimeout,
 		OnEmpty: func(roomID string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -181,6 +187,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	mixer = mix.New(media, opts.Logger)
 	recorderHook := &recordingToggle{}
 	// On PostgreSQL several nodes may share the database: each holds the
 	// sessions it opened for as long as it renews its heartbeat.
@@ -231,13 +238,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	}
 	sig := signal.New(svc, people, media, opts.Logger, cfg.ReconnectGrace, iceServers, sigOpts...)
 	a := &App{cfg: cfg, log: opts.Logger, store: st, udp: udp, tcp: tcp, media: media, certs: certs, relay: relay,
-		participants: people, rooms: svc, hooks: hooks, recorder: recorder, composer: composer, files: files, links: links,
+		participants: people, rooms: svc, hooks: hooks, recorder: recorder, mixer: mixer, composer: composer, files: files, links: links,
 		node: members}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
 	// The Janus API of the @telnyx/video browser SDK, where it looks for
 	// it: wss://<host>/<room id>/janus.
-	mux.Handle("GET /{room_id}/janus", janus.New(svc, people, media, opts.Logger, janus.WithLimits(connects, clients, cfg.MaxSockets)))
+	mux.Handle("GET /{room_id}/janus", janus.New(svc, people, media, mixer, opts.Logger, janus.WithLimits(connects, clients, cfg.MaxSockets)))
 	// For orchestrators and monitoring: public, cheap.
 	mux.Handle("GET /healthz", health.Alive())
 	mux.Handle("GET /readyz", health.Ready(
@@ -624,6 +631,7 @@ func (a *App) Close() error {
 func (a *App) close() error {
 	a.closing.Store(true)
 	a.media.Close(domain.ReasonShutdown)
+	a.mixer.Close()
 	// The tracks ended with their participants: recordings finish their
 	// files and rows before the database closes.
 	a.recorder.Close()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/limit"
+	"github.com/roomsd/roomsd/internal/mix"
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
@@ -57,6 +58,7 @@ type Handler struct {
 	rooms        *rooms.Service
 	participants *participants.Service
 	media        *sfu.Manager
+	mixer        *mix.Mixer
 	log          *slog.Logger
 	reg          *registry
 
@@ -69,8 +71,8 @@ type Handler struct {
 }
 
 // New returns the Janus front.
-func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, opts ...Option) *Handler {
-	h := &Handler{rooms: r, participants: ps, media: media, log: log.With("front", "janus"), reg: newRegistry()}
+func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, mixer *mix.Mixer, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{rooms: r, participants: ps, media: media, mixer: mixer, log: log.With("front", "janus"), reg: newRegistry()}
 	for _, o := range opts {
 		o(h)
 	}

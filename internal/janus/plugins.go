@@ -116,18 +116,22 @@ func (s *session) mediaAnswer(hd *handle, offer *jsep) (string, error) {
 	if offer.Type != "offer" {
 		return "", errors.New("jsep must be an offer")
 	}
-	mix, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-		"mix", "room")
-	if err != nil {
-		return "", err
-	}
 	s.mu.Lock()
 	p := s.p
 	s.mu.Unlock()
-	conn, err := p.NewConn(sfu.ConnOptions{Send: mix})
+	mixed, err := s.h.mixer.Listen(s.roomID, p.ID())
 	if err != nil {
 		return "", err
 	}
+	conn, err := p.NewConn(sfu.ConnOptions{Send: mixed.Track()})
+	if err != nil {
+		mixed.Close()
+		return "", err
+	}
+	go func() {
+		<-conn.Done()
+		mixed.Close()
+	}()
 	s.setConn(hd, conn)
 	ctx, cancel := context.WithTimeout(s.ctx, negotiateTimeout)
 	defer cancel()
