@@ -225,14 +225,17 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
         (await bob.events()).some((e) => e[0] === 'track_disabled' && e[1] === alice.id && e[2] === 'self' && e[3] === 'audio'),
       JOIN_DEADLINE_MS, 100);
 
-      // The room's owner mutes bob through REST; alice sees it censored.
-      await api('POST', `/v2/room_sessions/${(await api('GET', `/v2/rooms/${room.id}?include_sessions=true`)).data.sessions[0].id}/actions/mute`,
-        { participants: [await restID(bob)] });
+      // The room's owner mutes bob through REST, then unmutes him; alice
+      // sees his audio censored, then not.
+      const sessionID = (await api('GET', `/v2/rooms/${room.id}?include_sessions=true`)).data.sessions[0].id;
+      await api('POST', `/v2/room_sessions/${sessionID}/actions/mute`, { participants: [await restID(bob)] });
       await eventually('alice sees bob\'s audio muted by the owner', async () =>
         (await alice.events()).some((e) => e[0] === 'track_censored' && e[1] === bob.id && e[3] === 'audio'), JOIN_DEADLINE_MS, 100);
+      await api('POST', `/v2/room_sessions/${sessionID}/actions/unmute`, { participants: [await restID(bob)] });
+      await eventually('alice sees bob\'s audio unmuted', async () =>
+        (await alice.events()).some((e) => e[0] === 'track_uncensored' && e[1] === bob.id && e[3] === 'audio'), JOIN_DEADLINE_MS, 100);
 
       // Kick bob: both SDK clients hear it as a kick.
-      const sessionID = (await api('GET', `/v2/rooms/${room.id}?include_sessions=true`)).data.sessions[0].id;
       await api('POST', `/v2/room_sessions/${sessionID}/actions/kick`, { participants: [await restID(bob)] });
       await eventually('bob is told he was kicked', async () =>
         (await bob.events()).some((e) => e[0] === 'participant_leaving' && e[1] === bob.id && e[2] === 'kicked'), JOIN_DEADLINE_MS, 100);
@@ -254,12 +257,13 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
       throw await explain(err);
     }
 
-    // The bot received both SDK clients' video.
+    // The bot received both SDK clients' video and audio.
     bot.kill('SIGINT');
     await waitExit(bot, STOP_DEADLINE_MS);
     const r = JSON.parse(report);
     const received = Object.values(r.participants[0].received);
-    assert.ok(received.filter((g) => g.video?.frames > 0).length >= 2, `the bot received both SDK clients' video: ${report}`);
+    assert.ok(received.filter((g) => g.video?.frames > 0 && g.audio?.packets > 0).length >= 2,
+      `the bot received both SDK clients' video and audio: ${report}`);
   });
 
   /** The REST id of an SDK client: the participant with its context. */

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -21,6 +22,25 @@ func (f Factory) NewLogger(scope string) logging.LeveledLogger {
 }
 
 type leveled struct{ log *slog.Logger }
+
+// routine are pion warnings about what happens in every healthy
+// connection, told at Debug: checks that start before the client's
+// trickled candidates come (every connection the server offers), and a
+// report on a stream whose first packet has not come yet.
+var routine = []string{
+	"Failed to ping without candidate pairs",
+	"Incoming unhandled RTCP ssrc(%d), OnTrack will not be fired",
+}
+
+// warnLevel is the level of a pion warning (its message or format).
+func warnLevel(msg string) slog.Level {
+	for _, r := range routine {
+		if strings.HasPrefix(msg, r) {
+			return slog.LevelDebug
+		}
+	}
+	return slog.LevelWarn
+}
 
 func (l leveled) at(level slog.Level, msg string) {
 	if l.log.Enabled(context.Background(), level) {
@@ -43,7 +63,7 @@ func (l leveled) Debug(msg string)                  { l.at(slog.LevelDebug, msg)
 func (l leveled) Debugf(format string, args ...any) { l.atf(slog.LevelDebug, format, args) }
 func (l leveled) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
 func (l leveled) Infof(format string, args ...any)  { l.atf(slog.LevelDebug, format, args) }
-func (l leveled) Warn(msg string)                   { l.at(slog.LevelWarn, msg) }
-func (l leveled) Warnf(format string, args ...any)  { l.atf(slog.LevelWarn, format, args) }
+func (l leveled) Warn(msg string)                   { l.at(warnLevel(msg), msg) }
+func (l leveled) Warnf(format string, args ...any)  { l.atf(warnLevel(format), format, args) }
 func (l leveled) Error(msg string)                  { l.at(slog.LevelError, msg) }
 func (l leveled) Errorf(format string, args ...any) { l.atf(slog.LevelError, format, args) }

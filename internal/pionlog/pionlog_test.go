@@ -19,6 +19,8 @@ func TestLinesTakeTheServersFormat(t *testing.T) {
 	l.Infof("checking %d pairs", 3)
 	l.Debug("details")
 	l.Warnf("pair %s failed", "a")
+	l.Warn("Failed to ping without candidate pairs. Connection is not possible yet.")
+	l.Warnf("Incoming unhandled RTCP ssrc(%d), OnTrack will not be fired", 42)
 	l.Error("gone")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {
