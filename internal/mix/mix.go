@@ -30,6 +30,7 @@ const (
 	bitrate     = 32000
 	tapQueue    = 50 // a second of packets
 	maxBuffered = 5  // frames a source may hold before its oldest are dropped (100 ms)
+	prefill     = 2  // frames a source holds before it is heard, and again after it ran dry
 	maxConceal  = 3  // lost packets concealed in a row
 )
 
@@ -180,6 +181,10 @@ type source struct {
 	tap    *sfu.Tap
 	frames chan []float32
 	free   chan []float32
+	// heard: the source has had prefill frames since it last ran dry, so
+	// the jitter of its packets' arrival does not cut its audio (the
+	// mixing loop's alone).
+	heard bool
 }
 
 // add taps an audio track of the room, once.
@@ -370,11 +375,16 @@ func (r *room) gather() {
 		clear(o)
 	}
 	for _, s := range sources {
+		if !s.heard && len(s.frames) < prefill {
+			continue // not yet: silence
+		}
 		var f []float32
 		select {
 		case f = <-s.frames:
+			s.heard = true
 		default:
-			continue // nothing this tick: silence
+			s.heard = false // ran dry: silence until it holds prefill again
+			continue
 		}
 		o := r.own[s.pid]
 		if o == nil {

@@ -71,6 +71,18 @@ func TestMixMinus(t *testing.T) {
 		}
 		s.frames <- f
 	}
+	// A source is heard once it holds prefill frames.
+	r.gather()
+	if pcm, _ := r.mixFor("c"); pcm[0] != 0 {
+		t.Errorf("a source was heard with one frame queued: %v", pcm[0])
+	}
+	for _, s := range r.sources {
+		f := make([]float32, frameLen)
+		for i := range f {
+			f[i] = frames[s.pid]
+		}
+		s.frames <- f
+	}
 	r.gather()
 	for _, l := range listeners {
 		want, wantOwn := map[string]float32{"a": 0.2, "b": 0.1, "c": 0.3}[l.pid], l.pid != "c"
@@ -79,7 +91,11 @@ func TestMixMinus(t *testing.T) {
 			t.Errorf("%s heard %v… (own taken out: %v), want %v (%v)", l.pid, pcm[0], own, want, wantOwn)
 		}
 	}
-	// A frame each: the next tick, with none queued, is silence.
+	// One frame each is left, then none: the tick after next is silence.
+	r.gather()
+	if pcm, _ := r.mixFor("c"); pcm[0] == 0 {
+		t.Error("a queued frame was not heard")
+	}
 	r.gather()
 	if pcm, _ := r.mixFor("c"); pcm[0] != 0 {
 		t.Errorf("silence mixed to %v", pcm[0])
