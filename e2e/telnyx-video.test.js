@@ -129,7 +129,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
   }
 
   /** Opens the front end in a page of its own and joins the room. */
-  async function sdkClient(t, room, context, toneHz) {
+  async function sdkClient(t, room, context, toneHz, simulcast = false) {
     const token = (await api('POST', `/v2/rooms/${room.id}/actions/generate_join_client_token`, {})).data.token;
     const page = await (await browser.newContext()).newPage();
     t.after(() => page.context().close());
@@ -137,7 +137,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`console: ${m.text()}`));
     await page.goto(`https://${serverIP}:${pages.address().port}/`);
-    const id = await page.evaluate(([r, tok, ctx, hz]) => window.join(r, tok, ctx, hz), [room.id, token, context, toneHz]);
+    const id = await page.evaluate(([r, tok, ctx, hz, sim]) => window.join(r, tok, ctx, hz, sim), [room.id, token, context, toneHz, simulcast]);
     return { page, id, problems, view: () => page.evaluate(() => window.view()), events: () => page.evaluate(() => window.client.events) };
   }
 
@@ -171,9 +171,9 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     };
     try {
       // Each plays a tone of its own: alice 1200 Hz, bob 2000 Hz, the bot
-      // 440 Hz.
+      // 440 Hz. bob sends his camera as simulcast.
       alice = await sdkClient(t, room, JSON.stringify({ username: 'alice' }), 1200);
-      bob = await sdkClient(t, room, JSON.stringify({ username: 'bob' }), 2000);
+      bob = await sdkClient(t, room, JSON.stringify({ username: 'bob' }), 2000, true);
 
       // REST sees three participants, with the SDK's context.
       let botID;
@@ -194,6 +194,11 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
             from(other.id)?.audioPackets > 0 && from(botID)?.audioPackets > 0;
         }, MEDIA_DEADLINE_MS, 250);
       }
+      // bob's simulcast: alice gets his camera at full size (the top
+      // layer, 640 wide) once her link's estimate allows.
+      await eventually('alice gets bob\'s top simulcast layer', async () =>
+        Object.values((await alice.view()).streams).some((s) => s.participantId === bob.id && s.width === 640), MEDIA_DEADLINE_MS, 250);
+
       // Each hears, in the room's mix, the other two and not itself.
       for (const [me, mine, others] of [[alice, 1200, [440, 2000]], [bob, 2000, [440, 1200]]]) {
         const floor = 5000; // no one plays near it

@@ -45,3 +45,28 @@ func TestPayloadInspection(t *testing.T) {
 	}
 
 }
+
+// Simulcast rids name their layers in either spelling: the meeting page's
+// q/h/f (h is half) and the l/m/h of others, the @telnyx/video SDK among
+// them (h is high); unknown rids go by their place.
+func TestRIDQuality(t *testing.T) {
+	for _, c := range []struct {
+		rid   string
+		index int
+		rids  []string
+		want  int
+	}{
+		{"q", 0, []string{"q", "h", "f"}, qualityLow},
+		{"h", 1, []string{"q", "h", "f"}, qualityMedium},
+		{"f", 2, []string{"q", "h", "f"}, qualityHigh},
+		{"h", 0, []string{"h", "m", "l"}, qualityHigh},
+		{"m", 1, []string{"h", "m", "l"}, qualityMedium},
+		{"l", 2, []string{"h", "m", "l"}, qualityLow},
+		{"", 0, nil, qualityHigh},
+		{"x", 1, []string{"w", "x", "y"}, qualityMedium},
+	} {
+		if got := ridQuality(c.rid, c.index, c.rids); got != c.want {
+			t.Errorf("rid %q of %v: quality %d, want %d", c.rid, c.rids, got, c.want)
+		}
+	}
+}

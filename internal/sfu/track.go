@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,9 +129,13 @@ func newTrack(owner *Participant, conn *Conn, remote *webrtc.TrackRemote, receiv
 
 // ridQuality maps a simulcast encoding's rid to its quality: the rids the
 // meeting page uses (q, h, f: quarter, half, full), the common l/m/h
-// spellings, and otherwise the encoding's place in the offer (lowest
-// first, as browsers list them).
-func ridQuality(rid string, index int) int {
+// spellings (where "h" is high: when the track's rids include l or m and
+// no f), and otherwise the encoding's place in the offer (lowest first,
+// as browsers list them).
+func ridQuality(rid string, index int, rids []string) int {
+	if rid == "h" && (slices.Contains(rids, "l") || slices.Contains(rids, "m")) && !slices.Contains(rids, "f") {
+		return qualityHigh
+	}
 	switch rid {
 	case "":
 		return qualityHigh
@@ -148,12 +153,14 @@ func ridQuality(rid string, index int) int {
 // has ended or already has a layer of that quality.
 func (t *track) addLayer(remote *webrtc.TrackRemote) bool {
 	index := 0
+	var rids []string
 	for i, r := range t.receiver.Tracks() {
 		if r == remote {
 			index = i
 		}
+		rids = append(rids, r.RID())
 	}
-	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index), plimu: make(chanMutex, 1),
+	l := &layer{t: t, remote: remote, ssrc: uint32(remote.SSRC()), quality: ridQuality(remote.RID(), index, rids), plimu: make(chanMutex, 1),
 		hist: newHistory(keptPackets(t.kind))}
 	l.last.Store(time.Now().UnixNano())
 	t.mu.Lock()
