@@ -51,6 +51,15 @@ func (g *registry) newIDLocked() uint64 {
 
 func (g *registry) freeIDLocked(id uint64) { delete(g.ids, id) }
 
+// free gives ids back.
+func (g *registry) free(ids ...uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		g.freeIDLocked(id)
+	}
+}
+
 // roomState is one room's Janus view.
 type roomState struct {
 	id       string
@@ -132,12 +141,19 @@ func (g *registry) join(s *session) *roomState {
 }
 
 // leave drops a session; the room's state goes with its last session.
-func (g *registry) leave(s *session) {
+// Its ids are given back, and its participant is forgotten.
+func (g *registry) leave(s *session, pid string, ids []uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, id := range ids {
+		g.freeIDLocked(id)
+	}
 	r := g.rooms[s.roomID]
 	if r == nil {
 		return
+	}
+	if m := r.members[pid]; m != nil && m.janus {
+		delete(r.members, pid)
 	}
 	delete(r.sessions, s)
 	if len(r.sessions) > 0 {

@@ -305,6 +305,9 @@ func (s *session) closeHandle(hd *handle, remove bool) {
 	if kind == kindPresence && remove {
 		s.teardown(domain.ReasonLeft)
 	}
+	if remove {
+		s.reg.free(hd.id, hd.feed)
+	}
 }
 
 func (s *session) trickle(m in) {
@@ -399,11 +402,13 @@ func (s *session) teardown(reason string) {
 		return
 	}
 	s.ended = true
-	p := s.p
+	p, pid := s.p, s.pid
 	var conns []*sfu.Conn
 	var datas []*sfu.DataConn
 	var feeds []uint64
+	ids := []uint64{s.id}
 	for _, hd := range s.handles {
+		ids = append(ids, hd.id)
 		if hd.conn != nil {
 			conns = append(conns, hd.conn)
 		}
@@ -412,6 +417,7 @@ func (s *session) teardown(reason string) {
 		}
 		if hd.kind == kindPublisher {
 			feeds = append(feeds, hd.feed)
+			ids = append(ids, hd.feed)
 		}
 	}
 	if s.expiry != nil {
@@ -430,5 +436,5 @@ func (s *session) teardown(reason string) {
 	if p != nil {
 		p.Close(reason)
 	}
-	s.reg.leave(s)
+	s.reg.leave(s, pid, ids)
 }
