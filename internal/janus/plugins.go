@@ -102,8 +102,15 @@ func (s *session) audioBridge(m in, hd *handle, b body) {
 		}
 		s.event(m, hd, map[string]any{"audiobridge": "event", "room": s.roomID, "result": "ok"}, &jsep{Type: "answer", SDP: answer})
 	case "leave":
-		s.closeHandle(hd, false)
+		s.mu.Lock()
+		presence := hd.kind == kindPresence
+		s.mu.Unlock()
 		s.event(m, hd, map[string]any{"audiobridge": "left", "room": s.roomID}, nil)
+		if presence {
+			s.teardown(domain.ReasonLeft) // the participant leaves the room
+		} else {
+			s.closeHandle(hd, false)
+		}
 	default:
 		s.pluginError(m, hd, errInvalid, fmt.Sprintf("audiobridge request %q is not served", b.Request))
 	}
@@ -117,8 +124,11 @@ func (s *session) mediaAnswer(hd *handle, offer *jsep) (string, error) {
 		return "", errors.New("jsep must be an offer")
 	}
 	s.mu.Lock()
-	p := s.p
+	p, existing := s.p, hd.conn
 	s.mu.Unlock()
+	if existing != nil {
+		return "", errors.New("this handle has its media already; the SDK does not renegotiate")
+	}
 	mixed, err := s.h.mixer.Listen(s.roomID, p.ID())
 	if err != nil {
 		return "", err

@@ -127,7 +127,7 @@ func (f *feed) trackCount() int {
 }
 
 // join adds a session to its room's state.
-func (g *registry) join(s *session) *roomState {
+func (g *registry) join(s *session) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.rooms[s.roomID]
@@ -137,7 +137,6 @@ func (g *registry) join(s *session) *roomState {
 		g.rooms[s.roomID] = r
 	}
 	r.sessions[s] = true
-	return r
 }
 
 // leave drops a session; the room's state goes with its last session.

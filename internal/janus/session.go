@@ -52,7 +52,6 @@ type session struct {
 	roomID string
 	log    *slog.Logger
 	reg    *registry
-	room   *roomState
 
 	// ctx is the socket's; cancelled when it closes.
 	ctx    context.Context
@@ -93,7 +92,13 @@ func newSession(h *Handler, ws *websocket.Conn, roomID string) *session {
 func (s *session) run(ctx context.Context) {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
-	s.room = s.reg.join(s)
+	defer func() {
+		// What is queued goes out, then the socket closes (with the code
+		// chosen before, if any).
+		s.w.finish(websocket.StatusNormalClosure, "")
+		<-s.w.done
+	}()
+	s.reg.join(s)
 	defer s.teardown(domain.ReasonDisconnected)
 	first := true
 	for {
