@@ -514,7 +514,7 @@ func (g *registry) setDisplay(roomID string, id uint64, disp string) {
 }
 
 // selfMuted records what a roomsd participant turned off itself and
-// returns its feeds' new displays.
+// returns the new displays of its announced feeds that it changed.
 func (g *registry) selfMuted(roomID, pid, kind string, muted bool) map[uint64]string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -530,10 +530,14 @@ func (g *registry) selfMuted(roomID, pid, kind string, muted bool) map[uint64]st
 	}
 	out := map[uint64]string{}
 	for _, f := range r.feeds {
-		if f.owner == pid {
-			f.display = g.roomsdFeedDisplayLocked(r, f)
+		if f.owner != pid {
+			continue
+		}
+		disp := g.roomsdFeedDisplayLocked(r, f)
+		if disp != f.display {
+			f.display = disp
 			if f.ready {
-				out[f.id] = f.display
+				out[f.id] = disp
 			}
 		}
 	}
