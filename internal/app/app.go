@@ -244,7 +244,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	mux.Handle("GET /v2/rooms/{room_id}/connect", sig)
 	// The Janus API of the @telnyx/video browser SDK, where it looks for
 	// it: wss://<host>/<room id>/janus.
-	mux.Handle("GET /{room_id}/janus", janus.New(svc, people, media, mixer, opts.Logger, janus.WithLimits(connects, clients, cfg.MaxSockets)))
+	front := janus.New(svc, people, media, mixer, opts.Logger, janus.WithLimits(connects, clients, cfg.MaxSockets))
+	mux.Handle("GET /{room_id}/janus", front)
 	// For orchestrators and monitoring: public, cheap.
 	mux.Handle("GET /healthz", health.Alive())
 	mux.Handle("GET /readyz", health.Ready(
@@ -253,7 +254,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *App, err erro
 	))
 	var handler http.Handler = httpx.RouteOf(mux, mux)
 	if cfg.Metrics {
-		m := metrics.New(metrics.Sources{Media: media.Stats, Signal: sig.Stats, Tokens: svc.TokenStats, Webhooks: hooks.Stats,
+		m := metrics.New(metrics.Sources{Media: media.Stats, Signal: sig.Stats, Janus: front.Stats, Tokens: svc.TokenStats, Webhooks: hooks.Stats,
 			Pending: hooks.Pending}, cfg.MetricsToken, opts.Logger)
 		mux.Handle("GET /metrics", m.Handler())
 		handler = m.Instrument(handler)

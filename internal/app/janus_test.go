@@ -163,13 +163,16 @@ func (c *janusClient) statusCode() float64 {
 // The Janus front checks the client token on every message: none, a
 // forged one, or one of another room is answered with status_code 401 and
 // the socket closes; the session and handle ids are JSON integers; a
-// keepalive is acknowledged.
+// keepalive is acknowledged. The metrics count the sockets and refusals.
 func TestJanusTokens(t *testing.T) {
-	s := newServer(t)
+	s := newServer(t, func(c *config.Config) { c.Metrics = true })
 	room, other := s.room(nil), s.room(nil)
 
 	c := dialJanus(t, s, room, s.token(room))
 	c.create()
+	if _, text := get(t, s.URL+"/metrics", ""); sample(text, "roomsd_janus_sockets") != 1 {
+		t.Errorf("roomsd_janus_sockets: %v, want 1", sample(text, "roomsd_janus_sockets"))
+	}
 	c.reply(c.send(map[string]any{"janus": "keepalive"}), "ack")
 	h := c.attach("janus.plugin.videoroom")
 	if h != float64(int64(h)) || h == 0 {
@@ -189,6 +192,10 @@ func TestJanusTokens(t *testing.T) {
 	if code := c.statusCode(); code != 401 {
 		t.Errorf("a bad token in a keepalive: status_code %v, want 401", code)
 	}
+	testutil.Eventually(t, 30*time.Second, "the refusals counted and the sockets closed", func() bool {
+		_, text := get(t, s.URL+"/metrics", "")
+		return sample(text, `roomsd_janus_refused_total{reason="unauthorized"}`) == 4 && sample(text, "roomsd_janus_sockets") == 0
+	})
 }
 
 // A token refreshed through keepalive keeps the session past the first

@@ -68,6 +68,7 @@ type Handler struct {
 	sockets    sync.WaitGroup
 	mu         sync.Mutex
 	open       int
+	refusals   map[string]uint64
 }
 
 // New returns the Janus front.
@@ -104,6 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
+		h.refused(RefusedRateLimited)
 		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %s (ROOMSD_LIMIT_CONNECTS).",
 			h.connects.Rate()))
 		return
@@ -118,6 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 	}()
 	if full {
+		h.refused(RefusedServerFull)
 		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
 		return
 	}

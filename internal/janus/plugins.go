@@ -212,18 +212,18 @@ func (s *session) refuseJoin(err error) {
 	)
 	switch {
 	case errors.As(err, &elsewhere):
-		s.refuse(503, "Service unavailable: this room's meeting is held by another node, "+elsewhere.URL+"; connect there")
+		s.refuse(RefusedElsewhere, 503, "Service unavailable: this room's meeting is held by another node, "+elsewhere.URL+"; connect there")
 	case errors.As(err, &keptOut):
-		s.refuse(403, "Forbidden: you were removed from this room; you may join again from "+keptOut.Until.UTC().Format(time.RFC3339))
+		s.refuse(RefusedKicked, 403, "Forbidden: you were removed from this room; you may join again from "+keptOut.Until.UTC().Format(time.RFC3339))
 	case errors.Is(err, domain.ErrRoomFull):
-		s.refuse(403, "Forbidden: the room has reached its max_participants")
+		s.refuse(RefusedRoomFull, 403, "Forbidden: the room has reached its max_participants")
 	case errors.Is(err, domain.ErrNotFound):
-		s.refuse(404, "Not found: the room no longer exists")
+		s.refuse(RefusedNotFound, 404, "Not found: the room no longer exists")
 	case errors.Is(err, participants.ErrUnavailable):
-		s.refuse(503, "Service unavailable: the media server is not accepting participants; try again later")
+		s.refuse(RefusedUnavailable, 503, "Service unavailable: the media server is not accepting participants; try again later")
 	default:
 		s.log.Error("Janus join", "err", err)
-		s.refuse(503, "Service unavailable: the server could not add you to the room; try again")
+		s.refuse(RefusedUnavailable, 503, "Service unavailable: the server could not add you to the room; try again")
 	}
 }
 

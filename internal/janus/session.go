@@ -148,17 +148,17 @@ func (s *session) authorize(m in) bool {
 		return true
 	}
 	if m.ClientToken == "" {
-		s.refuse(401, "Unauthorized: every message needs client_token, a client token of this room")
+		s.refuse(RefusedUnauthorized, 401, "Unauthorized: every message needs client_token, a client token of this room")
 		return false
 	}
 	claims, err := s.h.rooms.VerifyJoinToken(s.ctx, s.roomID, m.ClientToken)
 	if err != nil {
 		if errors.Is(err, domain.ErrForbidden) {
 			s.log.Info("Janus token refused", "why", err.Error())
-			s.refuse(401, "Unauthorized: "+err.Error())
+			s.refuse(RefusedUnauthorized, 401, "Unauthorized: "+err.Error())
 		} else {
 			s.log.Error("verify client token", "err", err)
-			s.refuse(503, "Service unavailable: the server could not check the token; try again")
+			s.refuse(RefusedUnavailable, 503, "Service unavailable: the server could not check the token; try again")
 		}
 		return false
 	}
@@ -179,12 +179,14 @@ func (s *session) expired() {
 	late := !s.expires.IsZero() && !time.Now().Before(s.expires)
 	s.mu.Unlock()
 	if late {
-		s.refuse(401, "Unauthorized: the client token expired; refresh it (updateClientToken) before it does")
+		s.refuse(RefusedUnauthorized, 401, "Unauthorized: the client token expired; refresh it (updateClientToken) before it does")
 	}
 }
 
-// refuse answers with the error shape the SDK acts on, then closes.
-func (s *session) refuse(code int, message string) {
+// refuse answers with the error shape the SDK acts on, then closes; the
+// refusal is counted under reason.
+func (s *session) refuse(reason string, code int, message string) {
+	s.h.refused(reason)
 	s.w.send(out{StatusCode: code, ErrorMessage: message})
 	s.w.finish(websocket.StatusPolicyViolation, "refused")
 }

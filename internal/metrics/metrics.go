@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/janus"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
 	"github.com/roomsd/roomsd/internal/signal"
@@ -30,6 +31,7 @@ import (
 type Sources struct {
 	Media    func() sfu.Stats
 	Signal   func() signal.Stats
+	Janus    func() janus.Stats
 	Tokens   func() rooms.TokenStats
 	Webhooks func() webhook.Stats
 	// Pending counts the webhook events waiting, from the database.
@@ -132,6 +134,8 @@ var (
 	descKeyframes    = desc("roomsd_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.")
 	descSockets      = desc("roomsd_signaling_sockets", "Signaling WebSocket connections open now.")
 	descRefused      = desc("roomsd_joins_refused_total", "Joins refused, by reason (the signaling error code).", "reason")
+	descJanusSockets = desc("roomsd_janus_sockets", "Janus WebSocket connections (the @telnyx/video SDK) open now.")
+	descJanusRefused = desc("roomsd_janus_refused_total", "Janus sessions and joins refused, by reason.", "reason")
 	descMinted       = desc("roomsd_tokens_minted_total", "Client tokens minted: by the API (generate_join_client_token), by refresh, by opening a meeting link.", "via")
 	descTokRefused   = desc("roomsd_tokens_refused_total", "Client tokens and meeting links refused (expired, forged, for another room, revoked), by what they were presented for.", "kind")
 	descQueue        = desc("roomsd_webhook_queue_depth", "Webhook events waiting to be delivered (by any node sharing the database).")
@@ -140,7 +144,7 @@ var (
 
 func (s *sourced) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descParticipants, descPublished, descSubscribed, descConnections, descPackets,
-		descBytes, descNACKed, descResent, descKeyframes, descSockets, descRefused, descMinted, descTokRefused, descQueue, descAttempts} {
+		descBytes, descNACKed, descResent, descKeyframes, descSockets, descRefused, descJanusSockets, descJanusRefused, descMinted, descTokRefused, descQueue, descAttempts} {
 		ch <- d
 	}
 }
@@ -174,6 +178,13 @@ func (s *sourced) Collect(ch chan<- prometheus.Metric) {
 		for _, reason := range []string{signal.CodeUnauthorized, signal.CodeRoomFull, signal.CodeKicked, signal.CodeNotFound, signal.CodeUnavailable,
 			signal.RefusedRateLimited, signal.RefusedServerFull} {
 			counter(descRefused, st.Refused[reason], reason)
+		}
+	}
+	if s.src.Janus != nil {
+		st := s.src.Janus()
+		gauge(descJanusSockets, float64(st.Sockets))
+		for _, reason := range janus.RefusedReasons() {
+			counter(descJanusRefused, st.Refused[reason], reason)
 		}
 	}
 	if s.src.Tokens != nil {
