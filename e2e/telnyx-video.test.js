@@ -213,6 +213,11 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
         mixLevels.push(lv);
       }
       t.diagnostic(`mix levels in dB (alice, bob): ${JSON.stringify(mixLevels)}`);
+      // The joined webhooks name the SDK clients with their context.
+      for (const who of ['alice', 'bob']) {
+        await eventually(`the webhook says ${who} joined`, async () => webhooks.some((w) => w.data?.event_type === 'video.room.participant.joined' &&
+          w.data.payload?.context === JSON.stringify({ username: who })), JOIN_DEADLINE_MS, 100);
+      }
       const av = await alice.view();
       assert.equal(av.participants[bob.id].context, '{"username":"bob"}');
       assert.equal(av.participants[botID].context, 'bot');
