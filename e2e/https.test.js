@@ -7,72 +7,46 @@
 // microphone. Needs root (ip netns), as the CI machine has.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { CHROMIUM, launchChromium } from './chromium.js';
-import { STOP_DEADLINE_MS, cleanEnv, eventually, goBuild, startServer, waitExit } from './server.js';
+import { FarHost, httpsAPI, startBot } from './farhost.js';
+import { STOP_DEADLINE_MS, eventually, goBuild, startServer, waitExit } from './server.js';
 
-const execFileP = promisify(execFile);
 const JOIN_DEADLINE_MS = 30_000;
 const MEDIA_DEADLINE_MS = 60_000;
 
 describe('the meeting page over HTTPS from another host', () => {
-  const tag = randomBytes(2).toString('hex');
-  const ns = `rdh${tag}`;
-  const subnet = 200 + (parseInt(tag, 16) % 50);
-  const serverIP = `10.${subnet}.77.1`;
-  const hostIP = `10.${subnet}.77.2`;
   const apiKey = `e2e_${randomBytes(16).toString('hex')}`;
   let dir;
+  let far;
   let server;
   let base;
   let browser;
   let bin;
   let certFile;
-
-  const ip = (...args) => execFileP('ip', args);
+  let api;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'roomsd-https-'));
-    try {
-      await ip('netns', 'add', ns);
-    } catch (err) {
-      throw new Error(`this test puts Chromium in a network namespace, which needs root and Debian's iproute2: ${err.message}`);
-    }
-    await ip('link', 'add', `rdh${tag}a`, 'type', 'veth', 'peer', 'name', `rdh${tag}b`);
-    await ip('link', 'set', `rdh${tag}b`, 'netns', ns);
-    await ip('addr', 'add', `${serverIP}/24`, 'dev', `rdh${tag}a`);
-    await ip('link', 'set', `rdh${tag}a`, 'up');
-    await ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${hostIP}/24`, 'dev', `rdh${tag}b`);
-    await ip('netns', 'exec', ns, 'ip', 'link', 'set', `rdh${tag}b`, 'up');
-    await ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-
+    far = await FarHost.create('rdh', 77);
     // A certificate for the server's address.
-    certFile = path.join(dir, 'cert.pem');
-    const keyFile = path.join(dir, 'key.pem');
-    await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-keyout', keyFile, '-out', certFile, '-subj', '/CN=roomsd test', '-addext', `subjectAltName=IP:${serverIP}`]);
+    const cert = await far.certificate(dir);
+    certFile = cert.certFile;
 
     bin = process.env.ROOMSD_BIN || (await goBuild('./cmd/roomsd', path.join(dir, 'roomsd')));
     server = await startServer(bin, {
       dbPath: path.join(dir, 'roomsd.db'),
       apiKey,
       cwd: dir,
-      env: { ROOMSD_ADDR: `${serverIP}:0`, ROOMSD_TLS_CERT: certFile, ROOMSD_TLS_KEY: keyFile, ROOMSD_RTC_LOOPBACK: 'off',
+      env: { ROOMSD_ADDR: `${far.serverIP}:0`, ROOMSD_TLS_CERT: certFile, ROOMSD_TLS_KEY: cert.keyFile, ROOMSD_RTC_LOOPBACK: 'off',
         ROOMSD_DATA_DIR: path.join(dir, 'data') },
     });
     base = new URL('/', server.baseURL).href;
     assert.match(base, /^https:\/\//);
-
-    // Chromium, started in the namespace.
-    const wrapper = path.join(dir, 'chromium-in-netns');
-    await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM} "$@"\n`);
-    await chmod(wrapper, 0o755);
-    browser = await launchChromium(['--ignore-certificate-errors'], { executablePath: wrapper });
+    api = httpsAPI(base, apiKey, certFile);
+    browser = await far.chromium(dir, ['--ignore-certificate-errors']);
   });
 
   after(async () => {
@@ -81,32 +55,14 @@ describe('the meeting page over HTTPS from another host', () => {
       server.child.kill('SIGKILL');
       await waitExit(server.child, STOP_DEADLINE_MS).catch(() => {});
     }
-    await ip('netns', 'del', ns).catch(() => {});
+    await far?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
-
-  /** Calls the API over HTTPS, trusting the test certificate. */
-  async function api(method, p, body) {
-    const { stdout } = await execFileP('curl', ['-sS', '--cacert', certFile, '-X', method, '-H', `Authorization: Bearer ${apiKey}`,
-      '-H', 'Content-Type: application/json', ...(body ? ['-d', JSON.stringify(body)] : []), new URL(p, base).href]);
-    return JSON.parse(stdout);
-  }
 
   it('joins with camera and microphone, and exchanges media with a bot', async (t) => {
     const room = (await api('POST', '/v2/rooms', {})).data;
     // The bot joins from this host, trusting the test certificate.
-    const bot = spawn(bin, ['bot', '--server', base, '--room', room.id, '--context', 'bot', '--duration', '10m', '--progress', '0'],
-      { env: cleanEnv({ ROOMSD_API_KEY: apiKey, SSL_CERT_FILE: certFile }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let report = '';
-    let botErr = '';
-    bot.stdout.setEncoding('utf8').on('data', (d) => (report += d));
-    bot.stderr.setEncoding('utf8').on('data', (d) => (botErr += d));
-    t.after(async () => {
-      if (bot.exitCode === null) {
-        bot.kill('SIGKILL');
-        await waitExit(bot, STOP_DEADLINE_MS).catch(() => {});
-      }
-    });
+    const bot = startBot(t, bin, base, room.id, apiKey, certFile);
 
     const token = (await api('POST', `/v2/rooms/${room.id}/actions/generate_join_client_token`, {})).data.token;
     const page = await (await browser.newContext()).newPage();
@@ -116,7 +72,7 @@ describe('the meeting page over HTTPS from another host', () => {
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
     await page.goto(`${base}?${new URLSearchParams({ room: room.id, token, name: 'far away' })}`);
     assert.equal(await page.evaluate(() => window.isSecureContext), true);
-    assert.equal(new URL(page.url()).hostname, serverIP);
+    assert.equal(new URL(page.url()).hostname, far.serverIP);
     await page.click('button[type=submit]');
     try {
       await page.waitForFunction(() => window.roomsd?.state === 'joined', null, { timeout: JOIN_DEADLINE_MS });
@@ -128,7 +84,7 @@ describe('the meeting page over HTTPS from another host', () => {
     } catch (err) {
       err.message += `\npage: ${await page.evaluate(() => JSON.stringify({ state: window.roomsd?.state, connection: window.roomsd?.connection }))}` +
         ` ${problems.join('; ')}` +
-        ` status "${await page.locator('#status').textContent()}"\nbot: ${botErr}\nserver: ${server.stderr.slice(-3000)}`;
+        ` status "${await page.locator('#status').textContent()}"\nbot: ${bot.log()}\nserver: ${server.stderr.slice(-3000)}`;
       throw err;
     }
     const pageID = await page.evaluate(() => window.roomsd.participantId);
@@ -137,9 +93,7 @@ describe('the meeting page over HTTPS from another host', () => {
       const sessions = await api('GET', `/v2/rooms/${room.id}?include_sessions=true`);
       return sessions.data.sessions[0].participants.some((p) => p.id === pageID && p.left_at === null);
     }, JOIN_DEADLINE_MS, 250);
-    bot.kill('SIGINT');
-    await waitExit(bot, STOP_DEADLINE_MS);
-    const r = JSON.parse(report);
+    const r = await bot.stop();
     const got = r.participants[0].received[pageID];
     assert.ok(got?.video?.frames > 0 && got?.audio?.packets > 0, `the bot received from the page: ${JSON.stringify(got)}`);
   });

@@ -9,31 +9,24 @@
 // as the CI machine has.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHTTPServer } from 'node:http';
 import { createServer as createHTTPSServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { CHROMIUM, launchChromium } from './chromium.js';
-import { E2E_DIR, STOP_DEADLINE_MS, cleanEnv, eventually, goBuild, startServer, waitExit } from './server.js';
+import { FarHost, httpsAPI, startBot } from './farhost.js';
+import { E2E_DIR, STOP_DEADLINE_MS, eventually, goBuild, startServer, waitExit } from './server.js';
 
-const execFileP = promisify(execFile);
 const require = createRequire(import.meta.url);
 const JOIN_DEADLINE_MS = 45_000;
 const MEDIA_DEADLINE_MS = 60_000;
 
 describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
-  const tag = randomBytes(2).toString('hex');
-  const ns = `rdt${tag}`;
-  const subnet = 150 + (parseInt(tag, 16) % 50);
-  const serverIP = `10.${subnet}.78.1`;
-  const hostIP = `10.${subnet}.78.2`;
   const apiKey = `e2e_${randomBytes(16).toString('hex')}`;
   let dir;
+  let far;
   let server;
   let base;
   let browser;
@@ -41,31 +34,16 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
   let certFile;
   let pages;
   let hooks;
+  let api;
   const webhooks = [];
-
-  const ip = (...args) => execFileP('ip', args);
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'roomsd-telnyx-video-'));
-    try {
-      await ip('netns', 'add', ns);
-    } catch (err) {
-      throw new Error(`this test puts Chromium in a network namespace, which needs root and Debian's iproute2: ${err.message}`);
-    }
-    await ip('link', 'add', `rdt${tag}a`, 'type', 'veth', 'peer', 'name', `rdt${tag}b`);
-    await ip('link', 'set', `rdt${tag}b`, 'netns', ns);
-    await ip('addr', 'add', `${serverIP}/24`, 'dev', `rdt${tag}a`);
-    await ip('link', 'set', `rdt${tag}a`, 'up');
-    await ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${hostIP}/24`, 'dev', `rdt${tag}b`);
-    await ip('netns', 'exec', ns, 'ip', 'link', 'set', `rdt${tag}b`, 'up');
-    await ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-
+    far = await FarHost.create('rdt', 78);
     // A self-signed certificate for video.telnyx.com (and the server's
     // address, for the bot and the REST calls).
-    certFile = path.join(dir, 'cert.pem');
-    const keyFile = path.join(dir, 'key.pem');
-    await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-keyout', keyFile, '-out', certFile, '-subj', '/CN=video.telnyx.com', '-addext', `subjectAltName=DNS:video.telnyx.com,IP:${serverIP}`]);
+    const cert = await far.certificate(dir, ['video.telnyx.com']);
+    certFile = cert.certFile;
 
     // Webhooks, on this host's loopback.
     hooks = createHTTPServer((req, res) => {
@@ -83,30 +61,25 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
       dbPath: path.join(dir, 'roomsd.db'),
       apiKey,
       cwd: dir,
-      env: { ROOMSD_ADDR: `${serverIP}:0`, ROOMSD_TLS_CERT: certFile, ROOMSD_TLS_KEY: keyFile, ROOMSD_RTC_LOOPBACK: 'off',
+      env: { ROOMSD_ADDR: `${far.serverIP}:0`, ROOMSD_TLS_CERT: certFile, ROOMSD_TLS_KEY: cert.keyFile, ROOMSD_RTC_LOOPBACK: 'off',
         ROOMSD_DATA_DIR: path.join(dir, 'data') },
     });
     base = new URL('/', server.baseURL).href;
+    api = httpsAPI(base, apiKey, certFile);
     const port = new URL(base).port;
 
     // The front end's page and the SDK, over HTTPS too (getUserMedia
     // wants a secure context).
     const sdk = await readFile(require.resolve('@telnyx/video/lib/index.js'));
     const html = await readFile(path.join(E2E_DIR, 'fixture', 'telnyx-video.html'));
-    const key = await readFile(keyFile);
-    const cert = await readFile(certFile);
-    pages = createHTTPSServer({ key, cert }, (req, res) => {
+    pages = createHTTPSServer({ key: await readFile(cert.keyFile), cert: await readFile(certFile) }, (req, res) => {
       if (req.url === '/sdk.js') res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(sdk);
       else if (req.url === '/') res.writeHead(200, { 'Content-Type': 'text/html' }).end(html);
       else res.writeHead(404).end();
     });
-    await new Promise((resolve) => pages.listen(0, serverIP, resolve));
+    await new Promise((resolve) => pages.listen(0, far.serverIP, resolve));
 
-    const wrapper = path.join(dir, 'chromium-in-netns');
-    await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM} "$@"\n`);
-    await chmod(wrapper, 0o755);
-    browser = await launchChromium(['--ignore-certificate-errors', `--host-resolver-rules=MAP video.telnyx.com ${serverIP}:${port}`],
-      { executablePath: wrapper });
+    browser = await far.chromium(dir, ['--ignore-certificate-errors', `--host-resolver-rules=MAP video.telnyx.com ${far.serverIP}:${port}`]);
   });
 
   after(async () => {
@@ -117,16 +90,9 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     }
     await new Promise((resolve) => (pages ? pages.close(resolve) : resolve()));
     await new Promise((resolve) => (hooks ? hooks.close(resolve) : resolve()));
-    await ip('netns', 'del', ns).catch(() => {});
+    await far?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
-
-  /** Calls the API over HTTPS, trusting the test certificate. */
-  async function api(method, p, body) {
-    const { stdout } = await execFileP('curl', ['-sSg', '--cacert', certFile, '-X', method, '-H', `Authorization: Bearer ${apiKey}`,
-      '-H', 'Content-Type: application/json', ...(body ? ['-d', JSON.stringify(body)] : []), new URL(p, base).href]);
-    return stdout ? JSON.parse(stdout) : null;
-  }
 
   /** Opens the front end in a page of its own and joins the room. */
   async function sdkClient(t, room, context, toneHz, simulcast = false) {
@@ -136,25 +102,14 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     const problems = [];
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`console: ${m.text()}`));
-    await page.goto(`https://${serverIP}:${pages.address().port}/`);
+    await page.goto(`https://${far.serverIP}:${pages.address().port}/`);
     const id = await page.evaluate(([r, tok, ctx, hz, sim]) => window.join(r, tok, ctx, hz, sim), [room.id, token, context, toneHz, simulcast]);
     return { page, id, problems, view: () => page.evaluate(() => window.view()), events: () => page.evaluate(() => window.client.events) };
   }
 
   it('two SDK clients and a bot see each other, chat, are muted and kicked, and leave', async (t) => {
     const room = (await api('POST', '/v2/rooms', { webhook_event_url: `http://127.0.0.1:${hooks.address().port}/hooks` })).data;
-    const bot = spawn(bin, ['bot', '--server', base, '--room', room.id, '--context', 'bot', '--duration', '10m', '--progress', '0'],
-      { env: cleanEnv({ ROOMSD_API_KEY: apiKey, SSL_CERT_FILE: certFile }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let report = '';
-    let botErr = '';
-    bot.stdout.setEncoding('utf8').on('data', (d) => (report += d));
-    bot.stderr.setEncoding('utf8').on('data', (d) => (botErr += d));
-    t.after(async () => {
-      if (bot.exitCode === null) {
-        bot.kill('SIGKILL');
-        await waitExit(bot, STOP_DEADLINE_MS).catch(() => {});
-      }
-    });
+    const bot = startBot(t, bin, base, room.id, apiKey, certFile);
 
     let alice;
     let bob;
@@ -166,7 +121,7 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
         const ev = await c.events().catch((e) => String(e));
         err.message += `\n${name}: ${JSON.stringify(v)}\n events ${JSON.stringify(ev)}\n problems ${c.problems.join('; ')}`;
       }
-      err.message += `\nbot: ${botErr.slice(-2000)}\nserver: ${server.stderr.slice(-6000)}`;
+      err.message += `\nbot: ${bot.log().slice(-2000)}\nserver: ${server.stderr.slice(-6000)}`;
       return err;
     };
     try {
@@ -268,12 +223,10 @@ describe('@telnyx/video 1.0.2 in a roomsd meeting', () => {
     }
 
     // The bot received both SDK clients' video and audio.
-    bot.kill('SIGINT');
-    await waitExit(bot, STOP_DEADLINE_MS);
-    const r = JSON.parse(report);
+    const r = await bot.stop();
     const received = Object.values(r.participants[0].received);
     assert.ok(received.filter((g) => g.video?.frames > 0 && g.audio?.packets > 0).length >= 2,
-      `the bot received both SDK clients' video and audio: ${report}`);
+      `the bot received both SDK clients' video and audio: ${JSON.stringify(r)}`);
   });
 
   /** The REST id of an SDK client: the participant with its context. */

@@ -9,8 +9,6 @@
 package janus
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,6 +36,7 @@ const (
 	maxMessageBytes = 256 << 10
 	outboxSize      = 512
 	writeTimeout    = 10 * time.Second
+	pingInterval    = 15 * time.Second
 	// createTimeout bounds the wait for the first message, which must be
 	// create.
 	createTimeout = 30 * time.Second
@@ -136,84 +135,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(maxMessageBytes)
 	s := newSession(h, ws, roomID.String())
 	s.run(r.Context())
-}
-
-// sender is one socket's writer: a goroutine fed by a bounded queue, so
-// that the media server's goroutines never wait on a client.
-type sender struct {
-	ws  *websocket.Conn
-	log *slog.Logger
-
-	mu       sync.Mutex
-	out      chan any
-	finished bool
-	status   websocket.StatusCode
-	reason   string
-	done     chan struct{}
-}
-
-func newSender(ws *websocket.Conn, log *slog.Logger) *sender {
-	w := &sender{ws: ws, log: log, out: make(chan any, outboxSize), done: make(chan struct{}), status: websocket.StatusNormalClosure}
-	go w.write()
-	return w
-}
-
-// send queues a message; false if the socket is finished or its client
-// hopelessly behind (then it is cut off).
-func (w *sender) send(m any) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.finished {
-		return false
-	}
-	select {
-	case w.out <- m:
-		return true
-	default:
-		w.log.Warn("Janus client too slow; disconnecting")
-		w.finishLocked(websocket.StatusPolicyViolation, "too slow")
-		return false
-	}
-}
-
-// finish sends what is queued, then closes the socket with status.
-func (w *sender) finish(status websocket.StatusCode, reason string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.finishLocked(status, reason)
-}
-
-func (w *sender) finishLocked(status websocket.StatusCode, reason string) {
-	if w.finished {
-		return
-	}
-	w.finished, w.status, w.reason = true, status, reason
-	close(w.out)
-}
-
-func (w *sender) write() {
-	defer close(w.done)
-	for m := range w.out {
-		b, err := json.Marshal(m)
-		if err != nil {
-			w.log.Error("encode Janus message", "err", err)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		err = w.ws.Write(ctx, websocket.MessageText, b)
-		cancel()
-		if err != nil {
-			w.mu.Lock()
-			w.finishLocked(websocket.StatusGoingAway, "write failed")
-			w.mu.Unlock()
-			for range w.out {
-			}
-			_ = w.ws.CloseNow()
-			return
-		}
-	}
-	w.mu.Lock()
-	status, reason := w.status, w.reason
-	w.mu.Unlock()
-	_ = w.ws.Close(status, reason)
 }

@@ -35,7 +35,7 @@ func (s *session) message(m in) {
 	}
 	var b body
 	if len(m.Body) == 0 || json.Unmarshal(m.Body, &b) != nil || b.Request == "" {
-		s.w.send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
+		s.w.Send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
 			Error: &coreError{Code: errMissingRequest, Reason: "a message needs a body with a request"}})
 		return
 	}
@@ -198,8 +198,8 @@ func (s *session) joinPresence(m in, hd *handle, disp string, d display) {
 		list = []any{}
 	}
 	s.joined = true
-	s.w.send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
-	s.w.send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
+	s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
+	s.w.Send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
 		Data: map[string]any{"audiobridge": "joined", "room": s.roomID, "id": hd.id, "participants": list}}})
 	s.mu.Unlock()
 }
@@ -305,8 +305,8 @@ func (s *session) joinPublisher(m in, hd *handle, b body) {
 		if pubs == nil {
 			pubs = []any{}
 		}
-		s.w.send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
-		s.w.send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
+		s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
+		s.w.Send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
 			Data: map[string]any{"videoroom": "joined", "room": s.roomID, "id": s.presence, "private_id": hd.id, "publishers": pubs}}})
 		s.mu.Unlock()
 		return
@@ -731,16 +731,16 @@ func (s *session) closed(reason string) {
 		s.mu.Unlock()
 		// The SDK closes the socket itself once it has told the app; a
 		// client that does not is closed after a while.
-		time.AfterFunc(5*time.Second, func() { s.w.finish(websocket.StatusNormalClosure, reason) })
+		time.AfterFunc(5*time.Second, func() { s.w.Finish(websocket.StatusNormalClosure, reason) })
 		return
 	case domain.ReasonDeleted:
 		s.notifyLocked(s.listener, pluginVideoRoom, map[string]any{"videoroom": "destroyed", "room": s.roomID})
 		s.mu.Unlock()
-		time.AfterFunc(5*time.Second, func() { s.w.finish(websocket.StatusNormalClosure, reason) })
+		time.AfterFunc(5*time.Second, func() { s.w.Finish(websocket.StatusNormalClosure, reason) })
 		return
 	}
 	s.mu.Unlock()
-	s.w.finish(closeSessionTerminated, reason)
+	s.w.Finish(closeSessionTerminated, reason)
 }
 
 // afterLeave runs once the participant's leave is recorded; the socket
@@ -805,14 +805,7 @@ func (s *session) textOffer(hd *handle) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	hd.data = data
-	early := hd.early
-	hd.early = nil
-	s.mu.Unlock()
-	for _, ic := range early {
-		_ = data.AddCandidate(ic)
-	}
+	s.setPeer(hd, data, func() { hd.data = data })
 	ctx, cancel := context.WithTimeout(s.ctx, negotiateTimeout)
 	defer cancel()
 	return data.Offer(ctx)

@@ -1,44 +1,91 @@
 package janus
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // listening is a session whose client has joined the room and its
-// listener, with its messages kept in a queue instead of a socket.
-func listening(g *registry, roomID string) *session {
-	s := &session{roomID: roomID, reg: g, w: &sender{out: make(chan any, 64)}, handles: map[uint64]*handle{},
+// listener: its messages go over a real WebSocket to the test, which
+// reads them with next.
+type listening struct {
+	*session
+	client *websocket.Conn
+}
+
+func listen(t *testing.T, g *registry, roomID string) *listening {
+	t.Helper()
+	accepted := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		accepted <- ws
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.CloseNow() })
+	ws := <-accepted
+	s := &session{roomID: roomID, reg: g, ws: ws, handles: map[uint64]*handle{},
+		w:     wsq.New(ws, slog.New(slog.NewTextHandler(io.Discard, nil)), wsq.Options{Queue: 64, WriteTimeout: 10 * time.Second, Ping: time.Hour}),
 		known: map[string]uint64{}, announced: map[uint64]string{}, waiting: map[string][]feedView{}}
 	s.id, s.pid, s.presence, s.listener, s.joined = 1, "me", 2, 3, true
 	g.join(s)
-	return s
+	return &listening{session: s, client: client}
 }
 
-// videoroom returns the next videoroom event the session sent, or fails.
-func videoroom(t *testing.T, s *session) map[string]any {
+// next reads the next message the session sent.
+func (l *listening) next(t *testing.T) out {
 	t.Helper()
-	select {
-	case m := <-s.w.out:
-		o := m.(out)
-		if o.PluginData == nil || o.Sender != s.listener {
-			t.Fatalf("not a listener event: %+v", o)
-		}
-		return o.PluginData.Data
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event")
-		return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := l.client.Read(ctx)
+	if err != nil {
+		t.Fatalf("no message: %v", err)
 	}
+	var o out
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
-func quiet(t *testing.T, s *session) {
+// videoroom returns the next message, which must be a listener event.
+func videoroom(t *testing.T, s *listening) map[string]any {
 	t.Helper()
-	select {
-	case m := <-s.w.out:
-		t.Fatalf("unexpected message %+v", m)
-	default:
+	o := s.next(t)
+	if o.PluginData == nil || o.Sender != s.listener {
+		t.Fatalf("not a listener event: %+v", o)
+	}
+	return o.PluginData.Data
+}
+
+// quiet checks that the session sent nothing since the last message read:
+// a marker sent now is the next message (the writer keeps the order).
+func quiet(t *testing.T, s *listening) {
+	t.Helper()
+	s.w.Send(out{Janus: "marker"})
+	if o := s.next(t); o.Janus != "marker" {
+		t.Fatalf("unexpected message %+v", o)
 	}
 }
 
@@ -62,7 +109,7 @@ func streamOf(t *testing.T, pub map[string]any) streamInfo {
 // its feed along, and what is left of it comes back as a new feed.
 func TestRoomsdParticipantsFeeds(t *testing.T) {
 	g := newRegistry()
-	s := listening(g, "room")
+	s := listen(t, g, "room")
 	s.known["bob"] = 7 // the client knows bob
 
 	g.trackPublished("room", "bob", "Bob", "bob-audio", "audio", "", false)
@@ -108,7 +155,7 @@ func TestRoomsdParticipantsFeeds(t *testing.T) {
 // a feed waits for the client to know its owner.
 func TestAudioOnlyFeedAndUnknownOwner(t *testing.T) {
 	g := newRegistry()
-	s := listening(g, "room")
+	s := listen(t, g, "room")
 	g.trackPublished("room", "carol", "Carol", "carol-audio", "audio", "", false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -127,7 +174,9 @@ func TestAudioOnlyFeedAndUnknownOwner(t *testing.T) {
 	s.mu.Lock()
 	s.announceLocked(&member{pid: "carol", presID: 9, display: "x"})
 	s.mu.Unlock()
-	<-s.w.out // carol's audiobridge joined, on the presence handle
+	if o := s.next(t); o.Sender != s.presence || o.PluginData.Data["audiobridge"] != "joined" {
+		t.Fatalf("carol's presence: %+v", o)
+	}
 	pub := videoroom(t, s)["publishers"].([]any)[0].(map[string]any)
 	if st := streamOf(t, pub); !st.IsAudioEnabled || st.IsVideoEnabled {
 		t.Fatalf("carol's feed: %+v", st)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/roomsd/roomsd/internal/domain"
 	"github.com/roomsd/roomsd/internal/sfu"
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // handle kinds, known once the handle's first request says what it is.
@@ -43,12 +44,15 @@ type handle struct {
 	// client opened it.
 	data *sfu.DataConn
 	dc   *webrtc.DataChannel
+	// peer takes the handle's trickled candidates: conn or data.
+	peer candidateSink
 }
 
 // session is one socket: one Janus session, one participant.
 type session struct {
 	h      *Handler
-	w      *sender
+	ws     *websocket.Conn
+	w      *wsq.Writer
 	roomID string
 	log    *slog.Logger
 	reg    *registry
@@ -84,7 +88,7 @@ type session struct {
 
 func newSession(h *Handler, ws *websocket.Conn, roomID string) *session {
 	log := h.log.With("room_id", roomID)
-	return &session{h: h, w: newSender(ws, log), roomID: roomID, log: log, reg: h.reg, handles: map[uint64]*handle{},
+	return &session{h: h, ws: ws, w: wsq.New(ws, log, wsq.Options{Queue: outboxSize, WriteTimeout: writeTimeout, Ping: pingInterval}), roomID: roomID, log: log, reg: h.reg, handles: map[uint64]*handle{},
 		known: map[string]uint64{}, announced: map[uint64]string{}, waiting: map[string][]feedView{}}
 }
 
@@ -95,8 +99,8 @@ func (s *session) run(ctx context.Context) {
 	defer func() {
 		// What is queued goes out, then the socket closes (with the code
 		// chosen before, if any).
-		s.w.finish(websocket.StatusNormalClosure, "")
-		<-s.w.done
+		s.w.Finish(websocket.StatusNormalClosure, "")
+		<-s.w.Done()
 	}()
 	s.reg.join(s)
 	defer s.teardown(domain.ReasonDisconnected)
@@ -106,22 +110,22 @@ func (s *session) run(ctx context.Context) {
 		if first {
 			rctx, cancel = context.WithTimeout(s.ctx, createTimeout)
 		}
-		typ, raw, err := s.w.ws.Read(rctx)
+		typ, raw, err := s.ws.Read(rctx)
 		cancel()
 		if err != nil {
 			if first && rctx.Err() != nil && s.ctx.Err() == nil {
-				s.w.finish(closeTimedOut, "send create first")
+				s.w.Finish(closeTimedOut, "send create first")
 			}
 			return
 		}
 		first = false
 		if typ != websocket.MessageText {
-			s.w.send(out{Janus: "error", Error: &coreError{Code: errInvalidJSON, Reason: "messages are JSON text frames"}})
+			s.w.Send(out{Janus: "error", Error: &coreError{Code: errInvalidJSON, Reason: "messages are JSON text frames"}})
 			continue
 		}
 		var m in
 		if err := json.Unmarshal(raw, &m); err != nil {
-			s.w.send(out{Janus: "error", Error: &coreError{Code: errInvalidJSON, Reason: "not a JSON object: " + err.Error()}})
+			s.w.Send(out{Janus: "error", Error: &coreError{Code: errInvalidJSON, Reason: "not a JSON object: " + err.Error()}})
 			continue
 		}
 		if !s.authorize(m) {
@@ -187,8 +191,8 @@ func (s *session) expired() {
 // refusal is counted under reason.
 func (s *session) refuse(reason string, code int, message string) {
 	s.h.refused(reason)
-	s.w.send(out{StatusCode: code, ErrorMessage: message})
-	s.w.finish(websocket.StatusPolicyViolation, "refused")
+	s.w.Send(out{StatusCode: code, ErrorMessage: message})
+	s.w.Finish(websocket.StatusPolicyViolation, "refused")
 }
 
 func (s *session) handle(m in) {
@@ -197,24 +201,24 @@ func (s *session) handle(m in) {
 		s.create(m)
 		return
 	case "ping":
-		s.w.send(out{Janus: "pong", Transaction: m.Transaction})
+		s.w.Send(out{Janus: "pong", Transaction: m.Transaction})
 		return
 	}
 	s.mu.Lock()
 	sid := s.id
 	s.mu.Unlock()
 	if sid == 0 || m.SessionID != sid {
-		s.w.send(out{Janus: "error", Transaction: m.Transaction, SessionID: m.SessionID,
+		s.w.Send(out{Janus: "error", Transaction: m.Transaction, SessionID: m.SessionID,
 			Error: &coreError{Code: errSessionNotFound, Reason: fmt.Sprintf("no session %d", m.SessionID)}})
 		return
 	}
 	switch m.Janus {
 	case "keepalive":
-		s.w.send(out{Janus: "ack", SessionID: sid, Transaction: m.Transaction})
+		s.w.Send(out{Janus: "ack", SessionID: sid, Transaction: m.Transaction})
 	case "destroy":
-		s.w.send(out{Janus: "success", SessionID: sid, Transaction: m.Transaction})
+		s.w.Send(out{Janus: "success", SessionID: sid, Transaction: m.Transaction})
 		s.teardown(domain.ReasonLeft)
-		s.w.finish(websocket.StatusNormalClosure, "")
+		s.w.Finish(websocket.StatusNormalClosure, "")
 	case "attach":
 		s.attach(m)
 	case "detach", "hangup":
@@ -224,7 +228,7 @@ func (s *session) handle(m in) {
 	case "message":
 		s.message(m)
 	default:
-		s.w.send(out{Janus: "error", SessionID: sid, Transaction: m.Transaction,
+		s.w.Send(out{Janus: "error", SessionID: sid, Transaction: m.Transaction,
 			Error: &coreError{Code: errUnknownRequest, Reason: fmt.Sprintf("unknown request %q", m.Janus)}})
 	}
 }
@@ -233,34 +237,34 @@ func (s *session) create(m in) {
 	s.mu.Lock()
 	if s.id != 0 {
 		s.mu.Unlock()
-		s.w.send(out{Janus: "error", Transaction: m.Transaction, Error: &coreError{Code: errUnknownRequest, Reason: "this socket has a session already"}})
+		s.w.Send(out{Janus: "error", Transaction: m.Transaction, Error: &coreError{Code: errUnknownRequest, Reason: "this socket has a session already"}})
 		return
 	}
 	s.id = s.reg.newID()
 	id := s.id
 	s.mu.Unlock()
-	s.w.send(out{Janus: "success", Transaction: m.Transaction, Data: &idData{ID: id}})
+	s.w.Send(out{Janus: "success", Transaction: m.Transaction, Data: &idData{ID: id}})
 }
 
 func (s *session) attach(m in) {
 	switch m.Plugin {
 	case pluginVideoRoom, pluginAudioBridge, pluginTextRoom:
 	default:
-		s.w.send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
+		s.w.Send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
 			Error: &coreError{Code: errPluginNotFound, Reason: fmt.Sprintf("no plugin %q here; roomsd serves %s, %s and %s", m.Plugin, pluginVideoRoom, pluginAudioBridge, pluginTextRoom)}})
 		return
 	}
 	s.mu.Lock()
 	if len(s.handles) >= maxHandles {
 		s.mu.Unlock()
-		s.w.send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
+		s.w.Send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
 			Error: &coreError{Code: errUnknownRequest, Reason: fmt.Sprintf("a session may have %d handles", maxHandles)}})
 		return
 	}
 	hd := &handle{id: s.reg.newID(), plugin: m.Plugin}
 	s.handles[hd.id] = hd
 	s.mu.Unlock()
-	s.w.send(out{Janus: "success", SessionID: m.SessionID, Transaction: m.Transaction, Data: &idData{ID: hd.id}})
+	s.w.Send(out{Janus: "success", SessionID: m.SessionID, Transaction: m.Transaction, Data: &idData{ID: hd.id}})
 }
 
 func (s *session) handleOf(m in) *handle {
@@ -268,7 +272,7 @@ func (s *session) handleOf(m in) *handle {
 	hd := s.handles[m.HandleID]
 	s.mu.Unlock()
 	if hd == nil {
-		s.w.send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
+		s.w.Send(out{Janus: "error", SessionID: m.SessionID, Transaction: m.Transaction,
 			Error: &coreError{Code: errHandleNotFound, Reason: fmt.Sprintf("no handle %d", m.HandleID)}})
 	}
 	return hd
@@ -282,7 +286,7 @@ func (s *session) detach(m in) {
 		return
 	}
 	s.closeHandle(hd, m.Janus == "detach")
-	s.w.send(out{Janus: "success", SessionID: m.SessionID, Transaction: m.Transaction})
+	s.w.Send(out{Janus: "success", SessionID: m.SessionID, Transaction: m.Transaction})
 }
 
 // closeHandle closes a handle's connection and, detaching, the handle;
@@ -291,7 +295,7 @@ func (s *session) detach(m in) {
 func (s *session) closeHandle(hd *handle, remove bool) {
 	s.mu.Lock()
 	conn, data := hd.conn, hd.data
-	hd.conn, hd.data = nil, nil
+	hd.conn, hd.data, hd.peer = nil, nil, nil
 	kind := hd.kind
 	if remove {
 		delete(s.handles, hd.id)
@@ -341,43 +345,50 @@ func (s *session) trickle(m in) {
 			continue
 		}
 		s.mu.Lock()
-		conn, data := hd.conn, hd.data
-		if conn == nil && data == nil {
-			if len(hd.early) < 64 {
-				hd.early = append(hd.early, c.ICECandidateInit)
-			}
+		peer := hd.peer
+		if peer == nil && len(hd.early) < 64 {
+			hd.early = append(hd.early, c.ICECandidateInit)
 		}
 		s.mu.Unlock()
-		if data != nil {
-			_ = data.AddCandidate(c.ICECandidateInit)
-		}
-		if conn != nil {
-			if err := conn.AddCandidate(c.ICECandidateInit); err != nil {
+		if peer != nil {
+			if err := peer.AddCandidate(c.ICECandidateInit); err != nil {
 				s.log.Debug("candidate refused", "err", err)
 			}
 		}
 	}
-	s.w.send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
+	s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
+}
+
+// candidateSink takes a handle's trickled candidates: its connection.
+type candidateSink interface {
+	AddCandidate(webrtc.ICECandidateInit) error
 }
 
 // setConn gives a handle its connection, with the candidates that came
 // before it.
 func (s *session) setConn(hd *handle, c *sfu.Conn) {
+	s.setPeer(hd, c, func() { hd.conn = c })
+}
+
+// setPeer makes p take the handle's candidates, those that came before it
+// first; set records p in the handle (under s.mu).
+func (s *session) setPeer(hd *handle, p candidateSink, set func()) {
 	s.mu.Lock()
-	hd.conn = c
+	set()
+	hd.peer = p
 	early := hd.early
 	hd.early = nil
 	s.mu.Unlock()
 	for _, ic := range early {
-		_ = c.AddCandidate(ic)
+		_ = p.AddCandidate(ic)
 	}
 }
 
 // event answers a plugin request: ack, then the event with the
 // transaction (what the SDK waits for).
 func (s *session) event(m in, hd *handle, data map[string]any, sdp *jsep) {
-	s.w.send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
-	s.w.send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id,
+	s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
+	s.w.Send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id,
 		PluginData: &pluginData{Plugin: hd.plugin, Data: data}, JSEP: sdp})
 }
 
@@ -398,7 +409,7 @@ func (s *session) notifyLocked(handleID uint64, plugin string, data map[string]a
 	if handleID == 0 {
 		return
 	}
-	s.w.send(out{Janus: "event", SessionID: s.id, Sender: handleID, PluginData: &pluginData{Plugin: plugin, Data: data}})
+	s.w.Send(out{Janus: "event", SessionID: s.id, Sender: handleID, PluginData: &pluginData{Plugin: plugin, Data: data}})
 }
 
 // teardown ends the session's participant and connections, once.

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/roomsd/roomsd/internal/httpx"
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // Limits of one signaling connection.
@@ -21,111 +21,31 @@ const (
 	pingInterval    = 15 * time.Second
 )
 
-// conn is one WebSocket: a reader (the caller) and one writer goroutine
-// fed by a bounded queue. A client too slow to drain its queue is cut off
-// rather than allowed to hold up the room.
+// conn is one WebSocket: a reader (the caller) and a writer (wsq) fed by
+// a bounded queue.
 type conn struct {
 	ws  *websocket.Conn
-	log *slog.Logger
-
-	mu       sync.Mutex
-	out      chan Message
-	finished bool
-	status   websocket.StatusCode
-	reason   string
-	done     chan struct{}
+	out *wsq.Writer
 }
 
 func newConn(ws *websocket.Conn, log *slog.Logger) *conn {
 	ws.SetReadLimit(maxMessageBytes)
-	c := &conn{ws: ws, log: log, out: make(chan Message, outboxSize), done: make(chan struct{}),
-		status: websocket.StatusNormalClosure}
-	go c.write()
-	return c
+	return &conn{ws: ws, out: wsq.New(ws, log, wsq.Options{Queue: outboxSize, WriteTimeout: writeTimeout, Ping: pingInterval})}
 }
 
 // send queues m; false if the connection is finished or hopelessly behind.
-func (c *conn) send(m Message) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.finished {
-		return false
-	}
-	select {
-	case c.out <- m:
-		return true
-	default:
-		c.log.Warn("signaling client too slow; disconnecting")
-		c.finishLocked(websocket.StatusPolicyViolation, "too slow")
-		return false
-	}
-}
+func (c *conn) send(m Message) bool { return c.out.Send(m) }
 
 // finish sends what is queued, then closes the socket with status.
-func (c *conn) finish(status websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.finishLocked(status, reason)
-}
+func (c *conn) finish(status websocket.StatusCode, reason string) { c.out.Finish(status, reason) }
 
-func (c *conn) finishLocked(status websocket.StatusCode, reason string) {
-	if c.finished {
-		return
-	}
-	c.finished, c.status, c.reason = true, status, reason
-	close(c.out)
-}
+// done is closed once the socket is closed.
+func (c *conn) done() <-chan struct{} { return c.out.Done() }
 
 // fail sends an error message and closes the connection.
 func (c *conn) fail(status websocket.StatusCode, code, message string) {
 	c.send(Message{Type: TypeError, Code: code, Message: message})
 	c.finish(status, code)
-}
-
-func (c *conn) write() {
-	defer close(c.done)
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case m, ok := <-c.out:
-			if !ok {
-				c.mu.Lock()
-				status, reason := c.status, c.reason
-				c.mu.Unlock()
-				c.ws.Close(status, reason)
-				return
-			}
-			b, err := json.Marshal(m)
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-				err = c.ws.Write(ctx, websocket.MessageText, b)
-				cancel()
-			}
-			if err != nil {
-				c.ws.CloseNow()
-				c.drain()
-				return
-			}
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.ws.CloseNow()
-				c.drain()
-				return
-			}
-		}
-	}
-}
-
-// drain marks the connection finished after a write failure and empties
-// the queue so senders never block.
-func (c *conn) drain() {
-	c.finish(websocket.StatusGoingAway, "write failed")
-	for range c.out {
-	}
 }
 
 // read returns the next message, or an error when the socket is gone. A

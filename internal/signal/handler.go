@@ -139,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newConn(ws, h.log)
 	h.serve(r.Context(), c, roomID.String())
 	c.finish(websocket.StatusNormalClosure, "")
-	<-c.done
+	<-c.done()
 }
 
 // isUpgrade reports whether r asks for a WebSocket: HTTP/1.1 or later,
