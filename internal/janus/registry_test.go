@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/roomsd/roomsd/internal/testutil/wspair"
 	"github.com/roomsd/roomsd/internal/wsq"
 )
 
@@ -27,24 +25,7 @@ type listening struct {
 
 func listen(t *testing.T, g *registry, roomID string) *listening {
 	t.Helper()
-	accepted := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		accepted <- ws
-		<-r.Context().Done()
-	}))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.CloseNow() })
-	ws := <-accepted
+	ws, client := wspair.New(t)
 	s := &session{roomID: roomID, reg: g, ws: ws, handles: map[uint64]*handle{},
 		w:     wsq.New(ws, slog.New(slog.NewTextHandler(io.Discard, nil)), wsq.Options{Queue: 64, WriteTimeout: 10 * time.Second, Ping: time.Hour}),
 		known: map[string]uint64{}, announced: map[uint64]string{}, waiting: map[string][]feedView{}}

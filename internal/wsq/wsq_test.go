@@ -5,43 +5,21 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/roomsd/roomsd/internal/testutil/wspair"
 )
 
-// pair returns a Writer on the server side of a real WebSocket, and the
-// client side.
+// pair returns a Writer on the server's end of a real WebSocket, and the
+// client's end.
 func pair(t *testing.T, o Options) (*Writer, *websocket.Conn) {
 	t.Helper()
-	accepted := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		accepted <- ws
-		// Reads, so that close frames and pongs are handled.
-		for {
-			if _, _, err := ws.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client.SetReadLimit(8 << 20)
-	t.Cleanup(func() { _ = client.CloseNow() })
-	return New(<-accepted, slog.New(slog.NewTextHandler(io.Discard, nil)), o), client
+	server, client := wspair.New(t)
+	return New(server, slog.New(slog.NewTextHandler(io.Discard, nil)), o), client
 }
 
 // Messages arrive in order as JSON; Finish sends what is queued, then
