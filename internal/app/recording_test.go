@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,10 +50,26 @@ func (s *server) waitRecordings(roomID string, n int, status string) []map[strin
 			return rs
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("room %s: want %d recordings %s, have %v", roomID, n, status, rs)
+			s.t.Fatalf("room %s: want %d recordings %s, have %v\nthe media server's and recorder's goroutines:\n%s", roomID, n, status, rs,
+				mediaGoroutines())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// mediaGoroutines is the stacks of this process's goroutines that run
+// media server or recorder code (the server runs in the test's process):
+// what a recording that does not finish waits on.
+func mediaGoroutines() string {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	var out []string
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "roomsd/internal/sfu.") || strings.Contains(g, "roomsd/internal/recording.") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // fetch GETs a URL (with the API key when key is set) and returns the
