@@ -79,10 +79,14 @@ func TestSimulcastLayerFollowsTheWindow(t *testing.T) {
 	settings(t, full, ft, true, 1280, 720, "medium")
 	testutil.Eventually(t, 10*time.Second, "the pinned subscriber gets 360 lines", func() bool { return height(full) == 360 })
 	for _, c := range []*client.Client{thumb, full} {
-		st := c.Received(pub.ParticipantID, "video")
-		if lost := st.Expected - st.Packets; lost > 0 {
-			t.Errorf("%d packets missing from a stream that switched layers (of %d)", lost, st.Expected)
-		}
+		// A hole a switch left in the numbering stays; a packet lost on
+		// the way (loopback drops some on a busy machine) is resent and
+		// fills its place. So the count is complete at some moment.
+		var st client.TrackStats
+		testutil.Eventually(t, 10*time.Second, "no packet missing from a stream that switched layers", func() bool {
+			st = c.Received(pub.ParticipantID, "video")
+			return st.Expected == st.Packets
+		})
 		if st.Freezes > 0 {
 			t.Errorf("a switch froze the video: %d gaps over %v, longest %v", st.Freezes, client.FreezeGap, st.LongestGap)
 		}
