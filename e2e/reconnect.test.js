@@ -191,8 +191,16 @@ describe('a dropped connection that took the media path with it', () => {
         restarts: window.roomsd.iceRestarts, status: document.querySelector('#status').textContent }))}\nserver log:\n${ts.server.stderr.slice(-3000)}`;
       throw err;
     }
-    const now = await mediaPort(far.page);
-    assert.ok(!ports.includes(now), `the media moved to a new path: port ${now}, blocked ${ports}`);
+    // The browser's report of the selected path catches up with the new
+    // one a moment after ICE says it is connected.
+    let now;
+    await eventually('the media moved to a new path', async () => {
+      now = await mediaPort(far.page);
+      return now > 0 && !ports.includes(now);
+    }, MEDIA_DEADLINE_MS, 100).catch((err) => {
+      err.message += `: port ${now}, blocked ${ports}`;
+      throw err;
+    });
     const before = await frames(near.page, far.id);
     await eventually('far\'s video reaches near again', async () => (await frames(near.page, far.id)) > before + 30, MEDIA_DEADLINE_MS, 250);
     assert.equal((await client.roomParticipants.retrieve(far.id)).data.left_at, null, 'far never left');
