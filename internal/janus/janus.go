@@ -9,7 +9,6 @@
 package janus
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/roomsd/roomsd/internal/httpx"
 	"github.com/roomsd/roomsd/internal/limit"
@@ -25,6 +23,7 @@ import (
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // Subprotocol is the WebSocket subprotocol Janus clients ask for; the
@@ -61,18 +60,15 @@ type Handler struct {
 	log          *slog.Logger
 	reg          *registry
 
-	connects   *limit.Keyed
-	client     httpx.ClientAddr
-	maxSockets int
-	sockets    sync.WaitGroup
-	mu         sync.Mutex
-	open       int
-	refusals   map[string]uint64
+	gate     *wsq.Gate
+	mu       sync.Mutex
+	refusals map[string]uint64
 }
 
 // New returns the Janus front.
 func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, mixer *mix.Mixer, log *slog.Logger, opts ...Option) *Handler {
-	h := &Handler{rooms: r, participants: ps, media: media, mixer: mixer, log: log.With("front", "janus"), reg: newRegistry()}
+	h := &Handler{rooms: r, participants: ps, media: media, mixer: mixer, log: log.With("front", "janus"), reg: newRegistry(),
+		gate: wsq.NewGate(nil, httpx.ClientAddr{}, 0)}
 	for _, o := range opts {
 		o(h)
 	}
@@ -85,7 +81,7 @@ type Option func(*Handler)
 // WithLimits limits each client address to connects (nil: no limit), and
 // the sockets open at once to maxSockets (0: no limit).
 func WithLimits(connects *limit.Keyed, client httpx.ClientAddr, maxSockets int) Option {
-	return func(h *Handler) { h.connects, h.client, h.maxSockets = connects, client, maxSockets }
+	return func(h *Handler) { h.gate = wsq.NewGate(connects, client, maxSockets) }
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -95,43 +91,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "The Janus front is at /{room_id}/janus, with the room's UUID.", Source: &httpx.Source{Parameter: "room_id"}})
 		return
 	}
-	if !r.ProtoAtLeast(1, 1) || !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") ||
-		!httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket") {
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Connection", "Upgrade")
-		httpx.WriteError(w, &httpx.Error{Status: http.StatusUpgradeRequired, Code: httpx.CodeBadRequest, Title: "Upgrade required",
-			Detail: "This is the Janus WebSocket API of the @telnyx/video SDK: open it with a WebSocket client and subprotocol janus-protocol. docs/telnyx-video.md describes it."})
+	ws, release, refused := h.gate.Accept(w, r,
+		"This is the Janus WebSocket API of the @telnyx/video SDK: open it with a WebSocket client and subprotocol janus-protocol. docs/telnyx-video.md describes it.",
+		Subprotocol)
+	if refused != "" {
+		h.refused(refused)
+	}
+	if ws == nil {
 		return
 	}
-	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
-		h.refused(RefusedRateLimited)
-		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %s (ROOMSD_LIMIT_CONNECTS).",
-			h.connects.Rate()))
-		return
-	}
-	h.mu.Lock()
-	h.open++
-	full := h.maxSockets > 0 && h.open > h.maxSockets
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		h.open--
-		h.mu.Unlock()
-	}()
-	if full {
-		h.refused(RefusedServerFull)
-		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
-		return
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	// Tokens in every message, not cookies, authenticate this socket, so
-	// a page of any origin may open it.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{Subprotocol}})
-	if err != nil {
-		return
-	}
+	defer release()
 	ws.SetReadLimit(maxMessageBytes)
 	s := newSession(h, ws, roomID.String())
 	s.run(r.Context())

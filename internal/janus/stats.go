@@ -1,6 +1,10 @@
 package janus
 
-import "maps"
+import (
+	"maps"
+
+	"github.com/roomsd/roomsd/internal/wsq"
+)
 
 // Stats is what the Janus front holds now and has refused so far, for
 // metrics.
@@ -20,8 +24,8 @@ const (
 	RefusedNotFound     = "not_found"
 	RefusedElsewhere    = "elsewhere" // another node holds the room's meeting
 	RefusedUnavailable  = "unavailable"
-	RefusedRateLimited  = "rate_limited"
-	RefusedServerFull   = "server_full"
+	RefusedRateLimited  = wsq.RefusedRateLimited
+	RefusedServerFull   = wsq.RefusedServerFull
 )
 
 // RefusedReasons lists every reason, for a metric that shows them all.
@@ -43,5 +47,5 @@ func (h *Handler) refused(reason string) {
 func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Sockets: h.open, Refused: maps.Clone(h.refusals)}
+	return Stats{Sockets: h.gate.Open(), Refused: maps.Clone(h.refusals)}
 }

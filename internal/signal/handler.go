@@ -17,7 +17,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/pion/webrtc/v4"
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/time/rate"
 
 	"github.com/roomsd/roomsd/internal/domain"
@@ -26,6 +25,7 @@ import (
 	"github.com/roomsd/roomsd/internal/participants"
 	"github.com/roomsd/roomsd/internal/rooms"
 	"github.com/roomsd/roomsd/internal/sfu"
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // joinTimeout bounds the wait for the first message, which must be join.
@@ -51,17 +51,15 @@ type Handler struct {
 	joining    map[string]chan struct{} // participant id → closed when its media join is done
 	counts     counts
 
-	iceFor     func(participantID string) []webrtc.ICEServer
-	connects   *limit.Keyed // per client address
-	client     httpx.ClientAddr
-	maxSockets int
+	iceFor func(participantID string) []webrtc.ICEServer
+	gate   *wsq.Gate
 }
 
 // New returns the signaling handler. grace is how long a participant whose
 // socket dropped may come back (join with resume) before it leaves.
 func New(r *rooms.Service, ps *participants.Service, media *sfu.Manager, log *slog.Logger, grace time.Duration, iceServers []webrtc.ICEServer,
 	opts ...Option) *Handler {
-	h := &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, dropped: map[string]*time.Timer{},
+	h := &Handler{rooms: r, participants: ps, media: media, log: log, grace: grace, iceServers: iceServers, gate: wsq.NewGate(nil, httpx.ClientAddr{}, 0), dropped: map[string]*time.Timer{},
 		conns: map[string]*conn{}, secrets: map[string]string{}, joining: map[string]chan struct{}{}, chatLimits: map[string]*rate.Limiter{}}
 	for _, o := range opts {
 		o(h)
@@ -95,7 +93,7 @@ func (h *Handler) iceServersFor(participantID string) []webrtc.ICEServer {
 // WithLimits limits each client address to connects (nil: no limit), and
 // the sockets open at once to maxSockets (0: no limit).
 func WithLimits(connects *limit.Keyed, client httpx.ClientAddr, maxSockets int) Option {
-	return func(h *Handler) { h.connects, h.client, h.maxSockets = connects, client, maxSockets }
+	return func(h *Handler) { h.gate = wsq.NewGate(connects, client, maxSockets) }
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -105,49 +103,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "room_id must be a UUID.", Source: &httpx.Source{Parameter: "room_id"}})
 		return
 	}
-	if !isUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Connection", "Upgrade")
-		httpx.WriteError(w, &httpx.Error{Status: http.StatusUpgradeRequired, Code: httpx.CodeBadRequest, Title: "Upgrade required",
-			Detail: "This is the signaling WebSocket: open it with a WebSocket client (Connection: Upgrade, Upgrade: websocket, over HTTP/1.1), then send a join message. docs/signaling.md describes the protocol."})
+	ws, release, refused := h.gate.Accept(w, r,
+		"This is the signaling WebSocket: open it with a WebSocket client (Connection: Upgrade, Upgrade: websocket, over HTTP/1.1), then send a join message. docs/signaling.md describes the protocol.")
+	if refused != "" {
+		h.counts.refuse(refused)
+	}
+	if ws == nil {
 		return
 	}
-	if ok, wait := h.connects.Allow(h.client.Key(r)); !ok {
-		h.counts.refuse(RefusedRateLimited)
-		httpx.TooManyRequests(w, wait, fmt.Sprintf("This client address has opened more signaling connections than the server allows: %s (ROOMSD_LIMIT_CONNECTS).",
-			h.connects.Rate()))
-		return
-	}
-	open := h.counts.sockets.Add(1)
-	defer h.counts.sockets.Add(-1)
-	if h.maxSockets > 0 && open > int64(h.maxSockets) {
-		h.counts.refuse(RefusedServerFull)
-		httpx.Unavailable(w, 5*time.Second, fmt.Sprintf("This server holds as many signaling connections as it may (%d, ROOMSD_MAX_SOCKETS); try again, or another server.", h.maxSockets))
-		return
-	}
-	// The server's read and write timeouts are for requests; a socket lives
-	// for a whole meeting and keeps itself alive with pings.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	// Tokens, not cookies, authenticate this socket, so a page of any
-	// origin may open it.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		return // Accept has answered the client
-	}
+	defer release()
 	c := newConn(ws, h.log)
 	h.serve(r.Context(), c, roomID.String())
 	c.finish(websocket.StatusNormalClosure, "")
 	<-c.done()
-}
-
-// isUpgrade reports whether r asks for a WebSocket: HTTP/1.1 or later,
-// Connection naming Upgrade and Upgrade naming websocket. The websocket
-// library checks the rest of the handshake.
-func isUpgrade(r *http.Request) bool {
-	return r.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") &&
-		httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket")
 }
 
 // serve runs one connection: join (or resume), then messages until the

@@ -3,7 +3,8 @@ package signal
 import (
 	"maps"
 	"sync"
-	"sync/atomic"
+
+	"github.com/roomsd/roomsd/internal/wsq"
 )
 
 // Stats is what the signaling server holds now and has refused so far,
@@ -21,12 +22,11 @@ type Stats struct {
 // client address over its connection rate, and a server holding all the
 // sockets it may.
 const (
-	RefusedRateLimited = "rate_limited"
-	RefusedServerFull  = "server_full"
+	RefusedRateLimited = wsq.RefusedRateLimited
+	RefusedServerFull  = wsq.RefusedServerFull
 )
 
 type counts struct {
-	sockets atomic.Int64
 	mu      sync.Mutex
 	refused map[string]uint64
 }
@@ -44,5 +44,5 @@ func (c *counts) refuse(code string) {
 func (h *Handler) Stats() Stats {
 	h.counts.mu.Lock()
 	defer h.counts.mu.Unlock()
-	return Stats{Sockets: int(h.counts.sockets.Load()), Refused: maps.Clone(h.counts.refused)}
+	return Stats{Sockets: h.gate.Open(), Refused: maps.Clone(h.counts.refused)}
 }
