@@ -159,9 +159,8 @@ func (s *session) joinPresence(m in, hd *handle, disp string, d display) {
 		Admitted: func(part domain.Participant) {
 			s.mu.Lock()
 			s.pid = part.ID
-			s.self = &member{pid: part.ID, presID: hd.id, display: disp, clientID: d.ParticipantID, context: d.External}
 			s.mu.Unlock()
-			s.reg.addJanusMember(s.roomID, s.self)
+			s.reg.addJanusMember(s.roomID, &member{pid: part.ID, presID: hd.id, display: disp, clientID: d.ParticipantID, context: d.External})
 		},
 		Events: s.onEvent,
 		Left:   s.afterLeave,
@@ -401,7 +400,7 @@ func (s *session) publish(hd *handle, d display, disp string, offer *jsep) (stri
 	screen := isScreenKey(d.Stream.Key)
 	s.reg.addJanusFeed(s.roomID, &feed{id: hd.feed, owner: pid, stream: stream, key: d.Stream.Key, streamID: d.Stream.ID, display: disp, want: want})
 	conn, err := p.NewConn(sfu.ConnOptions{Stream: stream, Publish: true, OnTrack: func(t sfu.PublishedTrack) {
-		s.reg.trackPublished(s.roomID, t.ParticipantID, "", t.TrackID, t.Kind.String(), t.Stream, false)
+		s.reg.trackPublished(s.roomID, t.ParticipantID, t.TrackID, t.Kind.String(), t.Stream, false)
 		if screen && t.Kind == webrtc.RTPCodecTypeVideo {
 			p.SetScreen(t.TrackID)
 		}
@@ -542,7 +541,7 @@ func (s *session) onEvent(ev sfu.Event) {
 		}
 		s.goneLocked(ev.ParticipantID, ev.Reason)
 	case sfu.EventTrackPublished:
-		s.reg.trackPublished(s.roomID, ev.ParticipantID, "", ev.TrackID, ev.Kind, ev.Stream, s.isScreen(ev))
+		s.reg.trackPublished(s.roomID, ev.ParticipantID, ev.TrackID, ev.Kind, ev.Stream, s.isScreen(ev))
 	case sfu.EventTrackUnpublished:
 		s.reg.trackUnpublished(s.roomID, ev.TrackID)
 	case sfu.EventMuted, sfu.EventUnmuted:

@@ -87,11 +87,10 @@ const (
 
 // display is what the SDK puts, as base64 of JSON, in a Janus display.
 type display struct {
-	ParticipantID              string      `json:"participantId"`
-	TelephonyEngineParticipant bool        `json:"telephonyEngineParticipant,omitempty"`
-	Stream                     *streamInfo `json:"stream,omitempty"`
-	External                   string      `json:"external,omitempty"`
-	CanReceiveMessages         bool        `json:"canReceiveMessages,omitempty"`
+	ParticipantID      string      `json:"participantId"`
+	Stream             *streamInfo `json:"stream,omitempty"`
+	External           string      `json:"external,omitempty"`
+	CanReceiveMessages bool        `json:"canReceiveMessages,omitempty"`
 }
 
 type streamInfo struct {

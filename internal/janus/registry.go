@@ -287,7 +287,7 @@ func (r *roomState) sessionList() []*session {
 // trackPublished files a published track into its feed and announces the
 // feed to every session once it is complete. Every session reports every
 // track; the first report counts.
-func (g *registry) trackPublished(roomID, pid, context, trackID, kind, stream string, screen bool) {
+func (g *registry) trackPublished(roomID, pid, trackID, kind, stream string, screen bool) {
 	g.mu.Lock()
 	r := g.rooms[roomID]
 	if r == nil || r.tracks[trackID] != nil {
@@ -307,7 +307,7 @@ func (g *registry) trackPublished(roomID, pid, context, trackID, kind, stream st
 			return // its publisher is gone
 		}
 	} else {
-		f = g.roomsdFeedLocked(r, pid, context, kind, screen)
+		f = g.roomsdFeedLocked(r, pid, kind, screen)
 	}
 	if kind == "audio" {
 		f.audio = trackID
@@ -345,8 +345,10 @@ func (g *registry) trackPublished(roomID, pid, context, trackID, kind, stream st
 // roomsdFeedLocked is the feed a roomsd participant's new track goes in:
 // audio and the first camera video share "self"; a screen, or a video
 // beside one, has a feed of its own.
-func (g *registry) roomsdFeedLocked(r *roomState, pid, context, kind string, screen bool) *feed {
-	g.memberLocked(r, pid, context)
+func (g *registry) roomsdFeedLocked(r *roomState, pid, kind string, screen bool) *feed {
+	// Its member is there already: a session hears a participant join
+	// before it hears of its tracks.
+	g.memberLocked(r, pid, "")
 	if !screen {
 		for _, f := range r.feeds {
 			if f.owner == pid && f.stream == "" && f.key == "self" && (kind == "audio" && f.audio == "" || kind == "video" && f.video == "") {

@@ -93,9 +93,9 @@ func TestRoomsdParticipantsFeeds(t *testing.T) {
 	s := listen(t, g, "room")
 	s.known["bob"] = 7 // the client knows bob
 
-	g.trackPublished("room", "bob", "Bob", "bob-audio", "audio", "", false)
+	g.trackPublished("room", "bob", "bob-audio", "audio", "", false)
 	quiet(t, s) // waits for the camera
-	g.trackPublished("room", "bob", "Bob", "bob-video", "video", "", false)
+	g.trackPublished("room", "bob", "bob-video", "video", "", false)
 	ev := videoroom(t, s)
 	pubs := ev["publishers"].([]any)
 	self := pubs[0].(map[string]any)
@@ -104,10 +104,10 @@ func TestRoomsdParticipantsFeeds(t *testing.T) {
 	}
 	// The same track reported again (every session reports it) changes
 	// nothing.
-	g.trackPublished("room", "bob", "Bob", "bob-video", "video", "", false)
+	g.trackPublished("room", "bob", "bob-video", "video", "", false)
 	quiet(t, s)
 
-	g.trackPublished("room", "bob", "Bob", "bob-screen", "video", "", true)
+	g.trackPublished("room", "bob", "bob-screen", "video", "", true)
 	screen := videoroom(t, s)["publishers"].([]any)[0].(map[string]any)
 	if st := streamOf(t, screen); st.Key != "screen" || st.IsAudioEnabled || !st.IsVideoEnabled {
 		t.Fatalf("bob's screen feed: %+v", st)
@@ -137,7 +137,7 @@ func TestRoomsdParticipantsFeeds(t *testing.T) {
 func TestAudioOnlyFeedAndUnknownOwner(t *testing.T) {
 	g := newRegistry()
 	s := listen(t, g, "room")
-	g.trackPublished("room", "carol", "Carol", "carol-audio", "audio", "", false)
+	g.trackPublished("room", "carol", "carol-audio", "audio", "", false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()

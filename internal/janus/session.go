@@ -57,9 +57,8 @@ type session struct {
 	log    *slog.Logger
 	reg    *registry
 
-	// ctx is the socket's; cancelled when it closes.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx is the socket's request's; done when it closes.
+	ctx context.Context
 
 	mu      sync.Mutex
 	id      uint64 // the Janus session id, once created
@@ -69,7 +68,6 @@ type session struct {
 	handles map[uint64]*handle
 	p       *sfu.Participant
 	pid     string // roomsd participant id
-	self    *member
 	// The presence handle, its audiobridge id, and whether its join was
 	// answered: until then, who comes and goes is held in early.
 	presence uint64
@@ -94,8 +92,7 @@ func newSession(h *Handler, ws *websocket.Conn, roomID string) *session {
 
 // run reads the socket until it closes, then ends the session.
 func (s *session) run(ctx context.Context) {
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	defer s.cancel()
+	s.ctx = ctx
 	defer func() {
 		// What is queued goes out, then the socket closes (with the code
 		// chosen before, if any).

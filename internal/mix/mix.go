@@ -200,17 +200,18 @@ func (r *room) add(t sfu.PublishedTrack) {
 	}
 	r.sources[t.TrackID] = &source{} // taken, before the tap opens
 	r.mu.Unlock()
-	tap, err := r.x.media.Tap(r.id, t.TrackID, tapQueue)
+	dec, err := gopus.NewDecoder(gopus.DefaultDecoderConfig(rate, 1))
+	var tap *sfu.Tap
+	if err == nil {
+		tap, err = r.x.media.Tap(r.id, t.TrackID, tapQueue)
+	}
 	if err != nil {
 		r.mu.Lock()
 		delete(r.sources, t.TrackID)
 		r.mu.Unlock()
-		return
-	}
-	dec, err := gopus.NewDecoder(gopus.DefaultDecoderConfig(rate, 1))
-	if err != nil {
-		tap.Close()
-		r.x.log.Error("opus decoder", "err", err)
+		if !errors.Is(err, sfu.ErrNoTrack) {
+			r.x.log.Error("mix a track", "room_id", r.id, "track", t.TrackID, "err", err)
+		}
 		return
 	}
 	s := &source{pid: t.ParticipantID, tap: tap, frames: make(chan []float32, maxBuffered), free: make(chan []float32, maxBuffered+2)}

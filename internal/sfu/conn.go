@@ -143,9 +143,6 @@ func (p *Participant) NewConn(opts ConnOptions) (*Conn, error) {
 	return c, nil
 }
 
-// Participant is the connection's participant.
-func (c *Conn) Participant() *Participant { return c.p }
-
 // Done is closed once the connection has closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 

@@ -15,7 +15,6 @@ import (
 // its participant's media. The server offers; the client opens the
 // channels.
 type DataConn struct {
-	m         *Manager
 	pc        *webrtc.PeerConnection
 	connected atomic.Bool
 	once      sync.Once
@@ -40,7 +39,7 @@ func (m *Manager) NewDataConn(onChannel func(*webrtc.DataChannel)) (*DataConn, e
 		return nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
 	m.takeEstimator(pc.ID()) // no media: no estimate
-	d := &DataConn{m: m, pc: pc, done: make(chan struct{})}
+	d := &DataConn{pc: pc, done: make(chan struct{})}
 	pc.OnDataChannel(onChannel)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
@@ -105,9 +104,6 @@ func (d *DataConn) AddCandidate(c webrtc.ICECandidateInit) error {
 	}
 	return d.pc.AddICECandidate(c)
 }
-
-// Done is closed once the connection has closed.
-func (d *DataConn) Done() <-chan struct{} { return d.done }
 
 // Close closes the connection. Safe to call more than once.
 func (d *DataConn) Close() {
