@@ -197,9 +197,8 @@ func (s *session) joinPresence(m in, hd *handle, disp string, d display) {
 		list = []any{}
 	}
 	s.joined = true
-	s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
-	s.w.Send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
-		Data: map[string]any{"audiobridge": "joined", "room": s.roomID, "id": hd.id, "participants": list}}})
+	// Sent under the lock: no event about anyone goes out before it.
+	s.event(m, hd, map[string]any{"audiobridge": "joined", "room": s.roomID, "id": hd.id, "participants": list}, nil)
 	s.mu.Unlock()
 }
 
@@ -304,9 +303,8 @@ func (s *session) joinPublisher(m in, hd *handle, b body) {
 		if pubs == nil {
 			pubs = []any{}
 		}
-		s.w.Send(out{Janus: "ack", SessionID: m.SessionID, Transaction: m.Transaction})
-		s.w.Send(out{Janus: "event", SessionID: m.SessionID, Transaction: m.Transaction, Sender: hd.id, PluginData: &pluginData{Plugin: hd.plugin,
-			Data: map[string]any{"videoroom": "joined", "room": s.roomID, "id": s.presence, "private_id": hd.id, "publishers": pubs}}})
+		// Sent under the lock: no publishers event goes out before it.
+		s.event(m, hd, map[string]any{"videoroom": "joined", "room": s.roomID, "id": s.presence, "private_id": hd.id, "publishers": pubs}, nil)
 		s.mu.Unlock()
 		return
 	}
@@ -804,7 +802,7 @@ func (s *session) textOffer(hd *handle) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.setPeer(hd, data, func() { hd.data = data })
+	s.setPeer(hd, func() { hd.data = data })
 	ctx, cancel := context.WithTimeout(s.ctx, negotiateTimeout)
 	defer cancel()
 	return data.Offer(ctx)

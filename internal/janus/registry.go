@@ -416,8 +416,21 @@ func (g *registry) reannounce(roomID string, old *feed) {
 		g.mu.Unlock()
 		return
 	}
+	nf := g.successorLocked(r, old)
+	ov, nv := old.view(), nf.view()
+	sessions := r.sessionList()
+	g.mu.Unlock()
+	for _, s := range sessions {
+		s.feedGone(ov)
+		s.feedReady(nv)
+	}
+}
+
+// successorLocked replaces a feed with a new one, announced, under a new
+// id, holding the tracks the old one holds now; g.mu is held.
+func (g *registry) successorLocked(r *roomState, old *feed) *feed {
 	nf := &feed{id: g.newIDLocked(), owner: old.owner, stream: old.stream, key: old.key, streamID: old.streamID, audio: old.audio,
-		video: old.video, want: old.want, ready: true}
+		video: old.video, want: old.want, ready: true, display: old.display}
 	g.dropFeedLocked(r, old)
 	r.feeds[nf.id] = nf
 	for _, t := range []string{nf.audio, nf.video} {
@@ -427,16 +440,8 @@ func (g *registry) reannounce(roomID string, old *feed) {
 	}
 	if nf.stream == "" {
 		nf.display = g.roomsdFeedDisplayLocked(r, nf)
-	} else {
-		nf.display = old.display
 	}
-	ov, nv := old.view(), nf.view()
-	sessions := r.sessionList()
-	g.mu.Unlock()
-	for _, s := range sessions {
-		s.feedGone(ov)
-		s.feedReady(nv)
-	}
+	return nf
 }
 
 // trackUnpublished takes a track out of its feed: the feed goes, and what
@@ -462,21 +467,13 @@ func (g *registry) trackUnpublished(roomID, trackID string) {
 		g.removeFeed(roomID, f.id)
 		return
 	}
-	left := f.trackCount() > 0
-	wasReady := f.ready
-	g.dropFeedLocked(r, f)
 	var nf *feed
-	if left {
-		nf = &feed{id: g.newIDLocked(), owner: f.owner, key: f.key, streamID: f.streamID, audio: f.audio, video: f.video, want: f.trackCount(),
-			ready: true}
-		r.feeds[nf.id] = nf
-		for _, t := range []string{nf.audio, nf.video} {
-			if t != "" {
-				r.tracks[t] = nf
-			}
-		}
-		nf.display = g.roomsdFeedDisplayLocked(r, nf)
+	if f.trackCount() > 0 {
+		nf = g.successorLocked(r, f)
+	} else {
+		g.dropFeedLocked(r, f)
 	}
+	wasReady := f.ready
 	ov := f.view()
 	var nv feedView
 	if nf != nil {

@@ -44,8 +44,18 @@ type handle struct {
 	// client opened it.
 	data *sfu.DataConn
 	dc   *webrtc.DataChannel
-	// peer takes the handle's trickled candidates: conn or data.
-	peer candidateSink
+}
+
+// peer is what takes the handle's trickled candidates: its connection,
+// or nil before it has one.
+func (hd *handle) peer() candidateSink {
+	switch {
+	case hd.conn != nil:
+		return hd.conn
+	case hd.data != nil:
+		return hd.data
+	}
+	return nil
 }
 
 // session is one socket: one Janus session, one participant.
@@ -292,7 +302,7 @@ func (s *session) detach(m in) {
 func (s *session) closeHandle(hd *handle, remove bool) {
 	s.mu.Lock()
 	conn, data := hd.conn, hd.data
-	hd.conn, hd.data, hd.peer = nil, nil, nil
+	hd.conn, hd.data = nil, nil
 	kind := hd.kind
 	if remove {
 		delete(s.handles, hd.id)
@@ -342,7 +352,7 @@ func (s *session) trickle(m in) {
 			continue
 		}
 		s.mu.Lock()
-		peer := hd.peer
+		peer := hd.peer()
 		if peer == nil && len(hd.early) < 64 {
 			hd.early = append(hd.early, c.ICECandidateInit)
 		}
@@ -364,15 +374,15 @@ type candidateSink interface {
 // setConn gives a handle its connection, with the candidates that came
 // before it.
 func (s *session) setConn(hd *handle, c *sfu.Conn) {
-	s.setPeer(hd, c, func() { hd.conn = c })
+	s.setPeer(hd, func() { hd.conn = c })
 }
 
-// setPeer makes p take the handle's candidates, those that came before it
-// first; set records p in the handle (under s.mu).
-func (s *session) setPeer(hd *handle, p candidateSink, set func()) {
+// setPeer gives the handle its connection (set records it, under s.mu)
+// and hands it the candidates that came before it.
+func (s *session) setPeer(hd *handle, set func()) {
 	s.mu.Lock()
 	set()
-	hd.peer = p
+	p := hd.peer()
 	early := hd.early
 	hd.early = nil
 	s.mu.Unlock()
