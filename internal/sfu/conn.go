@@ -316,14 +316,10 @@ func (c *Conn) Offer(ctx context.Context) (string, error) {
 		p.mu.Unlock()
 		return "", ErrConnClosed
 	}
-	gathered := webrtc.GatheringCompletePromise(c.pc)
-	offer, err := c.pc.CreateOffer(nil)
-	if err == nil {
-		err = c.pc.SetLocalDescription(offer)
-	}
+	gathered, err := setOffer(c.pc)
 	if err != nil {
 		p.mu.Unlock()
-		return "", fmt.Errorf("server offer: %w", err)
+		return "", err
 	}
 	c.offering = true
 	p.mu.Unlock()
@@ -332,6 +328,20 @@ func (c *Conn) Offer(ctx context.Context) (string, error) {
 
 // Accept applies the client's answer to Offer.
 func (c *Conn) Accept(answer string) error { return c.HandleAnswer(answer) }
+
+// setOffer makes a server offer and sets it; the channel it returns closes
+// once the offer holds every server candidate.
+func setOffer(pc *webrtc.PeerConnection) (<-chan struct{}, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server offer: %w", err)
+	}
+	return gathered, nil
+}
 
 // complete waits until the local description holds every candidate.
 func complete(ctx context.Context, pc *webrtc.PeerConnection, gathered, closed <-chan struct{}) (string, error) {

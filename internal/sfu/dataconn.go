@@ -66,13 +66,9 @@ func (m *Manager) NewDataConn(onChannel func(*webrtc.DataChannel)) (*DataConn, e
 
 // Offer returns the server's offer once it holds every server candidate.
 func (d *DataConn) Offer(ctx context.Context) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(d.pc)
-	offer, err := d.pc.CreateOffer(nil)
-	if err == nil {
-		err = d.pc.SetLocalDescription(offer)
-	}
+	gathered, err := setOffer(d.pc)
 	if err != nil {
-		return "", fmt.Errorf("server offer: %w", err)
+		return "", err
 	}
 	return complete(ctx, d.pc, gathered, d.done)
 }
