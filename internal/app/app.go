@@ -311,30 +311,45 @@ func listenMedia(cfg config.Config) (net.PacketConn, net.Listener, error) {
 	if cfg.RTCLoopback {
 		host = "127.0.0.1"
 	}
+	udp, tcp, err := listenBoth(host, cfg.RTCUDPPort, cfg.RTCTCP)
+	switch {
+	case errors.Is(err, errTCPPort):
+		return nil, nil, fmt.Errorf("media %w (free it, or set ROOMSD_RTC_TCP=off)", err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("media %w (set ROOMSD_RTC_UDP_PORT to a free port)", err)
+	}
+	// Every participant's media arrives on this one socket: ask for a
+	// large receive buffer (the kernel caps it at net.core.rmem_max).
+	if uc, ok := udp.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(8 << 20)
+		_ = uc.SetWriteBuffer(8 << 20)
+	}
+	return udp, tcp, nil
+}
+
+// errTCPPort marks listenBoth's failure to take the TCP port.
+var errTCPPort = errors.New("TCP port")
+
+// listenBoth binds a UDP port and, with tcp, the TCP port of the same
+// number; port 0 picks a number free for both.
+func listenBoth(host string, port int, tcp bool) (net.PacketConn, net.Listener, error) {
 	for attempt := 0; ; attempt++ {
-		addr := net.JoinHostPort(host, fmt.Sprint(cfg.RTCUDPPort))
+		addr := net.JoinHostPort(host, fmt.Sprint(port))
 		udp, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("media UDP port %s: %w (set ROOMSD_RTC_UDP_PORT to a free port)", addr, err)
+			return nil, nil, fmt.Errorf("UDP port %s: %w", addr, err)
 		}
-		// Every participant's media arrives on this one socket: ask for
-		// a large receive buffer (the kernel caps it at
-		// net.core.rmem_max).
-		if uc, ok := udp.(*net.UDPConn); ok {
-			_ = uc.SetReadBuffer(8 << 20)
-			_ = uc.SetWriteBuffer(8 << 20)
-		}
-		if !cfg.RTCTCP {
+		if !tcp {
 			return udp, nil, nil
 		}
 		tcpAddr := net.JoinHostPort(host, fmt.Sprint(udp.LocalAddr().(*net.UDPAddr).Port))
-		tcp, err := net.Listen("tcp", tcpAddr)
+		ln, err := net.Listen("tcp", tcpAddr)
 		if err == nil {
-			return udp, tcp, nil
+			return udp, ln, nil
 		}
 		udp.Close()
-		if cfg.RTCUDPPort != 0 || attempt == 20 {
-			return nil, nil, fmt.Errorf("media TCP port %s: %w (free it, or set ROOMSD_RTC_TCP=off)", tcpAddr, err)
+		if port != 0 || attempt == 20 {
+			return nil, nil, fmt.Errorf("%w %s: %w", errTCPPort, tcpAddr, err)
 		}
 		// The number picked for UDP is taken for TCP: pick another.
 	}
@@ -365,15 +380,9 @@ func startTURN(ctx context.Context, cfg config.Config, st store.Store, certs *tl
 	if err != nil {
 		return nil, nil, err
 	}
-	addr := net.JoinHostPort(bind, fmt.Sprint(cfg.TURNPort))
-	udp, err := net.ListenPacket("udp", addr)
+	udp, tcp, err := listenBoth(bind, cfg.TURNPort, true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("TURN UDP port %s: %w (set ROOMSD_TURN_PORT to a free port)", addr, err)
-	}
-	tcp, err := net.Listen("tcp", net.JoinHostPort(bind, fmt.Sprint(udp.LocalAddr().(*net.UDPAddr).Port)))
-	if err != nil {
-		udp.Close()
-		return nil, nil, fmt.Errorf("TURN TCP port %s: %w (set ROOMSD_TURN_PORT to a free port)", addr, err)
+		return nil, nil, fmt.Errorf("TURN %w (set ROOMSD_TURN_PORT to a free port)", err)
 	}
 	port := udp.LocalAddr().(*net.UDPAddr).Port
 	urls := []string{fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, fmt.Sprint(port))),
